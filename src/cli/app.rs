@@ -1,0 +1,111 @@
+//! The top-level parser, logging setup and dispatch to one subcommand.
+
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Personalized email campaigns for small businesses.
+///
+/// A workspace folder holds rapport.toml, segments/ (who gets a campaign) and templates/ (what they
+/// get). Customer data lives in SQLite by default (rapport.db) or in PostgreSQL.
+#[derive(Debug, Parser)]
+#[command(
+    name = "rapport",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
+pub struct Cli {
+    /// The workspace folder (the one with rapport.toml).
+    #[arg(
+        long,
+        global = true,
+        value_name = "DIR",
+        env = "RAPPORT_WORKSPACE",
+        default_value = "."
+    )]
+    pub workspace: PathBuf,
+
+    /// Log line format on stderr; filter with RUST_LOG (e.g. RUST_LOG=rapport=debug).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a workspace: rapport.toml with a fresh secret, example segments and templates.
+    Init(super::init::Args),
+    /// Validate rapport.toml, the campaigns and the database; exit 1 on any error.
+    Check(super::check::Args),
+    /// Import customers or events from a CSV file (or - for stdin).
+    Import(super::import::Args),
+    /// Show one customer: attributes, then events newest first.
+    Customer(super::customer::Args),
+    /// Apply database migrations now (they are also applied whenever the database is opened).
+    Migrate(super::migrate::Args),
+}
+
+/// Parses the command line, runs the command and turns errors into messages and exit codes.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(error) => {
+            print_error(&error);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs one parsed command.
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let workspace = cli.workspace;
+    match cli.command {
+        Command::Init(args) => super::init::run(&workspace, args),
+        Command::Check(args) => super::check::run(&workspace, args).await,
+        Command::Import(args) => super::import::run(&workspace, args).await,
+        Command::Customer(args) => super::customer::run(&workspace, args).await,
+        Command::Migrate(args) => super::migrate::run(&workspace, args).await,
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+/// Diagnostics print as they are (they carry their own location); other errors as a chain.
+fn print_error(error: &anyhow::Error) {
+    if let Some(diagnostic) = error.downcast_ref::<crate::diagnostic::Diagnostic>() {
+        eprintln!("{diagnostic}");
+    } else {
+        eprintln!("error: {error:#}");
+    }
+}

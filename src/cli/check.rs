@@ -1,0 +1,82 @@
+//! `rapport check`: everything an owner should fix before a campaign runs, reported at once.
+
+use crate::diagnostic::{Diagnostic, did_you_mean};
+use crate::workspace::Workspace;
+use std::path::Path;
+use std::process::ExitCode;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {}
+
+pub async fn run(dir: &Path, _args: Args) -> anyhow::Result<ExitCode> {
+    let workspace = Workspace::load(dir)?;
+    let problems = check_campaign_references(&workspace)?;
+    for problem in &problems {
+        eprintln!("{problem}\n");
+    }
+    let store = workspace.open_store().await?;
+    let (customers, events) = (store.count_customers().await?, store.count_events().await?);
+    store.close().await;
+    println!(
+        "{}: {} campaigns",
+        crate::config::CONFIG_FILE,
+        workspace.config.campaigns.len()
+    );
+    println!(
+        "database {}: {customers} customers, {events} events",
+        store.url()
+    );
+    if problems.is_empty() {
+        println!("ok");
+        Ok(ExitCode::SUCCESS)
+    } else {
+        println!("{} problems", problems.len());
+        Ok(ExitCode::FAILURE)
+    }
+}
+
+/// Each campaign must name a segment file and a template that exist.
+fn check_campaign_references(workspace: &Workspace) -> anyhow::Result<Vec<Diagnostic>> {
+    let text = std::fs::read_to_string(workspace.dir.join(crate::config::CONFIG_FILE))?;
+    let segments = names_in(&workspace.segments_dir(), "seg");
+    let templates = names_in(&workspace.templates_dir(), "html");
+    let mut problems = Vec::new();
+    for campaign in &workspace.config.campaigns {
+        for (reference, known, folder, ext) in [
+            (&campaign.segment, &segments, "segments", "seg"),
+            (&campaign.template, &templates, "templates", "html"),
+        ] {
+            let name = reference.get_ref().as_str();
+            if known.iter().any(|k| k == name) {
+                continue;
+            }
+            let hint = match did_you_mean(name, known.iter().map(String::as_str)) {
+                Some(near) => format!("did you mean \"{near}\"?"),
+                None => format!("create {folder}/{name}.{ext}"),
+            };
+            let message = format!(
+                "campaign {:?}: there is no {folder}/{name}.{ext}",
+                campaign.name.get_ref().as_str()
+            );
+            problems.push(
+                Diagnostic::new(crate::config::CONFIG_FILE, &text, reference.span(), message)
+                    .with_hint(hint),
+            );
+        }
+    }
+    Ok(problems)
+}
+
+/// File stems in `dir` with extension `ext`, sorted.
+fn names_in(dir: &Path, ext: &str) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|entry| entry.path())
+        .filter(|path| path.extension().is_some_and(|e| e == ext))
+        .filter_map(|path| path.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .collect();
+    names.sort();
+    names
+}

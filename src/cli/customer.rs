@@ -1,0 +1,132 @@
+//! `rapport customer EMAIL`: one customer's attributes, then their events newest first.
+
+use super::table;
+use crate::domain::EmailAddress;
+use crate::store::{Customer, Event, Store};
+use crate::workspace::Workspace;
+use serde_json::Value;
+use std::path::Path;
+use std::process::ExitCode;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The customer's address (any letter case).
+    pub email: String,
+    /// How many events to show.
+    #[arg(long, default_value_t = 20)]
+    pub limit: i64,
+}
+
+pub async fn run(dir: &Path, args: Args) -> anyhow::Result<ExitCode> {
+    let workspace = Workspace::load(dir)?;
+    let store = workspace.open_store().await?;
+    let email = EmailAddress::parse(&args.email)?;
+    let Some(customer) = store.customer_by_key(email.key()).await? else {
+        let hint = suggestion(&store, email.key()).await?;
+        anyhow::bail!("no customer has the address {email}{hint}");
+    };
+    let events = store
+        .events_of_customer(customer.id, args.limit.max(0))
+        .await?;
+    let total = store.count_events_of_customer(customer.id).await?;
+    store.close().await;
+    println!("{}", render(&customer, &events, total));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A "did you mean" from stored addresses that share the first letters.
+async fn suggestion(store: &Store, key: &str) -> anyhow::Result<String> {
+    let prefix: String = key.chars().take(2).collect();
+    let candidates = store.customer_keys_like(&format!("{prefix}%"), 500).await?;
+    Ok(
+        match crate::diagnostic::did_you_mean(key, candidates.iter().map(String::as_str)) {
+            Some(near) => format!("\n  = hint: did you mean {near}?"),
+            None => {
+                "\n  = hint: import the customer first: rapport import customers FILE".to_string()
+            }
+        },
+    )
+}
+
+/// The whole page: a header, the fields, the attributes, then the timeline.
+pub fn render(customer: &Customer, events: &[Event], total_events: i64) -> String {
+    let mut out = format!("{} <{}>\n", customer.display_name(), customer.email);
+    let mut fields: Vec<(String, String)> = vec![
+        (
+            "first name".into(),
+            customer.first_name.clone().unwrap_or_default(),
+        ),
+        (
+            "last name".into(),
+            customer.last_name.clone().unwrap_or_default(),
+        ),
+        (
+            "time zone".into(),
+            customer.timezone.clone().unwrap_or_default(),
+        ),
+        ("locale".into(), customer.locale.clone().unwrap_or_default()),
+        ("customer since".into(), customer.created_at.to_string()),
+        ("status".into(), customer.status.clone()),
+    ];
+    fields.extend(
+        customer
+            .attributes
+            .0
+            .iter()
+            .map(|(k, v)| (k.clone(), plain(v))),
+    );
+    let width = fields
+        .iter()
+        .map(|(k, _)| k.chars().count())
+        .max()
+        .unwrap_or(0);
+    for (name, value) in fields.iter().filter(|(_, v)| !v.is_empty()) {
+        out.push_str(&format!("  {name:<width$}  {value}\n"));
+    }
+    out.push('\n');
+    if events.is_empty() {
+        out.push_str("No events yet.");
+        return out;
+    }
+    out.push_str(&format!(
+        "Events ({} of {total_events}, newest first)\n",
+        events.len()
+    ));
+    let rows: Vec<Vec<String>> = events
+        .iter()
+        .map(|e| {
+            let details = e
+                .properties
+                .0
+                .iter()
+                .map(|(k, v)| format!("{k}={}", plain(v)))
+                .collect::<Vec<_>>()
+                .join(" ");
+            let amount = e.amount.map(|a| format!("{a:.2}")).unwrap_or_default();
+            vec![e.occurred_at.to_string(), e.kind.clone(), amount, details]
+        })
+        .collect();
+    out.push_str(&table::render(
+        &["WHEN", "KIND", "AMOUNT", "DETAILS"],
+        &rows,
+        &[2],
+    ));
+    if total_events > events.len() as i64 {
+        out.push_str(&format!(
+            "\n… {} older events (use --limit)",
+            total_events - events.len() as i64
+        ));
+    }
+    out
+}
+
+/// A JSON value as an owner would write it: strings without quotes, control characters made visible.
+fn plain(value: &Value) -> String {
+    let text = match value {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    text.chars()
+        .map(|c| if c.is_control() { '\u{fffd}' } else { c })
+        .collect()
+}

@@ -1,0 +1,11 @@
+//! The command line: one file per subcommand, each with its `Args` and `run`.
+
+mod app;
+mod check;
+mod customer;
+mod import;
+mod init;
+mod migrate;
+mod table;
+
+pub use app::{Cli, main, run};

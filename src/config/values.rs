@@ -1,0 +1,377 @@
+//! Value types of `rapport.toml`, each parsed from its text form with an error message that says what
+//! a valid value looks like. serde attaches the span of the value, so errors point at it.
+
+use chrono::NaiveTime;
+use serde::Deserialize;
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// Implements `TryFrom<String>` from a parse function, for `#[serde(try_from = "String")]`.
+macro_rules! parsed_from_string {
+    ($ty:ty, $parse:expr) => {
+        impl TryFrom<String> for $ty {
+            type Error = String;
+            fn try_from(raw: String) -> Result<Self, String> {
+                $parse(raw)
+            }
+        }
+    };
+}
+
+/// A name used in files and commands: lower-case letters, digits, `_` and `-`, starting with a letter.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
+#[serde(try_from = "String")]
+pub struct Identifier(String);
+
+parsed_from_string!(Identifier, |raw: String| {
+    let ok = raw.chars().next().is_some_and(|c| c.is_ascii_lowercase())
+        && raw
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
+    if ok {
+        Ok(Identifier(raw))
+    } else {
+        Err(format!(
+            "{raw:?} is not a valid name: use lower-case letters, digits, `_` and `-`, starting with a letter"
+        ))
+    }
+});
+
+impl Identifier {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Identifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Text that must not be blank (the postal address, for instance).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct NonEmpty(String);
+
+parsed_from_string!(NonEmpty, |raw: String| {
+    if raw.trim().is_empty() {
+        Err("must not be empty".to_string())
+    } else {
+        Ok(NonEmpty(raw.trim().to_string()))
+    }
+});
+
+impl NonEmpty {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// `Name <address@domain>` or a bare address, parsed by lettre.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct SenderMailbox(pub lettre::message::Mailbox);
+
+parsed_from_string!(SenderMailbox, |raw: String| {
+    let mailbox = lettre::message::Mailbox::from_str(raw.trim()).map_err(|_| {
+        format!("{raw:?} is not a sender address: write it as \"Shop Name <hello@shop.example>\"")
+    })?;
+    crate::domain::EmailAddress::parse(mailbox.email.as_ref()).map_err(|e| e.to_string())?;
+    Ok(SenderMailbox(mailbox))
+});
+
+/// Where the customer tables live.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct DatabaseUrl(String);
+
+parsed_from_string!(DatabaseUrl, DatabaseUrl::parse);
+
+impl DatabaseUrl {
+    pub fn parse(raw: String) -> Result<Self, String> {
+        let url = raw.trim().to_string();
+        if url.starts_with("sqlite:")
+            || url.starts_with("postgres://")
+            || url.starts_with("postgresql://")
+        {
+            Ok(DatabaseUrl(url))
+        } else {
+            Err(format!(
+                "{:?} is not a database URL: use sqlite://rapport.db or postgres://user@host/db",
+                redact_url(&url)
+            ))
+        }
+    }
+
+    pub fn default_sqlite() -> Self {
+        DatabaseUrl("sqlite://rapport.db".to_string())
+    }
+
+    /// The URL itself, password included: pass it to the driver, never to a log.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        !self.0.starts_with("sqlite:")
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DatabaseUrl({})", redact_url(&self.0))
+    }
+}
+
+impl fmt::Display for DatabaseUrl {
+    /// Printable: any password is replaced by `***`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&redact_url(&self.0))
+    }
+}
+
+/// `scheme://user:password@host` → `scheme://user:***@host`.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// A value that must never be printed: the tracking secret, the SMTP URL with its password.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct Secret(String);
+
+parsed_from_string!(Secret, |raw: String| Ok::<_, String>(Secret(raw)));
+
+impl Secret {
+    pub fn new(value: String) -> Self {
+        Secret(value)
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// The public base URL of tracking links: https, or http for a server on this machine.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct BaseUrl(url::Url);
+
+parsed_from_string!(BaseUrl, |raw: String| {
+    let url = url::Url::parse(raw.trim())
+        .map_err(|e| format!("{raw:?} is not a URL ({e}): write https://mail.yourshop.example"))?;
+    let local = matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
+    match url.scheme() {
+        "https" => Ok(BaseUrl(url)),
+        "http" if local => Ok(BaseUrl(url)),
+        "http" => Err(format!(
+            "{raw:?} uses plain http: one-click unsubscribe (RFC 8058) needs https; http is allowed only for localhost"
+        )),
+        other => Err(format!(
+            "{raw:?} has scheme {other:?}: tracking links need https"
+        )),
+    }
+});
+
+impl BaseUrl {
+    pub fn as_url(&self) -> &url::Url {
+        &self.0
+    }
+}
+
+/// How many messages may be in flight at once (1 to 256).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "i64")]
+pub struct Concurrency(pub u16);
+
+impl TryFrom<i64> for Concurrency {
+    type Error = String;
+    fn try_from(n: i64) -> Result<Self, String> {
+        match u16::try_from(n) {
+            Ok(n @ 1..=256) => Ok(Concurrency(n)),
+            _ => Err(format!("concurrency must be between 1 and 256, not {n}")),
+        }
+    }
+}
+
+impl Default for Concurrency {
+    fn default() -> Self {
+        Concurrency(8)
+    }
+}
+
+/// `N/unit`: at most N messages per second, minute, hour or day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct Rate {
+    pub count: u32,
+    pub per: Duration,
+}
+
+parsed_from_string!(Rate, |raw: String| {
+    let bad = || {
+        format!(
+            "{raw:?} is not a rate: write it as \"20/s\", \"40/min\", \"2000/hour\" or \"5000/day\""
+        )
+    };
+    let (count, unit) = raw.split_once('/').ok_or_else(bad)?;
+    let count: u32 = count
+        .trim()
+        .parse()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(bad)?;
+    let seconds = match unit.trim() {
+        "s" | "sec" | "second" => 1,
+        "m" | "min" | "minute" => 60,
+        "h" | "hour" => 3600,
+        "d" | "day" => 86_400,
+        _ => return Err(bad()),
+    };
+    Ok(Rate {
+        count,
+        per: Duration::from_secs(seconds),
+    })
+});
+
+/// Zero or more rates that must all hold; empty means unlimited.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(from = "OneOrMany")]
+pub struct Rates(pub Vec<Rate>);
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(Rate),
+    Many(Vec<Rate>),
+}
+
+impl From<OneOrMany> for Rates {
+    fn from(v: OneOrMany) -> Self {
+        match v {
+            OneOrMany::One(r) => Rates(vec![r]),
+            OneOrMany::Many(rs) => Rates(rs),
+        }
+    }
+}
+
+/// `"21:00-08:00"`: a daily window (it may cross midnight) in the recipient's time zone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct QuietHours {
+    pub start: NaiveTime,
+    pub end: NaiveTime,
+}
+
+parsed_from_string!(QuietHours, |raw: String| {
+    let bad = || format!("{raw:?} is not a time window: write it as \"21:00-08:00\"");
+    let (start, end) = raw.split_once('-').ok_or_else(bad)?;
+    let time = |s: &str| NaiveTime::parse_from_str(s.trim(), "%H:%M").map_err(|_| bad());
+    let (start, end) = (time(start)?, time(end)?);
+    if start == end {
+        return Err(format!(
+            "{raw:?} starts and ends at the same time: the window would be empty"
+        ));
+    }
+    Ok(QuietHours { start, end })
+});
+
+/// An IANA time zone (`America/Los_Angeles`); UTC by default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct TimeZone(pub chrono_tz::Tz);
+
+parsed_from_string!(TimeZone, |raw: String| crate::domain::parse_timezone(&raw)
+    .map(TimeZone));
+
+impl Default for TimeZone {
+    fn default() -> Self {
+        TimeZone(chrono_tz::UTC)
+    }
+}
+
+/// A cron schedule in the cron crate's syntax: seconds, minutes, hours, day of month, month, day of
+/// week, and an optional year.
+#[derive(Clone, Deserialize)]
+#[serde(try_from = "String")]
+pub struct CronSchedule {
+    pub text: String,
+    pub schedule: cron::Schedule,
+}
+
+parsed_from_string!(CronSchedule, |raw: String| {
+    let fields = raw.split_whitespace().count();
+    if fields == 5 {
+        return Err(format!(
+            "{raw:?} has 5 fields, but schedules here start with seconds: write \"0 {}\"",
+            raw.trim()
+        ));
+    }
+    match cron::Schedule::from_str(raw.trim()) {
+        Ok(schedule) => Ok(CronSchedule {
+            text: raw,
+            schedule,
+        }),
+        Err(e) => Err(format!(
+            "{raw:?} is not a cron schedule ({e}): e.g. \"0 0 10 * * Tue\" is Tuesdays at 10:00"
+        )),
+    }
+});
+
+impl fmt::Debug for CronSchedule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "CronSchedule({:?})", self.text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rates_read_like_provider_limits() {
+        let r = Rate::try_from("40/min".to_string()).unwrap();
+        assert_eq!((r.count, r.per), (40, Duration::from_secs(60)));
+        assert!(Rate::try_from("fast".to_string()).is_err());
+        assert!(Rate::try_from("0/s".to_string()).is_err());
+    }
+
+    #[test]
+    fn urls_never_print_passwords() {
+        let url = DatabaseUrl::parse("postgres://app:hunter2@db.example/shop".to_string()).unwrap();
+        assert_eq!(url.to_string(), "postgres://app:***@db.example/shop");
+        assert!(!format!("{url:?}").contains("hunter2"));
+        assert_eq!(
+            format!("{:?}", Secret::new("hunter2".into())),
+            "Secret(***)"
+        );
+    }
+
+    #[test]
+    fn five_field_cron_gets_a_hint() {
+        let err = CronSchedule::try_from("0 10 * * Tue".to_string()).unwrap_err();
+        assert!(err.contains("start with seconds"), "{err}");
+        assert!(CronSchedule::try_from("0 0 10 * * Tue".to_string()).is_ok());
+    }
+
+    #[test]
+    fn plain_http_tracking_only_on_localhost() {
+        assert!(BaseUrl::try_from("http://localhost:8080".to_string()).is_ok());
+        assert!(BaseUrl::try_from("http://mail.shop.example".to_string()).is_err());
+        assert!(BaseUrl::try_from("https://mail.shop.example".to_string()).is_ok());
+    }
+}

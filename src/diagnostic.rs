@@ -1,0 +1,162 @@
+//! Errors in files the owner writes (`rapport.toml`, segments, templates), rendered the way compilers do:
+//! the file, line and column, the offending line with a caret under the problem, and a hint.
+//!
+//! Spans are byte ranges into the file's text; line and column are computed here, counting columns in
+//! characters so that a caret lands under the right letter in non-ASCII lines.
+
+use std::fmt;
+use std::ops::Range;
+
+/// One problem located in a source file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    /// The file as the owner would type it, e.g. `rapport.toml` or `segments/vip.seg`.
+    pub file: String,
+    /// The whole text of the file, so the offending line can be quoted.
+    pub source: String,
+    /// Byte range of the problem; an empty range points at a position.
+    pub span: Range<usize>,
+    pub message: String,
+    pub hint: Option<String>,
+}
+
+/// A 1-based line and column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Position {
+    pub line: usize,
+    pub column: usize,
+}
+
+impl Diagnostic {
+    pub fn new(
+        file: impl Into<String>,
+        source: impl Into<String>,
+        span: Range<usize>,
+        message: impl Into<String>,
+    ) -> Self {
+        Diagnostic {
+            file: file.into(),
+            source: source.into(),
+            span,
+            message: message.into(),
+            hint: None,
+        }
+    }
+
+    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+
+    /// Where the span starts.
+    pub fn position(&self) -> Position {
+        position_of(&self.source, self.span.start)
+    }
+
+    /// `FILE:LINE:COL`, the part editors and terminals turn into a link.
+    pub fn location(&self) -> String {
+        let p = self.position();
+        format!("{}:{}:{}", self.file, p.line, p.column)
+    }
+}
+
+/// The 1-based line and column of byte `offset` in `source` (clamped to the text).
+pub fn position_of(source: &str, offset: usize) -> Position {
+    let offset = floor_char_boundary(source, offset.min(source.len()));
+    let before = &source[..offset];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let column = source[line_start..offset].chars().count() + 1;
+    Position { line, column }
+}
+
+fn floor_char_boundary(s: &str, mut i: usize) -> usize {
+    while !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let start = floor_char_boundary(&self.source, self.span.start.min(self.source.len()));
+        let pos = position_of(&self.source, start);
+        writeln!(f, "{}: error: {}", self.location(), self.message)?;
+        let line_start = self.source[..start].rfind('\n').map_or(0, |i| i + 1);
+        let line_end = self.source[start..]
+            .find('\n')
+            .map_or(self.source.len(), |i| start + i);
+        let line_text = self.source[line_start..line_end].trim_end_matches('\r');
+        let gutter = pos.line.to_string().len();
+        writeln!(f, "{:gutter$} |", "")?;
+        writeln!(f, "{} | {}", pos.line, line_text.replace('\t', " "))?;
+        let end = self.span.end.clamp(start, line_end);
+        let width = self.source[start..floor_char_boundary(&self.source, end)]
+            .chars()
+            .count()
+            .max(1);
+        write!(
+            f,
+            "{:gutter$} | {}{}",
+            "",
+            " ".repeat(pos.column - 1),
+            "^".repeat(width)
+        )?;
+        if let Some(hint) = &self.hint {
+            write!(f, "\n{:gutter$} = hint: {}", "", hint)?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Diagnostic {}
+
+/// The candidate closest to `word`, if it is close enough to be a likely misspelling.
+pub fn did_you_mean<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
+    let word = word.to_lowercase();
+    candidates
+        .into_iter()
+        .map(|c| (strsim::damerau_levenshtein(&word, &c.to_lowercase()), c))
+        .filter(|(d, c)| *d <= (c.chars().count() / 3).max(1) + usize::from(c.len() > 6))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn position_counts_lines_and_characters() {
+        let src = "a = 1\nbé = 2\n";
+        assert_eq!(position_of(src, 0), Position { line: 1, column: 1 });
+        let offset = src.find("= 2").unwrap();
+        assert_eq!(position_of(src, offset), Position { line: 2, column: 4 });
+    }
+
+    #[test]
+    fn renders_line_caret_and_hint() {
+        let src = "[delivery]\nsmtp_ur = \"x\"\n";
+        let d = Diagnostic::new("rapport.toml", src, 11..18, "unknown key `smtp_ur`")
+            .with_hint("did you mean `smtp_url`?");
+        let text = d.to_string();
+        assert!(
+            text.starts_with("rapport.toml:2:1: error: unknown key `smtp_ur`"),
+            "{text}"
+        );
+        assert!(text.contains("2 | smtp_ur = \"x\""), "{text}");
+        assert!(text.contains("  | ^^^^^^^\n"), "{text}");
+        assert!(text.ends_with("= hint: did you mean `smtp_url`?"), "{text}");
+    }
+
+    #[test]
+    fn suggests_only_close_words() {
+        let keys = ["smtp_url", "transport", "concurrency", "rate"];
+        assert_eq!(did_you_mean("smtp_ur", keys), Some("smtp_url"));
+        assert_eq!(did_you_mean("concurency", keys), Some("concurrency"));
+        assert_eq!(did_you_mean("colour", keys), None);
+    }
+}

@@ -1,0 +1,137 @@
+//! The import pipeline shared by customers and events: a reader thread parses rows into batches while
+//! the async side writes the previous batch, so parsing and database work overlap and memory holds at
+//! most a few batches however large the file.
+
+use super::report::{ImportOptions, ImportReport, RowError};
+use super::source::{CsvRows, RawRow};
+use crate::store::{Store, Tx};
+use tokio::sync::mpsc;
+
+/// Rows per batch: one transaction each (when not `--strict`).
+pub(crate) const BATCH_ROWS: usize = 2000;
+/// Batches parsed ahead of the writer.
+const BATCHES_AHEAD: usize = 2;
+
+/// Parsed rows and the problems of rejected ones, in file order.
+pub(crate) struct Batch<T> {
+    pub items: Vec<T>,
+    pub errors: Vec<RowError>,
+    pub rejected: u64,
+}
+
+/// Writes one batch of parsed rows inside the caller's transaction, counting into the report and
+/// adding problems only the database can see (such as an unknown customer).
+pub(crate) trait BatchWriter {
+    type Item: Send + 'static;
+    async fn write(
+        &mut self,
+        tx: &mut Tx,
+        items: Vec<Self::Item>,
+        report: &mut ImportReport,
+        errors: &mut Vec<RowError>,
+    ) -> anyhow::Result<()>;
+}
+
+/// Parses `rows` on a thread of its own, sending batches of `parse`d rows.
+pub(crate) fn spawn_reader<T, F>(
+    mut rows: CsvRows,
+    mut parse: F,
+) -> mpsc::Receiver<anyhow::Result<Batch<T>>>
+where
+    T: Send + 'static,
+    F: FnMut(RawRow) -> Result<T, Vec<RowError>> + Send + 'static,
+{
+    let (sender, receiver) = mpsc::channel(BATCHES_AHEAD);
+    std::thread::spawn(move || {
+        let new_batch = || Batch {
+            items: Vec::with_capacity(BATCH_ROWS),
+            errors: Vec::new(),
+            rejected: 0,
+        };
+        let mut batch = new_batch();
+        loop {
+            let parsed = match rows.next_row() {
+                Ok(Some(Ok(raw))) => parse(raw),
+                Ok(Some(Err(errors))) => Err(errors),
+                Ok(None) => break,
+                Err(e) => {
+                    let _ = sender.blocking_send(Err(e));
+                    return;
+                }
+            };
+            match parsed {
+                Ok(item) => batch.items.push(item),
+                Err(errors) => {
+                    batch.rejected += 1;
+                    batch.errors.extend(errors);
+                }
+            }
+            if batch.items.len() + batch.rejected as usize >= BATCH_ROWS
+                && sender
+                    .blocking_send(Ok(std::mem::replace(&mut batch, new_batch())))
+                    .is_err()
+            {
+                return;
+            }
+        }
+        if !batch.items.is_empty() || batch.rejected > 0 {
+            let _ = sender.blocking_send(Ok(batch));
+        }
+    });
+    receiver
+}
+
+/// Receives batches and writes them: each in its own transaction, or all in one that is rolled back
+/// if any row was rejected (`--strict`). Problems go to `on_error` in line order as they are found.
+pub(crate) async fn drive<W: BatchWriter>(
+    store: &Store,
+    mut batches: mpsc::Receiver<anyhow::Result<Batch<W::Item>>>,
+    writer: &mut W,
+    options: &ImportOptions,
+    report: &mut ImportReport,
+    on_error: &mut dyn FnMut(&RowError),
+) -> anyhow::Result<()> {
+    let mut strict_tx = if options.strict {
+        Some(store.begin().await?)
+    } else {
+        None
+    };
+    while let Some(batch) = batches.recv().await {
+        let Batch {
+            items,
+            mut errors,
+            rejected,
+        } = match batch {
+            Ok(batch) => batch,
+            Err(e) if options.strict => return Err(e.context("nothing was written (--strict)")),
+            Err(e) => {
+                return Err(e.context(format!("rows before the failure were imported ({report})")));
+            }
+        };
+        report.rejected += rejected;
+        match strict_tx.as_mut() {
+            Some(tx) => writer.write(tx, items, report, &mut errors).await?,
+            None => {
+                let mut tx = store.begin().await?;
+                writer.write(&mut tx, items, report, &mut errors).await?;
+                tx.commit().await?;
+            }
+        }
+        errors.sort_by_key(|e| e.line);
+        errors.iter().for_each(&mut *on_error);
+    }
+    if let Some(tx) = strict_tx {
+        if report.rejected > 0 {
+            tx.rollback().await?;
+            let rejected = report.rejected;
+            *report = ImportReport {
+                rejected,
+                written: false,
+                ..ImportReport::new(&report.file, report.what)
+            };
+        } else {
+            tx.commit().await?;
+        }
+    }
+    Ok(())
+}

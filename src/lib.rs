@@ -1,0 +1,22 @@
+//! Rapport: personalized email campaigns for small businesses.
+//!
+//! # Layout
+//! In the order data flows through the engine:
+//!
+//! - [`workspace`]: finds the workspace folder, loads its `rapport.toml` and opens its store.
+//! - [`config`]: the `rapport.toml` model, its value types, and errors that point at the line and key.
+//! - [`diagnostic`]: renders `FILE:LINE:COL` errors with the offending line, a caret and a hint.
+//! - [`domain`]: validated values built once at the edge (email addresses, time zones, attribute values).
+//! - [`timestamp`]: the one instant type, stored as UTC on both databases.
+//! - [`store`]: every query, on SQLite (the default) and PostgreSQL, behind one API; migrations.
+//! - [`import`]: streaming CSV import of customers and events, with per-row error reports.
+//! - [`cli`]: one file per subcommand; `main.rs` only calls [`cli::main`].
+
+pub mod cli;
+pub mod config;
+pub mod diagnostic;
+pub mod domain;
+pub mod import;
+pub mod store;
+pub mod timestamp;
+pub mod workspace;

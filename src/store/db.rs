@@ -1,0 +1,192 @@
+//! Opening a store from its URL, migrating it, and starting transactions.
+//!
+//! SQLite runs in WAL mode with `synchronous = FULL` (a committed delivery or opt-out survives a power
+//! loss), a busy timeout, and foreign keys on; its write transactions begin `IMMEDIATE` so that a
+//! transaction that reads before it writes never fails with SQLITE_BUSY halfway.
+
+use crate::config::DatabaseUrl;
+use anyhow::Context;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, Postgres};
+use sqlx::sqlite::{
+    Sqlite, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteSynchronous,
+};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// Which SQL dialect a store speaks, for the few queries that differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+pub(crate) enum Db {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// A connection pool to the workspace database.
+pub struct Store {
+    pub(crate) db: Db,
+    url: String,
+}
+
+/// A transaction the caller owns: pass `&mut tx` to store functions, then [`Tx::commit`].
+/// Dropping it without committing rolls everything back.
+pub enum Tx {
+    Sqlite(sqlx::Transaction<'static, Sqlite>),
+    Postgres(sqlx::Transaction<'static, Postgres>),
+}
+
+impl Store {
+    /// Connects to `url` (a relative SQLite path is taken from `workspace`), creating the SQLite file if
+    /// needed, and applies pending migrations.
+    pub async fn open(url: &DatabaseUrl, workspace: &Path) -> anyhow::Result<Store> {
+        let store = Store::connect(url, workspace).await?;
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Connects without migrating.
+    pub async fn connect(url: &DatabaseUrl, workspace: &Path) -> anyhow::Result<Store> {
+        let printable = url.to_string();
+        let db = if url.is_postgres() {
+            let options = PgConnectOptions::from_str(url.expose())
+                .with_context(|| format!("invalid PostgreSQL URL {printable}"))?;
+            let pool = PgPoolOptions::new()
+                .max_connections(8)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect_with(options)
+                .await
+                .with_context(|| format!("cannot connect to PostgreSQL at {printable}"))?;
+            Db::Postgres(pool)
+        } else {
+            let path = sqlite_path(url.expose(), workspace)?;
+            let options = SqliteConnectOptions::new()
+                .filename(&path)
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Full)
+                .busy_timeout(Duration::from_secs(10))
+                .foreign_keys(true)
+                .pragma("cache_size", "-32768");
+            let pool = SqlitePoolOptions::new()
+                .max_connections(4)
+                .connect_with(options)
+                .await
+                .with_context(|| format!("cannot open the SQLite database {}", path.display()))?;
+            Db::Sqlite(pool)
+        };
+        Ok(Store { db, url: printable })
+    }
+
+    /// Applies the migrations this binary knows and the database has not seen; returns how many ran.
+    pub async fn migrate(&self) -> anyhow::Result<usize> {
+        let before = self.applied_migrations().await.unwrap_or(0);
+        match &self.db {
+            Db::Sqlite(pool) => SQLITE_MIGRATIONS.run(pool).await,
+            Db::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await,
+        }
+        .with_context(|| format!("cannot migrate the database at {}", self.url))?;
+        Ok(self.applied_migrations().await?.saturating_sub(before))
+    }
+
+    async fn applied_migrations(&self) -> anyhow::Result<usize> {
+        let sql = "SELECT COUNT(*) FROM _sqlx_migrations WHERE success";
+        let n: i64 = on_pool!(self, pool => sqlx::query_scalar(sql).fetch_one(pool).await)?;
+        Ok(n as usize)
+    }
+
+    /// Starts a write transaction (`BEGIN IMMEDIATE` on SQLite).
+    pub async fn begin(&self) -> anyhow::Result<Tx> {
+        Ok(match &self.db {
+            Db::Sqlite(pool) => Tx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?),
+            Db::Postgres(pool) => Tx::Postgres(pool.begin().await?),
+        })
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        match self.db {
+            Db::Sqlite(_) => Dialect::Sqlite,
+            Db::Postgres(_) => Dialect::Postgres,
+        }
+    }
+
+    /// The database URL with any password hidden.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Waits for open connections to finish and closes them (checkpointing SQLite's WAL).
+    pub async fn close(&self) {
+        match &self.db {
+            Db::Sqlite(pool) => pool.close().await,
+            Db::Postgres(pool) => pool.close().await,
+        }
+    }
+}
+
+impl Tx {
+    pub async fn commit(self) -> anyhow::Result<()> {
+        match self {
+            Tx::Sqlite(tx) => tx.commit().await?,
+            Tx::Postgres(tx) => tx.commit().await?,
+        }
+        Ok(())
+    }
+
+    pub async fn rollback(self) -> anyhow::Result<()> {
+        match self {
+            Tx::Sqlite(tx) => tx.rollback().await?,
+            Tx::Postgres(tx) => tx.rollback().await?,
+        }
+        Ok(())
+    }
+}
+
+/// `sqlite://rapport.db` → `WORKSPACE/rapport.db`; `sqlite:///var/lib/rapport.db` stays absolute.
+fn sqlite_path(url: &str, workspace: &Path) -> anyhow::Result<PathBuf> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url);
+    let rest = rest.split('?').next().unwrap_or_default();
+    anyhow::ensure!(
+        !rest.is_empty(),
+        "the SQLite URL {url:?} names no file: write sqlite://rapport.db"
+    );
+    let path = PathBuf::from(rest);
+    Ok(if path.is_absolute() {
+        path
+    } else {
+        workspace.join(path)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_paths_are_relative_to_the_workspace() {
+        let ws = Path::new("/shop");
+        assert_eq!(
+            sqlite_path("sqlite://rapport.db", ws).unwrap(),
+            PathBuf::from("/shop/rapport.db")
+        );
+        assert_eq!(
+            sqlite_path("sqlite:data/r.db", ws).unwrap(),
+            PathBuf::from("/shop/data/r.db")
+        );
+        assert_eq!(
+            sqlite_path("sqlite:///var/lib/r.db", ws).unwrap(),
+            PathBuf::from("/var/lib/r.db")
+        );
+        assert!(sqlite_path("sqlite://", ws).is_err());
+    }
+}

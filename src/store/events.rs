@@ -1,0 +1,90 @@
+//! Event queries: behaviour (purchases, visits, …) and the engine's own `email.*` events.
+
+use super::{Store, Tx};
+use crate::timestamp::Timestamp;
+use serde_json::{Map, Value};
+use sqlx::types::Json;
+
+/// An event to store. `fingerprint` makes re-imports idempotent: it hashes the source id when there is
+/// one, else the kind, time, amount and properties; (customer, fingerprint) is unique.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewEvent {
+    pub customer_id: i64,
+    pub kind: String,
+    pub occurred_at: Timestamp,
+    pub amount: Option<f64>,
+    pub properties: Map<String, Value>,
+    pub source_id: Option<String>,
+    pub fingerprint: i64,
+}
+
+/// A stored event.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct Event {
+    pub id: i64,
+    pub kind: String,
+    pub occurred_at: Timestamp,
+    pub amount: Option<f64>,
+    pub properties: Json<Map<String, Value>>,
+    pub source_id: Option<String>,
+}
+
+/// Rows per multi-row insert (8 parameters each).
+const INSERT_CHUNK: usize = 1000;
+
+impl Store {
+    /// A customer's events, newest first (uses `events_customer_kind_time` through the customer prefix).
+    pub async fn events_of_customer(
+        &self,
+        customer_id: i64,
+        limit: i64,
+    ) -> anyhow::Result<Vec<Event>> {
+        let sql = "SELECT id, kind, occurred_at, amount, properties, source_id FROM events \
+                   WHERE customer_id = $1 ORDER BY occurred_at DESC, id DESC LIMIT $2";
+        Ok(
+            on_pool!(self, pool => sqlx::query_as(sql).bind(customer_id).bind(limit).fetch_all(pool).await)?,
+        )
+    }
+
+    pub async fn count_events_of_customer(&self, customer_id: i64) -> anyhow::Result<i64> {
+        let sql = "SELECT COUNT(*) FROM events WHERE customer_id = $1";
+        Ok(on_pool!(self, pool => sqlx::query_scalar(sql).bind(customer_id).fetch_one(pool).await)?)
+    }
+
+    pub async fn count_events(&self) -> anyhow::Result<i64> {
+        let sql = "SELECT COUNT(*) FROM events";
+        Ok(on_pool!(self, pool => sqlx::query_scalar(sql).fetch_one(pool).await)?)
+    }
+}
+
+/// Inserts events, skipping any already stored (same customer and fingerprint, or same source id).
+/// Returns how many were new.
+pub(crate) async fn insert_events(
+    tx: &mut Tx,
+    rows: &[NewEvent],
+    now: Timestamp,
+) -> anyhow::Result<u64> {
+    let mut inserted = 0;
+    for chunk in rows.chunks(INSERT_CHUNK) {
+        let result = on_tx!(tx, conn => {
+            let mut q = sqlx::QueryBuilder::new(
+                "INSERT INTO events (customer_id, kind, occurred_at, amount, properties, source_id, fingerprint, \
+                 recorded_at) ",
+            );
+            q.push_values(chunk, |mut b, e| {
+                b.push_bind(e.customer_id)
+                    .push_bind(&e.kind)
+                    .push_bind(e.occurred_at)
+                    .push_bind(e.amount)
+                    .push_bind(Json(&e.properties))
+                    .push_bind(&e.source_id)
+                    .push_bind(e.fingerprint)
+                    .push_bind(now);
+            });
+            q.push(" ON CONFLICT DO NOTHING");
+            q.build().execute(&mut *conn).await.map(|r| r.rows_affected())
+        })?;
+        inserted += result;
+    }
+    Ok(inserted)
+}

@@ -1,0 +1,16 @@
+//! The store: every query the engine runs, on SQLite (the embedded default) and PostgreSQL.
+//!
+//! One API, two databases: each query is written once with `$N` placeholders (which both accept) and
+//! compiled for each driver by the `on_pool!`/`on_tx!` macros, so the two cannot drift apart; the
+//! schema lives in `migrations/sqlite` and `migrations/postgres`, applied when the store opens.
+//! Composable writes take a [`Tx`] that the caller owns and commits.
+
+#[macro_use]
+mod dispatch;
+pub(crate) mod customers;
+mod db;
+pub(crate) mod events;
+
+pub use customers::{Customer, CustomerFields};
+pub use db::{Dialect, Store, Tx};
+pub use events::{Event, NewEvent};
