@@ -96,3 +96,353 @@ on_both_databases!(
     emails_differing_in_case_are_one_customer,
     emails_differing_in_case_are_one_customer
 );
+
+const EVENTS: &str = "\
+email,kind,occurred_at,amount,id,category
+alice@example.com,purchase,2026-10-01T17:05:00Z,84.00,order-1,garden
+ALICE@example.com,visit,2026-11-01,,,
+bob@example.com,purchase,2026-09-15 10:00:00,12.5,,tools
+";
+
+/// Events import once: ids and identical rows are recognised on the second run.
+async fn events_import_idempotently(engine: Engine) {
+    let shop = Shop::new(engine).await;
+    shop.write("customers.csv", CUSTOMERS);
+    shop.write("events.csv", EVENTS);
+    shop.rapport(&["import", "customers", "customers.csv"]);
+
+    let first = shop.rapport(&["import", "events", "events.csv"]);
+    let second = shop.rapport(&["import", "events", "events.csv"]);
+
+    assert!(first.status.success(), "{}", stderr(&first));
+    assert_eq!(
+        stdout(&first).trim(),
+        "events.csv: 3 events inserted, 0 already stored, 0 rows rejected"
+    );
+    assert_eq!(
+        stdout(&second).trim(),
+        "events.csv: 0 events inserted, 3 already stored, 0 rows rejected"
+    );
+    let store = shop.store().await;
+    assert_eq!(store.count_events().await.unwrap(), 3);
+    let alice = store
+        .customer_by_key("alice@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    let events = store.events_of_customer(alice.id, 10).await.unwrap();
+    assert_eq!(
+        events.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>(),
+        ["visit", "purchase"],
+        "newest first"
+    );
+    assert_eq!(events[1].amount, Some(84.0));
+    assert_eq!(
+        events[1].properties.0["category"],
+        serde_json::json!("garden")
+    );
+    assert_eq!(events[1].source_id.as_deref(), Some("order-1"));
+    assert_eq!(events[1].occurred_at.to_string(), "2026-10-01 17:05 UTC");
+}
+on_both_databases!(events_import_idempotently, events_import_idempotently);
+
+/// Every kind of bad row is reported as FILE:LINE: field: problem and skipped; good rows are kept.
+async fn bad_rows_are_reported_and_skipped(engine: Engine) {
+    let shop = Shop::new(engine).await;
+    let mut customers = b"email,first_name,timezone,city\n".to_vec();
+    customers.extend_from_slice(b"ok@example.com,Olga,Europe/Paris,Paris\n");
+    customers.extend_from_slice(b"not-an-email,Nope,,\n");
+    customers.extend_from_slice(b"tz@example.com,Tess,Europe/Pariss,\n");
+    customers.extend_from_slice(b"cols@example.com,Colin,UTC\n");
+    customers.extend_from_slice(b"utf@example.com,Ren\xe9,,\n");
+    customers.extend_from_slice(b"\"quoted@example.com\",\"Multi\nLine\",,\"Portland, OR\"\n");
+    customers.extend_from_slice(b"last@example.com,Lea,,\n");
+    std::fs::write(shop.path().join("customers.csv"), customers).unwrap();
+
+    let out = shop.rapport(&["import", "customers", "customers.csv"]);
+
+    let errors = stderr(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "any rejected row makes the exit code 1"
+    );
+    assert!(
+        errors.contains("customers.csv:3: email: \"not-an-email\" is not a valid email address"),
+        "{errors}"
+    );
+    assert!(errors.contains("customers.csv:4: timezone: unknown time zone \"Europe/Pariss\"; did you mean \"Europe/Paris\"?"), "{errors}");
+    assert!(
+        errors.contains("customers.csv:5: row: has 3 fields but the header has 4 columns"),
+        "{errors}"
+    );
+    assert!(
+        errors.contains("customers.csv:6: first_name: is not valid UTF-8"),
+        "{errors}"
+    );
+    assert!(
+        errors.contains("customers.csv:7: first_name: contains a line break"),
+        "{errors}"
+    );
+    assert_eq!(
+        stdout(&out).trim(),
+        "customers.csv: 2 customers inserted, 0 updated, 0 unchanged, 5 rows rejected"
+    );
+    let store = shop.store().await;
+    assert!(
+        store
+            .customer_by_key("ok@example.com")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        store
+            .customer_by_key("last@example.com")
+            .await
+            .unwrap()
+            .is_some(),
+        "rows after bad ones are kept"
+    );
+    assert!(
+        store
+            .customer_by_key("tz@example.com")
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    shop.write(
+        "events.csv",
+        "email,kind,occurred_at,amount\n\
+         ok@example.com,purchase,2026-01-05,10\n\
+         ok@example.com,purchase,05/01/2026,10\n\
+         ok@example.com,purchase,2026-01-06,$10\n\
+         ok@example.com,add to cart,2026-01-06,\n\
+         stranger@example.com,visit,2026-01-07,\n",
+    );
+    let out = shop.rapport(&["import", "events", "events.csv"]);
+    let errors = stderr(&out);
+    assert!(
+        errors.contains("events.csv:3: occurred_at: \"05/01/2026\" is not a date"),
+        "{errors}"
+    );
+    assert!(
+        errors.contains("events.csv:4: amount: \"$10\" is not an amount"),
+        "{errors}"
+    );
+    assert!(
+        errors.contains("events.csv:5: kind: \"add to cart\" is not an event kind"),
+        "{errors}"
+    );
+    assert!(
+        errors.contains("events.csv:6: email: no customer has the address stranger@example.com"),
+        "{errors}"
+    );
+    assert_eq!(
+        stdout(&out).trim(),
+        "events.csv: 1 events inserted, 0 already stored, 4 rows rejected"
+    );
+}
+on_both_databases!(
+    bad_rows_are_reported_and_skipped,
+    bad_rows_are_reported_and_skipped
+);
+
+/// With --strict, one bad row means nothing at all is written, even rows of earlier batches.
+async fn strict_leaves_the_database_untouched(engine: Engine) {
+    let shop = Shop::new(engine).await;
+    shop.write("customers.csv", CUSTOMERS);
+    shop.rapport(&["import", "customers", "customers.csv"]);
+    let mut big = String::from("email,first_name\nalice@example.com,Changed\n");
+    for i in 0..4500 {
+        big.push_str(&format!("c{i}@example.com,C{i}\n"));
+    }
+    big.push_str("broken,Nobody\n");
+    shop.write("big.csv", &big);
+
+    let out = shop.rapport(&["import", "customers", "big.csv", "--strict"]);
+
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("big.csv:4503: email:"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        stdout(&out).contains("nothing was written (--strict)"),
+        "{}",
+        stdout(&out)
+    );
+    let store = shop.store().await;
+    assert_eq!(
+        store.count_customers().await.unwrap(),
+        2,
+        "no customer from big.csv was kept"
+    );
+    let alice = store
+        .customer_by_key("alice@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        alice.first_name.as_deref(),
+        Some("Alice"),
+        "the update in the same file was rolled back"
+    );
+}
+on_both_databases!(
+    strict_leaves_the_database_untouched,
+    strict_leaves_the_database_untouched
+);
+
+/// `-` reads stdin; --create-customers creates unknown customers instead of rejecting their events.
+async fn stdin_and_create_customers(engine: Engine) {
+    let shop = Shop::new(engine).await;
+    let csv = "\u{feff}Email;Kind;Occurred At\nnew@example.com;visit;2026-02-01\n";
+
+    let without = shop.rapport_with_stdin(
+        &["import", "events", "-", "--delimiter", ";"],
+        Some(csv.as_bytes()),
+    );
+    let with = shop.rapport_with_stdin(
+        &[
+            "import",
+            "events",
+            "-",
+            "--delimiter",
+            ";",
+            "--create-customers",
+        ],
+        Some(csv.as_bytes()),
+    );
+
+    assert!(
+        stderr(&without).contains("<stdin>:2: Email: no customer has the address new@example.com"),
+        "{}",
+        stderr(&without)
+    );
+    assert!(with.status.success(), "{}", stderr(&with));
+    assert_eq!(
+        stdout(&with).trim(),
+        "<stdin>: 1 events inserted, 0 already stored, 0 rows rejected; 1 new customer created"
+    );
+    assert!(
+        shop.store()
+            .await
+            .customer_by_key("new@example.com")
+            .await
+            .unwrap()
+            .is_some()
+    );
+}
+on_both_databases!(stdin_and_create_customers, stdin_and_create_customers);
+
+/// Problems with the header stop the import before anything is written, with a hint.
+#[tokio::test]
+async fn header_problems_stop_before_writing() {
+    let shop = Shop::new(Engine::Sqlite).await;
+    shop.write("semicolons.csv", "email;first_name\nann@example.com;Ann\n");
+    shop.write("twice.csv", "email,City,city\nann@example.com,a,b\n");
+    shop.write("empty.csv", "");
+
+    let semicolons = shop.rapport(&["import", "customers", "semicolons.csv"]);
+    let twice = shop.rapport(&["import", "customers", "twice.csv"]);
+    let empty = shop.rapport(&["import", "customers", "empty.csv"]);
+
+    assert!(
+        stderr(&semicolons).contains("semicolons.csv:1: the header has no `email` column"),
+        "{}",
+        stderr(&semicolons)
+    );
+    assert!(
+        stderr(&semicolons).contains("pass --delimiter ';'"),
+        "{}",
+        stderr(&semicolons)
+    );
+    assert!(
+        stderr(&twice).contains("twice.csv:1: columns 2 and 3 are both `city`"),
+        "{}",
+        stderr(&twice)
+    );
+    assert!(
+        stderr(&empty).contains("empty.csv is empty"),
+        "{}",
+        stderr(&empty)
+    );
+    for out in [&semicolons, &twice, &empty] {
+        assert_eq!(out.status.code(), Some(1));
+    }
+    assert_eq!(shop.store().await.count_customers().await.unwrap(), 0);
+}
+
+/// The sample files of docs/import.md import cleanly, and `rapport customer` shows the timeline.
+async fn documented_samples_import_and_show(engine: Engine) {
+    let shop = Shop::new(engine).await;
+    let customers = common::repo_file("docs/examples/customers.csv");
+    let events = common::repo_file("docs/examples/events.csv");
+
+    let c = shop.rapport(&["import", "customers", customers.to_str().unwrap()]);
+    let e = shop.rapport(&["import", "events", events.to_str().unwrap()]);
+    let page = shop.rapport(&["customer", "Alice@Example.com"]);
+
+    assert!(
+        c.status.success() && e.status.success(),
+        "{}{}",
+        stderr(&c),
+        stderr(&e)
+    );
+    assert!(
+        stdout(&c).contains("5 customers inserted"),
+        "{}",
+        stdout(&c)
+    );
+    assert!(stdout(&e).contains("9 events inserted"), "{}", stdout(&e));
+    let page = stdout(&page);
+    assert!(
+        page.starts_with("Alice Martin <alice@example.com>\n"),
+        "{page}"
+    );
+    assert!(page.contains("loyalty_tier    gold"), "{page}");
+    let timeline: Vec<&str> = page
+        .lines()
+        .skip_while(|l| !l.trim_start().starts_with("WHEN"))
+        .skip(1)
+        .collect();
+    assert_eq!(timeline.len(), 4, "{page}");
+    assert!(
+        timeline[0].starts_with("  2026-09-01 09:12 UTC  visit"),
+        "{page}"
+    );
+    assert!(
+        timeline[3]
+            .starts_with("  2025-12-14 17:05 UTC  purchase   84.00  category=garden channel=store"),
+        "{page}"
+    );
+}
+on_both_databases!(
+    documented_samples_import_and_show,
+    documented_samples_import_and_show
+);
+
+/// An unknown address gets a clear error with the nearest stored address.
+#[tokio::test]
+async fn unknown_customer_gets_a_suggestion() {
+    let shop = Shop::new(Engine::Sqlite).await;
+    shop.write("customers.csv", CUSTOMERS);
+    shop.rapport(&["import", "customers", "customers.csv"]);
+
+    let out = shop.rapport(&["customer", "alice@exmaple.com"]);
+
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("no customer has the address alice@exmaple.com"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).contains("did you mean alice@example.com?"),
+        "{}",
+        stderr(&out)
+    );
+}

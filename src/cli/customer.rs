@@ -30,7 +30,7 @@ pub async fn run(dir: &Path, args: Args) -> anyhow::Result<ExitCode> {
         .await?;
     let total = store.count_events_of_customer(customer.id).await?;
     store.close().await;
-    println!("{}", render(&customer, &events, total));
+    print!("{}", render(&customer, &events, total));
     Ok(ExitCode::SUCCESS)
 }
 
@@ -85,7 +85,7 @@ pub fn render(customer: &Customer, events: &[Event], total_events: i64) -> Strin
     }
     out.push('\n');
     if events.is_empty() {
-        out.push_str("No events yet.");
+        out.push_str("No events yet.\n");
         return out;
     }
     out.push_str(&format!(
@@ -106,16 +106,13 @@ pub fn render(customer: &Customer, events: &[Event], total_events: i64) -> Strin
             vec![e.occurred_at.to_string(), e.kind.clone(), amount, details]
         })
         .collect();
-    out.push_str(&table::render(
-        &["WHEN", "KIND", "AMOUNT", "DETAILS"],
-        &rows,
-        &[2],
-    ));
-    if total_events > events.len() as i64 {
-        out.push_str(&format!(
-            "\n… {} older events (use --limit)",
-            total_events - events.len() as i64
-        ));
+    let table = table::render(&["WHEN", "KIND", "AMOUNT", "DETAILS"], &rows, &[2]);
+    for line in table.lines() {
+        out.push_str(&format!("  {line}\n"));
+    }
+    let older = total_events - events.len() as i64;
+    if older > 0 {
+        out.push_str(&format!("  … {older} older events (use --limit)\n"));
     }
     out
 }

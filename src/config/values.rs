@@ -248,24 +248,35 @@ parsed_from_string!(Rate, |raw: String| {
     })
 });
 
-/// Zero or more rates that must all hold; empty means unlimited.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(from = "OneOrMany")]
+/// Zero or more rates that must all hold; empty means unlimited. Written as one string or a list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Rates(pub Vec<Rate>);
 
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum OneOrMany {
-    One(Rate),
-    Many(Vec<Rate>),
-}
-
-impl From<OneOrMany> for Rates {
-    fn from(v: OneOrMany) -> Self {
-        match v {
-            OneOrMany::One(r) => Rates(vec![r]),
-            OneOrMany::Many(rs) => Rates(rs),
+impl<'de> Deserialize<'de> for Rates {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Rates;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a rate such as \"20/s\", or a list of them")
+            }
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Rates, E> {
+                Rate::try_from(text.to_string())
+                    .map(|r| Rates(vec![r]))
+                    .map_err(E::custom)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Rates, A::Error> {
+                let mut rates = Vec::new();
+                while let Some(rate) = seq.next_element::<Rate>()? {
+                    rates.push(rate);
+                }
+                Ok(Rates(rates))
+            }
         }
+        deserializer.deserialize_any(Visitor)
     }
 }
 

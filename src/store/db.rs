@@ -60,7 +60,7 @@ impl Store {
                 .with_context(|| format!("invalid PostgreSQL URL {printable}"))?;
             let pool = PgPoolOptions::new()
                 .max_connections(8)
-                .acquire_timeout(Duration::from_secs(10))
+                .acquire_timeout(Duration::from_secs(5))
                 .connect_with(options)
                 .await
                 .with_context(|| format!("cannot connect to PostgreSQL at {printable}"))?;

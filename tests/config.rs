@@ -1,0 +1,241 @@
+//! The workspace configuration as the owner meets it: `rapport init`, `rapport check`, and errors that
+//! point at the line and key.
+
+mod common;
+use common::{Engine, Shop, stderr, stdout};
+
+/// A misspelt key is reported with file, line, column, the line itself, and the nearest valid key.
+#[tokio::test]
+async fn unknown_key_names_file_line_and_nearest_key() {
+    let shop = Shop::new(Engine::Sqlite).await;
+    let config = std::fs::read_to_string(shop.path().join("rapport.toml")).unwrap();
+    let line = config
+        .lines()
+        .position(|l| l.starts_with("concurrency"))
+        .unwrap()
+        + 1;
+    shop.write(
+        "rapport.toml",
+        &config.replace("concurrency = 8", "concurency = 8"),
+    );
+
+    let out = shop.rapport(&["check"]);
+
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!(
+            "rapport.toml:{line}:1: error: unknown key `concurency`"
+        )),
+        "{err}"
+    );
+    assert!(err.contains(&format!("{line} | concurency = 8")), "{err}");
+    assert!(err.contains("hint: did you mean `concurrency`?"), "{err}");
+}
+
+/// Wrong types and invalid values point at the value and say what a valid one looks like.
+#[tokio::test]
+async fn invalid_values_say_what_is_expected() {
+    let shop = Shop::new(Engine::Sqlite).await;
+    let config = std::fs::read_to_string(shop.path().join("rapport.toml")).unwrap();
+    let cases = [
+        (
+            "quiet_hours = \"21:00-08:00\"",
+            "quiet_hours = \"after nine\"",
+            "is not a time window",
+        ),
+        (
+            "rate = [\"20/s\", \"5000/day\"]",
+            "rate = \"fast\"",
+            "is not a rate",
+        ),
+        (
+            "default_timezone = \"America/Los_Angeles\"",
+            "default_timezone = \"America/LosAngeles\"",
+            "did you mean \"America/Los_Angeles\"?",
+        ),
+        (
+            "base_url = \"https://mail.maplethread.example\"",
+            "base_url = \"http://mail.maplethread.example\"",
+            "needs https",
+        ),
+        (
+            "schedule = \"0 0 10 * * Tue\"",
+            "schedule = \"0 10 * * Tue\"",
+            "schedules here start with seconds",
+        ),
+        ("concurrency = 8", "concurrency = \"eight\"", "wrong type"),
+        (
+            "transport = \"outbox\"",
+            "transport = \"smtpp\"",
+            "did you mean \"smtp\"?",
+        ),
+    ];
+    for (good, bad, expected) in cases {
+        let key = bad.split(' ').next().unwrap();
+        let line = config
+            .lines()
+            .position(|l| l.starts_with(good))
+            .expect(good)
+            + 1;
+        shop.write("rapport.toml", &config.replace(good, bad));
+
+        let out = shop.rapport(&["check"]);
+
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{bad}: {err}");
+        assert!(
+            err.contains(&format!("rapport.toml:{line}:")),
+            "{bad} should point at line {line}: {err}"
+        );
+        assert!(err.contains(key), "{bad}: the key is named: {err}");
+        assert!(err.contains(expected), "{bad}: {err}");
+    }
+}
+
+/// The example secret is refused; a fresh workspace gets its own random one.
+#[tokio::test]
+async fn init_writes_a_fresh_secret_and_check_refuses_placeholders() {
+    let a = Shop::new(Engine::Sqlite).await;
+    let b = Shop::new(Engine::Sqlite).await;
+    let secret = |shop: &Shop| {
+        let config = std::fs::read_to_string(shop.path().join("rapport.toml")).unwrap();
+        config
+            .lines()
+            .find(|l| l.starts_with("secret = "))
+            .unwrap()
+            .to_string()
+    };
+    assert_ne!(secret(&a), secret(&b));
+    let config = std::fs::read_to_string(a.path().join("rapport.toml")).unwrap();
+    a.write(
+        "rapport.toml",
+        &config.replace(&secret(&a), "secret = \"change-me\""),
+    );
+
+    let out = a.rapport(&["check"]);
+
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("the tracking secret is still the example value"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// `init` never overwrites a workspace, and leaves every existing file as it was.
+#[tokio::test]
+async fn init_refuses_to_overwrite() {
+    let shop = Shop::new(Engine::Sqlite).await;
+    shop.write("rapport.toml", "# my own settings\n");
+
+    let out = shop.rapport(&["init", "."]);
+
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("already holds a workspace"),
+        "{}",
+        stderr(&out)
+    );
+    let kept = std::fs::read_to_string(shop.path().join("rapport.toml")).unwrap();
+    assert_eq!(kept, "# my own settings\n");
+}
+
+/// `check` passes on a fresh workspace and names a campaign's missing segment with a suggestion.
+#[tokio::test]
+async fn check_validates_campaign_references() {
+    let shop = Shop::new(Engine::Sqlite).await;
+    let ok = shop.rapport(&["check"]);
+    assert!(ok.status.success(), "{}{}", stdout(&ok), stderr(&ok));
+    let config = std::fs::read_to_string(shop.path().join("rapport.toml")).unwrap();
+    shop.write(
+        "rapport.toml",
+        &config.replace(
+            "segment = \"lapsed_regulars\"",
+            "segment = \"lapsed_regular\"",
+        ),
+    );
+
+    let out = shop.rapport(&["check"]);
+
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("campaign \"winback\": there is no segments/lapsed_regular.seg"),
+        "{err}"
+    );
+    assert!(err.contains("did you mean \"lapsed_regulars\"?"), "{err}");
+}
+
+/// A password in a database URL never reaches the output, even when the connection fails.
+#[test]
+fn database_passwords_never_reach_the_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let init = std::process::Command::new(env!("CARGO_BIN_EXE_rapport"))
+        .args(["init"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(init.status.success());
+
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rapport"))
+        .args(["check"])
+        .current_dir(dir.path())
+        .env(
+            "RAPPORT_DATABASE_URL",
+            "postgres://shop:hunter2@127.0.0.1:1/shop",
+        )
+        .env("RUST_LOG", "trace")
+        .output()
+        .unwrap();
+
+    let all = format!("{}{}", stdout(&out), stderr(&out));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        all.contains("postgres://shop:***@127.0.0.1:1/shop"),
+        "{all}"
+    );
+    assert!(!all.contains("hunter2"), "{all}");
+}
+
+/// `transport = "smtp"` needs a server: from the file or RAPPORT_SMTP_URL.
+#[tokio::test]
+async fn smtp_transport_needs_a_url() {
+    let shop = Shop::new(Engine::Sqlite).await;
+    let config = std::fs::read_to_string(shop.path().join("rapport.toml")).unwrap();
+    let config = config.replace("transport = \"outbox\"", "transport = \"smtp\"");
+    let config: String = config
+        .lines()
+        .filter(|l| !l.starts_with("smtp_url"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    shop.write("rapport.toml", &config);
+
+    let out = shop.rapport(&["check"]);
+
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("transport = \"smtp\" needs an SMTP server"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).contains("RAPPORT_SMTP_URL"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// The complete example of docs/configuration.md is a valid configuration.
+#[test]
+fn documented_example_configuration_is_valid() {
+    let doc = std::fs::read_to_string(common::repo_file("docs/configuration.md")).unwrap();
+    let start = doc.find("```toml\n").expect("a toml example") + "```toml\n".len();
+    let example = &doc[start..start + doc[start..].find("```").unwrap()];
+
+    let config = rapport::config::parse("rapport.toml", example).unwrap_or_else(|d| panic!("{d}"));
+
+    assert_eq!(config.delivery.rate.0.len(), 3);
+    assert_eq!(config.campaigns[0].name.get_ref().as_str(), "winback");
+    assert_eq!(config.courtesy.max_per_week, Some(2));
+}
