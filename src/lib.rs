@@ -10,6 +10,7 @@
 //! - [`timestamp`]: the one instant type, stored as UTC on both databases.
 //! - [`store`]: every query, on SQLite (the default) and PostgreSQL, behind one API; migrations.
 //! - [`import`]: streaming CSV import of customers and events, with per-row error reports.
+//! - [`send`]: SMTP connections to the relay and what each failure means for a delivery.
 //! - [`cli`]: one file per subcommand; `main.rs` only calls [`cli::main`].
 
 pub mod cli;
@@ -17,6 +18,7 @@ pub mod config;
 pub mod diagnostic;
 pub mod domain;
 pub mod import;
+pub mod send;
 pub mod store;
 pub mod timestamp;
 pub mod workspace;

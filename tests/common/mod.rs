@@ -7,6 +7,8 @@
 
 #![allow(dead_code)]
 
+pub mod smtp_sink;
+
 use rapport::config::DatabaseUrl;
 use rapport::store::Store;
 use std::io::Write;

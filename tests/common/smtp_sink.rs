@@ -1,0 +1,100 @@
+//! A real SMTP server for tests: Postfix's `smtp-sink` on a free loopback port, dumping every accepted
+//! message into a folder of its own. Options inject faults: `-r CMD` replies 4xx, `-f CMD` 5xx, `-q CMD`
+//! drops the connection (CMD is `connect`, `helo`, `mail`, `rcpt`, `data` or `.`).
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use tempfile::TempDir;
+
+pub struct SmtpSink {
+    child: Child,
+    pub addr: SocketAddr,
+    dump: TempDir,
+}
+
+/// One message as the sink received it: its envelope recipients and the raw message.
+#[derive(Debug)]
+pub struct Dumped {
+    pub recipients: Vec<String>,
+    pub text: String,
+}
+
+impl SmtpSink {
+    /// Starts `smtp-sink` with extra `options` (e.g. `["-r", "rcpt"]`).
+    pub fn start(options: &[&str]) -> SmtpSink {
+        let binary = ["/usr/sbin/smtp-sink", "/usr/lib/postfix/sbin/smtp-sink"]
+            .into_iter()
+            .find(|p| std::path::Path::new(p).exists())
+            .expect("smtp-sink is installed (Debian package postfix; .ci/test installs it)");
+        let dump = tempfile::tempdir().expect("dump dir");
+        let addr = free_port();
+        let mut command = Command::new(binary);
+        // As root, smtp-sink must drop privileges; the dump folder must then be writable by that user.
+        if unsafe { libc::geteuid() } == 0 {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(dump.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+            command.args(["-u", "nobody"]);
+        }
+        let template = format!("{}/msg.", dump.path().display());
+        let child = command
+            .args(["-d", &template])
+            .args(options)
+            .arg(addr.to_string())
+            .arg("64")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start smtp-sink");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(addr).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "smtp-sink did not start on {addr}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        SmtpSink { child, addr, dump }
+    }
+
+    /// `smtp://127.0.0.1:PORT` for this sink.
+    pub fn url(&self) -> String {
+        format!("smtp://{}", self.addr)
+    }
+
+    /// Every message received so far.
+    pub fn messages(&self) -> Vec<Dumped> {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(self.dump.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .collect();
+        files.sort();
+        files
+            .into_iter()
+            .map(|path| {
+                let text = String::from_utf8_lossy(&std::fs::read(path).unwrap()).into_owned();
+                let recipients = text
+                    .lines()
+                    .take_while(|l| !l.is_empty())
+                    .filter_map(|l| l.strip_prefix("X-Rcpt-Args: <"))
+                    .map(|l| l.split('>').next().unwrap_or_default().to_string())
+                    .collect();
+                Dumped { recipients, text }
+            })
+            .collect()
+    }
+}
+
+impl Drop for SmtpSink {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+    listener.local_addr().unwrap()
+}
