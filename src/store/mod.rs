@@ -9,7 +9,10 @@
 mod dispatch;
 pub(crate) mod customers;
 mod db;
+pub mod deliveries;
 pub(crate) mod events;
+pub mod runs;
+pub mod suppressions;
 
 pub use customers::{Customer, CustomerFields};
 pub use db::{Dialect, Store, Tx};

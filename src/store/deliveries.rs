@@ -1,0 +1,138 @@
+//! The delivery ledger: one row per (run, customer), the unit of work of sending.
+//!
+//! Life of a delivery: `pending` (planned) → `sending` (leased by one worker until `lease_until`) →
+//! `sent` | `retry` (due again at `due_at`) | `failed` | `skipped` (with the reason). A delivery is
+//! leased *before* its message is sent and marked *after*; if the process dies in between, the lease
+//! expires and another claim takes it back, so no message is lost and duplicates are bounded by the
+//! messages in flight at the crash.
+
+use super::Tx;
+use crate::timestamp::Timestamp;
+use std::time::Duration;
+
+/// A delivery a worker has leased and must now send, then mark.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Claimed {
+    pub id: i64,
+    pub customer_id: i64,
+    /// Attempts including this one.
+    pub attempts: i32,
+    /// The lease this claim holds; marking requires it, so a worker whose lease expired and was taken
+    /// over cannot overwrite the new holder's outcome.
+    pub lease_until: Timestamp,
+}
+
+/// Rows per multi-row insert while planning (4 parameters each).
+const PLAN_CHUNK: usize = 1000;
+
+/// Adds deliveries of `run_id` for `customer_ids`, due at `due_at`; customers already planned in this
+/// run are left alone. Returns how many were added.
+pub async fn plan(
+    tx: &mut Tx,
+    run_id: i64,
+    customer_ids: &[i64],
+    due_at: Timestamp,
+    now: Timestamp,
+) -> anyhow::Result<u64> {
+    let mut added = 0;
+    for chunk in customer_ids.chunks(PLAN_CHUNK) {
+        added += on_tx!(tx, conn => {
+            let mut q = sqlx::QueryBuilder::new("INSERT INTO deliveries (run_id, customer_id, due_at, updated_at) ");
+            q.push_values(chunk, |mut b, id| {
+                b.push_bind(run_id).push_bind(*id).push_bind(due_at).push_bind(now);
+            });
+            q.push(" ON CONFLICT (run_id, customer_id) DO NOTHING");
+            q.build().execute(&mut *conn).await.map(|r| r.rows_affected())
+        })?;
+    }
+    Ok(added)
+}
+
+/// Leases up to `limit` deliveries of `run_id` that are due (pending or retry with `due_at <= now`) or
+/// whose lease has expired, until `now + lease`. On PostgreSQL, rows another daemon is claiming at the
+/// same moment are skipped (`FOR UPDATE SKIP LOCKED`); on SQLite the write transaction serialises claims.
+pub async fn claim_due(
+    tx: &mut Tx,
+    run_id: i64,
+    now: Timestamp,
+    lease: Duration,
+    limit: i64,
+) -> anyhow::Result<Vec<Claimed>> {
+    let lease_until = Timestamp::from(now.datetime() + lease);
+    let lock = match tx {
+        Tx::Sqlite(_) => "",
+        Tx::Postgres(_) => " FOR UPDATE SKIP LOCKED",
+    };
+    let sql = format!(
+        "UPDATE deliveries SET status = 'sending', lease_until = $1, attempts = attempts + 1, updated_at = $2 \
+         WHERE id IN (SELECT id FROM deliveries WHERE run_id = $3 \
+             AND ((status IN ('pending', 'retry') AND due_at <= $2) OR (status = 'sending' AND lease_until <= $2)) \
+             ORDER BY due_at, id LIMIT $4{lock}) \
+         RETURNING id, customer_id, attempts, lease_until"
+    );
+    let mut claimed: Vec<Claimed> = on_tx!(tx, conn => {
+        sqlx::query_as(&sql).bind(lease_until).bind(now).bind(run_id).bind(limit).fetch_all(&mut *conn).await
+    })?;
+    claimed.sort_by_key(|c| c.id);
+    Ok(claimed)
+}
+
+/// How an attempt ended, as written to the ledger.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Mark<'a> {
+    Sent,
+    /// Try again at the given time.
+    Retry {
+        at: Timestamp,
+        error: &'a str,
+    },
+    Failed {
+        reason: &'a str,
+        error: &'a str,
+    },
+    Skipped {
+        reason: &'a str,
+    },
+}
+
+/// Records the outcome of a claimed delivery. Returns false when the claim no longer holds (its lease
+/// expired and another claim took the delivery over), in which case nothing changes.
+pub async fn mark(
+    tx: &mut Tx,
+    claim: &Claimed,
+    outcome: Mark<'_>,
+    now: Timestamp,
+) -> anyhow::Result<bool> {
+    let (status, due_at, reason, error, sent_at) = match outcome {
+        Mark::Sent => ("sent", None, None, None, Some(now)),
+        Mark::Retry { at, error } => ("retry", Some(at), None, Some(error), None),
+        Mark::Failed { reason, error } => ("failed", None, Some(reason), Some(error), None),
+        Mark::Skipped { reason } => ("skipped", None, Some(reason), None, None),
+    };
+    let sql = "UPDATE deliveries SET status = $1, due_at = COALESCE($2, due_at), reason = $3, last_error = $4, \
+               sent_at = $5, lease_until = NULL, updated_at = $6 WHERE id = $7 AND status = 'sending' AND lease_until = $8";
+    let changed = on_tx!(tx, conn => {
+        sqlx::query(sql)
+            .bind(status)
+            .bind(due_at)
+            .bind(reason)
+            .bind(error)
+            .bind(sent_at)
+            .bind(now)
+            .bind(claim.id)
+            .bind(claim.lease_until)
+            .execute(&mut *conn)
+            .await
+            .map(|r| r.rows_affected())
+    })?;
+    Ok(changed == 1)
+}
+
+/// Deliveries of a run by status and reason: `(status, reason, count)`, for summaries.
+pub async fn counts(
+    tx: &mut Tx,
+    run_id: i64,
+) -> anyhow::Result<Vec<(String, Option<String>, i64)>> {
+    let sql = "SELECT status, reason, COUNT(*) FROM deliveries WHERE run_id = $1 GROUP BY status, reason ORDER BY status, reason";
+    Ok(on_tx!(tx, conn => sqlx::query_as(sql).bind(run_id).fetch_all(&mut *conn).await)?)
+}

@@ -1,0 +1,132 @@
+//! Campaigns and runs. A run is one firing of a campaign; `(campaign, scheduled_for)` is unique, so two
+//! daemons (or a restart mid-fire) can never create the same run twice.
+
+use super::{Store, Tx};
+use crate::timestamp::Timestamp;
+
+/// Where a run stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunStatus {
+    /// Deliveries are being written from the segment.
+    Planning,
+    Sending,
+    /// Stopped by the engine (authentication failure, policy rejections piling up) or the owner.
+    Paused,
+    Finished,
+}
+
+impl RunStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Planning => "planning",
+            RunStatus::Sending => "sending",
+            RunStatus::Paused => "paused",
+            RunStatus::Finished => "finished",
+        }
+    }
+
+    fn parse(s: &str) -> anyhow::Result<Self> {
+        Ok(match s {
+            "planning" => RunStatus::Planning,
+            "sending" => RunStatus::Sending,
+            "paused" => RunStatus::Paused,
+            "finished" => RunStatus::Finished,
+            other => anyhow::bail!("unknown run status {other:?} in the database"),
+        })
+    }
+}
+
+/// A stored run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Run {
+    pub id: i64,
+    pub campaign_id: i64,
+    pub scheduled_for: Timestamp,
+    pub status: RunStatus,
+    pub created_at: Timestamp,
+    pub finished_at: Option<Timestamp>,
+}
+
+#[derive(sqlx::FromRow)]
+struct RunRow {
+    id: i64,
+    campaign_id: i64,
+    scheduled_for: Timestamp,
+    status: String,
+    created_at: Timestamp,
+    finished_at: Option<Timestamp>,
+}
+
+impl TryFrom<RunRow> for Run {
+    type Error = anyhow::Error;
+    fn try_from(r: RunRow) -> anyhow::Result<Run> {
+        Ok(Run {
+            id: r.id,
+            campaign_id: r.campaign_id,
+            scheduled_for: r.scheduled_for,
+            status: RunStatus::parse(&r.status)?,
+            created_at: r.created_at,
+            finished_at: r.finished_at,
+        })
+    }
+}
+
+const RUN_COLUMNS: &str = "id, campaign_id, scheduled_for, status, created_at, finished_at";
+
+/// The id of the campaign named `name`, created on first use.
+pub async fn campaign_id(tx: &mut Tx, name: &str, now: Timestamp) -> anyhow::Result<i64> {
+    on_tx!(tx, conn => {
+        sqlx::query("INSERT INTO campaigns (name, created_at) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
+            .bind(name)
+            .bind(now)
+            .execute(&mut *conn)
+            .await?;
+        Ok(sqlx::query_scalar("SELECT id FROM campaigns WHERE name = $1").bind(name).fetch_one(&mut *conn).await?)
+    })
+}
+
+/// Creates the run of `campaign_id` for `scheduled_for`; `None` when that run already exists.
+pub async fn create_run(
+    tx: &mut Tx,
+    campaign_id: i64,
+    scheduled_for: Timestamp,
+    now: Timestamp,
+) -> anyhow::Result<Option<i64>> {
+    let sql = "INSERT INTO runs (campaign_id, scheduled_for, status, created_at) VALUES ($1, $2, 'planning', $3) \
+               ON CONFLICT (campaign_id, scheduled_for) DO NOTHING RETURNING id";
+    Ok(on_tx!(tx, conn => {
+        sqlx::query_scalar(sql).bind(campaign_id).bind(scheduled_for).bind(now).fetch_optional(&mut *conn).await
+    })?)
+}
+
+/// Moves a run to `status` (stamping `finished_at` when it finishes).
+pub async fn set_run_status(
+    tx: &mut Tx,
+    run_id: i64,
+    status: RunStatus,
+    now: Timestamp,
+) -> anyhow::Result<()> {
+    let finished = (status == RunStatus::Finished).then_some(now);
+    let sql = "UPDATE runs SET status = $1, finished_at = $2 WHERE id = $3";
+    on_tx!(tx, conn => {
+        sqlx::query(sql).bind(status.as_str()).bind(finished).bind(run_id).execute(&mut *conn).await.map(|r| r.rows_affected())
+    })?;
+    Ok(())
+}
+
+impl Store {
+    /// The most recent run of a campaign, finished or not.
+    pub async fn latest_run(&self, campaign_name: &str) -> anyhow::Result<Option<Run>> {
+        let sql = format!(
+            "SELECT {} FROM runs WHERE campaign_id = (SELECT id FROM campaigns WHERE name = $1) \
+             ORDER BY scheduled_for DESC, id DESC LIMIT 1",
+            RUN_COLUMNS
+                .split(", ")
+                .map(|c| format!("runs.{c}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let row: Option<RunRow> = on_pool!(self, pool => sqlx::query_as(&sql).bind(campaign_name).fetch_optional(pool).await)?;
+        row.map(Run::try_from).transpose()
+    }
+}

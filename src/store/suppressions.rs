@@ -1,0 +1,66 @@
+//! Suppressions: addresses that must not be mailed, for every topic (`*`: hard bounce, complaint,
+//! global unsubscribe) or for one topic. Keyed by the lower-cased address, so they outlive customer
+//! rows and re-imports. Checked at send time, not only when a run is planned.
+
+use super::Tx;
+use crate::timestamp::Timestamp;
+
+/// The topic of an address-level suppression.
+pub const ALL_TOPICS: &str = "*";
+
+/// Why an address is suppressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    HardBounce,
+    Complaint,
+    Unsubscribe,
+    Manual,
+}
+
+impl Reason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::HardBounce => "hard_bounce",
+            Reason::Complaint => "complaint",
+            Reason::Unsubscribe => "unsubscribe",
+            Reason::Manual => "manual",
+        }
+    }
+}
+
+/// Suppresses `email_key` for `topic` (or [`ALL_TOPICS`]); the first reason recorded is kept.
+pub async fn suppress(
+    tx: &mut Tx,
+    email_key: &str,
+    topic: &str,
+    reason: Reason,
+    detail: Option<&str>,
+    now: Timestamp,
+) -> anyhow::Result<()> {
+    let sql = "INSERT INTO suppressions (email_key, topic, reason, detail, created_at) VALUES ($1, $2, $3, $4, $5) \
+               ON CONFLICT (email_key, topic) DO NOTHING";
+    on_tx!(tx, conn => {
+        sqlx::query(sql).bind(email_key).bind(topic).bind(reason.as_str()).bind(detail).bind(now).execute(&mut *conn).await.map(|r| r.rows_affected())
+    })?;
+    Ok(())
+}
+
+/// Lifts the suppression of `email_key` for `topic` (an "undo" on the unsubscribe page).
+pub async fn unsuppress(tx: &mut Tx, email_key: &str, topic: &str) -> anyhow::Result<bool> {
+    let sql = "DELETE FROM suppressions WHERE email_key = $1 AND topic = $2";
+    let n = on_tx!(tx, conn => sqlx::query(sql).bind(email_key).bind(topic).execute(&mut *conn).await.map(|r| r.rows_affected()))?;
+    Ok(n > 0)
+}
+
+/// Why `email_key` must not get mail about `topic`, if it must not: the address-level reason first.
+pub async fn suppression_for(
+    tx: &mut Tx,
+    email_key: &str,
+    topic: &str,
+) -> anyhow::Result<Option<(String, String)>> {
+    let sql = "SELECT topic, reason FROM suppressions WHERE email_key = $1 AND topic IN ('*', $2) \
+               ORDER BY CASE WHEN topic = '*' THEN 0 ELSE 1 END LIMIT 1";
+    Ok(
+        on_tx!(tx, conn => sqlx::query_as(sql).bind(email_key).bind(topic).fetch_optional(&mut *conn).await)?,
+    )
+}

@@ -1,0 +1,343 @@
+//! The delivery ledger on SQLite and PostgreSQL: runs are created once, deliveries are leased before
+//! sending, expired leases come back, and suppressions hold per topic.
+
+mod common;
+use common::{Engine, fresh_database_url};
+use rapport::config::DatabaseUrl;
+use rapport::store::deliveries::{self, Mark};
+use rapport::store::suppressions::{self, ALL_TOPICS, Reason};
+use rapport::store::{Store, runs};
+use rapport::timestamp::Timestamp;
+use std::time::Duration;
+
+async fn store_with_customers(engine: Engine, n: usize) -> (tempfile::TempDir, Store, Vec<i64>) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = DatabaseUrl::parse(fresh_database_url(engine, dir.path()).await).unwrap();
+    let store = Store::open(&url, dir.path()).await.unwrap();
+    let csv: String = std::iter::once("email\n".to_string())
+        .chain((0..n).map(|i| format!("c{i}@example.com\n")))
+        .collect();
+    std::fs::write(dir.path().join("c.csv"), csv).unwrap();
+    let source = rapport::import::Source::File(dir.path().join("c.csv"));
+    rapport::import::import_customers(&store, &source, &Default::default(), &mut |e| panic!("{e}"))
+        .await
+        .unwrap();
+    let mut ids = Vec::new();
+    for i in 0..n {
+        ids.push(
+            store
+                .customer_by_key(&format!("c{i}@example.com"))
+                .await
+                .unwrap()
+                .unwrap()
+                .id,
+        );
+    }
+    (dir, store, ids)
+}
+
+fn at(seconds: i64) -> Timestamp {
+    Timestamp::from_micros(1_790_000_000_000_000 + seconds * 1_000_000).unwrap()
+}
+
+/// A run exists once per (campaign, scheduled time): a second creation, as by a second daemon, is refused.
+async fn runs_are_created_once_per_fire(engine: Engine) {
+    let (_dir, store, _) = store_with_customers(engine, 0).await;
+    let mut tx = store.begin().await.unwrap();
+    let campaign = runs::campaign_id(&mut tx, "winback", at(0)).await.unwrap();
+    assert_eq!(
+        runs::campaign_id(&mut tx, "winback", at(1)).await.unwrap(),
+        campaign
+    );
+
+    let first = runs::create_run(&mut tx, campaign, at(100), at(0))
+        .await
+        .unwrap();
+    let again = runs::create_run(&mut tx, campaign, at(100), at(5))
+        .await
+        .unwrap();
+    let next = runs::create_run(&mut tx, campaign, at(200), at(5))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+
+    assert!(first.is_some());
+    assert_eq!(again, None);
+    assert!(next.is_some() && next != first);
+    let latest = store.latest_run("winback").await.unwrap().unwrap();
+    assert_eq!(
+        (latest.id, latest.status),
+        (next.unwrap(), runs::RunStatus::Planning)
+    );
+}
+on_both_databases!(
+    runs_are_created_once_per_fire,
+    runs_are_created_once_per_fire
+);
+
+/// Claims lease due deliveries once; an expired lease comes back with one more attempt, and the old
+/// claim can no longer mark the delivery.
+async fn leases_expire_and_come_back(engine: Engine) {
+    let (_dir, store, customers) = store_with_customers(engine, 5).await;
+    let mut tx = store.begin().await.unwrap();
+    let campaign = runs::campaign_id(&mut tx, "news", at(0)).await.unwrap();
+    let run = runs::create_run(&mut tx, campaign, at(0), at(0))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        deliveries::plan(&mut tx, run, &customers, at(0), at(0))
+            .await
+            .unwrap(),
+        5
+    );
+    assert_eq!(
+        deliveries::plan(&mut tx, run, &customers, at(0), at(0))
+            .await
+            .unwrap(),
+        0,
+        "planning is idempotent"
+    );
+    let lease = Duration::from_secs(60);
+
+    let first = deliveries::claim_due(&mut tx, run, at(1), lease, 3)
+        .await
+        .unwrap();
+    let second = deliveries::claim_due(&mut tx, run, at(2), lease, 10)
+        .await
+        .unwrap();
+    let while_leased = deliveries::claim_due(&mut tx, run, at(30), lease, 10)
+        .await
+        .unwrap();
+    let after_expiry = deliveries::claim_due(&mut tx, run, at(61), lease, 10)
+        .await
+        .unwrap();
+
+    assert_eq!((first.len(), second.len(), while_leased.len()), (3, 2, 0));
+    assert_eq!(
+        after_expiry.iter().map(|c| c.id).collect::<Vec<_>>(),
+        first.iter().map(|c| c.id).collect::<Vec<_>>()
+    );
+    assert!(after_expiry.iter().all(|c| c.attempts == 2));
+    assert!(
+        !deliveries::mark(&mut tx, &first[0], Mark::Sent, at(63))
+            .await
+            .unwrap(),
+        "a stale claim cannot mark"
+    );
+    assert!(
+        deliveries::mark(&mut tx, &after_expiry[0], Mark::Sent, at(63))
+            .await
+            .unwrap()
+    );
+    tx.commit().await.unwrap();
+}
+on_both_databases!(leases_expire_and_come_back, leases_expire_and_come_back);
+
+/// Retries wait for their time; failures and skips keep their reasons for the summary.
+async fn outcomes_are_recorded_with_reasons(engine: Engine) {
+    let (_dir, store, customers) = store_with_customers(engine, 4).await;
+    let mut tx = store.begin().await.unwrap();
+    let campaign = runs::campaign_id(&mut tx, "news", at(0)).await.unwrap();
+    let run = runs::create_run(&mut tx, campaign, at(0), at(0))
+        .await
+        .unwrap()
+        .unwrap();
+    deliveries::plan(&mut tx, run, &customers, at(0), at(0))
+        .await
+        .unwrap();
+    let claimed = deliveries::claim_due(&mut tx, run, at(1), Duration::from_secs(60), 10)
+        .await
+        .unwrap();
+
+    deliveries::mark(&mut tx, &claimed[0], Mark::Sent, at(2))
+        .await
+        .unwrap();
+    deliveries::mark(
+        &mut tx,
+        &claimed[1],
+        Mark::Retry {
+            at: at(300),
+            error: "450 4.3.0",
+        },
+        at(2),
+    )
+    .await
+    .unwrap();
+    deliveries::mark(
+        &mut tx,
+        &claimed[2],
+        Mark::Failed {
+            reason: "hard_bounce",
+            error: "550 5.1.1",
+        },
+        at(2),
+    )
+    .await
+    .unwrap();
+    deliveries::mark(
+        &mut tx,
+        &claimed[3],
+        Mark::Skipped {
+            reason: "suppressed",
+        },
+        at(2),
+    )
+    .await
+    .unwrap();
+    let early = deliveries::claim_due(&mut tx, run, at(299), Duration::from_secs(60), 10)
+        .await
+        .unwrap();
+    let due = deliveries::claim_due(&mut tx, run, at(300), Duration::from_secs(60), 10)
+        .await
+        .unwrap();
+    let counts = deliveries::counts(&mut tx, run).await.unwrap();
+    tx.commit().await.unwrap();
+
+    assert!(early.is_empty(), "a retry waits for its time");
+    assert_eq!(
+        due.iter().map(|c| (c.id, c.attempts)).collect::<Vec<_>>(),
+        [(claimed[1].id, 2)]
+    );
+    let as_text: Vec<String> = counts
+        .iter()
+        .map(|(s, r, n)| format!("{s}/{}/{n}", r.as_deref().unwrap_or("-")))
+        .collect();
+    assert_eq!(
+        as_text,
+        [
+            "failed/hard_bounce/1",
+            "sending/-/1",
+            "sent/-/1",
+            "skipped/suppressed/1"
+        ]
+    );
+}
+on_both_databases!(
+    outcomes_are_recorded_with_reasons,
+    outcomes_are_recorded_with_reasons
+);
+
+/// Two workers claiming at once never get the same delivery.
+async fn concurrent_claims_are_disjoint(engine: Engine) {
+    let (_dir, store, customers) = store_with_customers(engine, 200).await;
+    let mut tx = store.begin().await.unwrap();
+    let campaign = runs::campaign_id(&mut tx, "news", at(0)).await.unwrap();
+    let run = runs::create_run(&mut tx, campaign, at(0), at(0))
+        .await
+        .unwrap()
+        .unwrap();
+    deliveries::plan(&mut tx, run, &customers, at(0), at(0))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let store = std::sync::Arc::new(store);
+
+    let workers: Vec<_> = (0..4)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let mut mine = Vec::new();
+                loop {
+                    let mut tx = store.begin().await.unwrap();
+                    let batch =
+                        deliveries::claim_due(&mut tx, run, at(1), Duration::from_secs(60), 7)
+                            .await
+                            .unwrap();
+                    tx.commit().await.unwrap();
+                    if batch.is_empty() {
+                        return mine;
+                    }
+                    mine.extend(batch.into_iter().map(|c| c.id));
+                }
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for worker in workers {
+        all.extend(worker.await.unwrap());
+    }
+
+    let total = all.len();
+    all.sort_unstable();
+    all.dedup();
+    assert_eq!(
+        (total, all.len()),
+        (200, 200),
+        "every delivery claimed exactly once"
+    );
+}
+on_both_databases!(
+    concurrent_claims_are_disjoint,
+    concurrent_claims_are_disjoint
+);
+
+/// Address-level suppressions cover every topic; topic opt-outs only theirs; undo lifts them.
+async fn suppressions_hold_per_topic(engine: Engine) {
+    let (_dir, store, _) = store_with_customers(engine, 0).await;
+    let mut tx = store.begin().await.unwrap();
+
+    suppressions::suppress(
+        &mut tx,
+        "ann@example.com",
+        "offers",
+        Reason::Unsubscribe,
+        None,
+        at(0),
+    )
+    .await
+    .unwrap();
+    suppressions::suppress(
+        &mut tx,
+        "bo@example.com",
+        ALL_TOPICS,
+        Reason::HardBounce,
+        Some("550 5.1.1"),
+        at(0),
+    )
+    .await
+    .unwrap();
+    suppressions::suppress(
+        &mut tx,
+        "bo@example.com",
+        "offers",
+        Reason::Unsubscribe,
+        None,
+        at(1),
+    )
+    .await
+    .unwrap();
+
+    let ann_offers = suppressions::suppression_for(&mut tx, "ann@example.com", "offers")
+        .await
+        .unwrap();
+    let ann_news = suppressions::suppression_for(&mut tx, "ann@example.com", "news")
+        .await
+        .unwrap();
+    let bo_offers = suppressions::suppression_for(&mut tx, "bo@example.com", "offers")
+        .await
+        .unwrap();
+    assert_eq!(
+        ann_offers,
+        Some(("offers".to_string(), "unsubscribe".to_string()))
+    );
+    assert_eq!(ann_news, None);
+    assert_eq!(
+        bo_offers,
+        Some(("*".to_string(), "hard_bounce".to_string())),
+        "the address-level reason comes first"
+    );
+    assert!(
+        suppressions::unsuppress(&mut tx, "ann@example.com", "offers")
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        suppressions::suppression_for(&mut tx, "ann@example.com", "offers")
+            .await
+            .unwrap(),
+        None
+    );
+    tx.commit().await.unwrap();
+}
+on_both_databases!(suppressions_hold_per_topic, suppressions_hold_per_topic);
