@@ -28,8 +28,7 @@ CREATE TABLE events (
     delivery_id  BIGINT,
     recorded_at  TIMESTAMPTZ NOT NULL
 );
-CREATE INDEX events_customer_kind_time ON events (customer_id, kind, occurred_at);
-CREATE UNIQUE INDEX events_fingerprint ON events (customer_id, fingerprint);
+CREATE UNIQUE INDEX events_customer_kind_time ON events (customer_id, kind, occurred_at, fingerprint);
 CREATE UNIQUE INDEX events_source_id ON events (source_id) WHERE source_id IS NOT NULL;
 
 CREATE TABLE campaigns (

@@ -7,8 +7,11 @@ use super::source::{CsvRows, RawRow};
 use crate::store::{Store, Tx};
 use tokio::sync::mpsc;
 
-/// Rows per batch: one transaction each (when not `--strict`).
-pub(crate) const BATCH_ROWS: usize = 2000;
+/// Rows per batch handed from the reader to the writer: small, so memory stays flat.
+const BATCH_ROWS: usize = 1000;
+/// Rows per transaction (when not `--strict`): large, so commits are few and each page of an index is
+/// written once for many rows.
+const COMMIT_ROWS: usize = 20_000;
 /// Batches parsed ahead of the writer.
 const BATCHES_AHEAD: usize = 2;
 
@@ -81,8 +84,9 @@ where
     receiver
 }
 
-/// Receives batches and writes them: each in its own transaction, or all in one that is rolled back
-/// if any row was rejected (`--strict`). Problems go to `on_error` in line order as they are found.
+/// Receives batches and writes them, committing every [`COMMIT_ROWS`] rows (so an interruption keeps
+/// whole rows only), or, with `--strict`, all in one transaction that is rolled back if any row was
+/// rejected. Problems go to `on_error` in line order as they are found.
 pub(crate) async fn drive<W: BatchWriter>(
     store: &Store,
     mut batches: mpsc::Receiver<anyhow::Result<Batch<W::Item>>>,
@@ -91,11 +95,8 @@ pub(crate) async fn drive<W: BatchWriter>(
     report: &mut ImportReport,
     on_error: &mut dyn FnMut(&RowError),
 ) -> anyhow::Result<()> {
-    let mut strict_tx = if options.strict {
-        Some(store.begin().await?)
-    } else {
-        None
-    };
+    let mut tx: Option<Tx> = None;
+    let mut uncommitted = 0;
     while let Some(batch) = batches.recv().await {
         let Batch {
             items,
@@ -105,33 +106,37 @@ pub(crate) async fn drive<W: BatchWriter>(
             Ok(batch) => batch,
             Err(e) if options.strict => return Err(e.context("nothing was written (--strict)")),
             Err(e) => {
+                if let Some(open) = tx.take() {
+                    open.commit().await?;
+                }
                 return Err(e.context(format!("rows before the failure were imported ({report})")));
             }
         };
         report.rejected += rejected;
-        match strict_tx.as_mut() {
-            Some(tx) => writer.write(tx, items, report, &mut errors).await?,
-            None => {
-                let mut tx = store.begin().await?;
-                writer.write(&mut tx, items, report, &mut errors).await?;
-                tx.commit().await?;
-            }
+        uncommitted += items.len();
+        let open = match tx.as_mut() {
+            Some(open) => open,
+            None => tx.insert(store.begin().await?),
+        };
+        writer.write(open, items, report, &mut errors).await?;
+        if !options.strict && uncommitted >= COMMIT_ROWS {
+            tx.take().expect("open transaction").commit().await?;
+            uncommitted = 0;
         }
         errors.sort_by_key(|e| e.line);
         errors.iter().for_each(&mut *on_error);
     }
-    if let Some(tx) = strict_tx {
-        if report.rejected > 0 {
-            tx.rollback().await?;
-            let rejected = report.rejected;
-            *report = ImportReport {
-                rejected,
-                written: false,
-                ..ImportReport::new(&report.file, report.what)
-            };
-        } else {
-            tx.commit().await?;
-        }
+    let Some(open) = tx else { return Ok(()) };
+    if options.strict && report.rejected > 0 {
+        open.rollback().await?;
+        let rejected = report.rejected;
+        *report = ImportReport {
+            rejected,
+            written: false,
+            ..ImportReport::new(&report.file, report.what)
+        };
+    } else {
+        open.commit().await?;
     }
     Ok(())
 }

@@ -74,7 +74,7 @@ impl Store {
                 .synchronous(SqliteSynchronous::Full)
                 .busy_timeout(Duration::from_secs(10))
                 .foreign_keys(true)
-                .pragma("cache_size", "-32768");
+                .pragma("cache_size", "-16384");
             let pool = SqlitePoolOptions::new()
                 .max_connections(4)
                 .connect_with(options)

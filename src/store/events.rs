@@ -6,7 +6,7 @@ use serde_json::{Map, Value};
 use sqlx::types::Json;
 
 /// An event to store. `fingerprint` makes re-imports idempotent: it hashes the source id when there is
-/// one, else the kind, time, amount and properties; (customer, fingerprint) is unique.
+/// one, else the kind, time, amount and properties; (customer, kind, time, fingerprint) is unique.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewEvent {
     pub customer_id: i64,
