@@ -54,6 +54,8 @@ fn run(ws: &Path, args: &[&str]) -> (f64, i64) {
     let child = Command::new(env!("CARGO_BIN_EXE_rapport"))
         .args(args)
         .current_dir(ws)
+        .env_remove("RAPPORT_DATABASE_URL")
+        .env_remove("RAPPORT_WORKSPACE")
         .spawn()
         .expect("spawn rapport");
     let mut status = 0;

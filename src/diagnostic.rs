@@ -7,8 +7,8 @@
 use std::fmt;
 use std::ops::Range;
 
-/// One problem located in a source file.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One problem located in a source file. Its `Debug` leaves out the file's text, which may hold secrets.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Diagnostic {
     /// The file as the owner would type it, e.g. `rapport.toml` or `segments/vip.seg`.
     pub file: String,
@@ -89,7 +89,7 @@ impl fmt::Display for Diagnostic {
         let line_text = self.source[line_start..line_end].trim_end_matches('\r');
         let gutter = pos.line.to_string().len();
         writeln!(f, "{:gutter$} |", "")?;
-        writeln!(f, "{} | {}", pos.line, line_text.replace('\t', " "))?;
+        writeln!(f, "{} | {}", pos.line, masked(line_text).replace('\t', " "))?;
         let end = self.span.end.clamp(start, line_end);
         let width = self.source[start..floor_char_boundary(&self.source, end)]
             .chars()
@@ -110,6 +110,45 @@ impl fmt::Display for Diagnostic {
 }
 
 impl std::error::Error for Diagnostic {}
+
+impl fmt::Debug for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Diagnostic({}: {})", self.location(), self.message)
+    }
+}
+
+/// The line as it may be shown: the password of any `scheme://user:password@` URL and the value of a
+/// `secret = …` line are masked with as many `*`, so the caret still lines up.
+fn masked(line: &str) -> String {
+    let mut chars: Vec<char> = line.chars().collect();
+    let text: String = chars.iter().collect();
+    if text.trim_start().starts_with("secret") && text.contains('=') {
+        let from = text[..text.find('=').unwrap()].chars().count() + 1;
+        chars[from..]
+            .iter_mut()
+            .filter(|c| !c.is_whitespace() && **c != '"')
+            .for_each(|c| *c = '*');
+        return chars.into_iter().collect();
+    }
+    let mut search = 0;
+    while let Some(found) = text[search..].find("://") {
+        let start = search + found + 3;
+        let end = text[start..]
+            .find(|c: char| c.is_whitespace() || c == '"' || c == '\'' || c == '/')
+            .map_or(text.len(), |i| start + i);
+        if let Some(at) = text[start..end].rfind('@') {
+            if let Some(colon) = text[start..start + at].find(':') {
+                let (from, to) = (
+                    text[..start + colon + 1].chars().count(),
+                    text[..start + at].chars().count(),
+                );
+                chars[from..to].iter_mut().for_each(|c| *c = '*');
+            }
+        }
+        search = end;
+    }
+    chars.into_iter().collect()
+}
 
 /// The candidate closest to `word`, if it is close enough to be a likely misspelling.
 pub fn did_you_mean<'a>(
@@ -150,6 +189,21 @@ mod tests {
         assert!(text.contains("2 | smtp_ur = \"x\""), "{text}");
         assert!(text.contains("  | ^^^^^^^\n"), "{text}");
         assert!(text.ends_with("= hint: did you mean `smtp_url`?"), "{text}");
+    }
+
+    #[test]
+    fn secrets_in_quoted_lines_are_masked() {
+        assert_eq!(
+            masked(r#"smtp_ur = "smtp://shop:hunter2@mail.example:587""#),
+            r#"smtp_ur = "smtp://shop:*******@mail.example:587""#
+        );
+        assert_eq!(masked(r#"secret = "abc""#), r#"secret = "***""#);
+        assert_eq!(
+            masked(r#"url = "postgres://app@db/shop""#),
+            r#"url = "postgres://app@db/shop""#
+        );
+        let d = Diagnostic::new("rapport.toml", "secret = \"abc\"\n", 9..14, "too short");
+        assert!(!d.to_string().contains("abc") && !format!("{d:?}").contains("abc"));
     }
 
     #[test]

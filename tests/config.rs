@@ -88,7 +88,11 @@ async fn invalid_values_say_what_is_expected() {
             err.contains(&format!("rapport.toml:{line}:")),
             "{bad} should point at line {line}: {err}"
         );
-        assert!(err.contains(key), "{bad}: the key is named: {err}");
+        let first_line = err.lines().next().unwrap_or_default();
+        assert!(
+            first_line.contains(&format!("`{key}`")),
+            "{bad}: the message names the key: {err}"
+        );
         assert!(err.contains(expected), "{bad}: {err}");
     }
 }
@@ -239,3 +243,64 @@ fn documented_example_configuration_is_valid() {
     assert_eq!(config.campaigns[0].name.get_ref().as_str(), "winback");
     assert_eq!(config.courtesy.max_per_week, Some(2));
 }
+
+/// A malformed SMTP URL is caught by `check`, pointing at the value, without echoing its password.
+#[tokio::test]
+async fn invalid_smtp_url_is_reported_without_its_password() {
+    let shop = Shop::new(Engine::Sqlite).await;
+    let config = std::fs::read_to_string(shop.path().join("rapport.toml")).unwrap();
+    shop.write(
+        "rapport.toml",
+        &config.replace(
+            "smtp_url = \"smtp://127.0.0.1:2525\"",
+            "smtp_url = \"smtp://shop:hunter2@mail.example?tls=maybe\"",
+        ),
+    );
+
+    let out = shop.rapport(&["check"]);
+
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        err.contains("`smtp_url`: tls=maybe is not understood"),
+        "{err}"
+    );
+    assert!(
+        err.contains("smtp://shop:*******@mail.example"),
+        "the line is echoed masked: {err}"
+    );
+    assert!(!err.contains("hunter2"), "{err}");
+}
+
+/// `rapport migrate` creates the schema of a new database and reports it up to date afterwards.
+async fn migrate_applies_and_then_finds_nothing_to_do(engine: Engine) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = common::fresh_database_url(engine, dir.path()).await;
+    let run = || {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_rapport"));
+        cmd.env("RAPPORT_DATABASE_URL", &url)
+            .env_remove("RAPPORT_WORKSPACE")
+            .current_dir(dir.path());
+        cmd
+    };
+    assert!(run().args(["init", "."]).output().unwrap().status.success());
+
+    let first = run().arg("migrate").output().unwrap();
+    let second = run().arg("migrate").output().unwrap();
+
+    assert!(first.status.success(), "{}", stderr(&first));
+    assert!(
+        stdout(&first).contains("1 migrations applied"),
+        "{}",
+        stdout(&first)
+    );
+    assert!(
+        stdout(&second).contains("0 migrations applied; the schema is up to date"),
+        "{}",
+        stdout(&second)
+    );
+}
+on_both_databases!(
+    migrate_applies_and_then_finds_nothing_to_do,
+    migrate_applies_and_then_finds_nothing_to_do
+);

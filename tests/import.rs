@@ -241,7 +241,7 @@ async fn bad_rows_are_reported_and_skipped(engine: Engine) {
     );
     assert_eq!(
         stdout(&out).trim(),
-        "events.csv: 1 events inserted, 0 already stored, 4 rows rejected"
+        "events.csv: 1 event inserted, 0 already stored, 4 rows rejected"
     );
 }
 on_both_databases!(
@@ -249,13 +249,14 @@ on_both_databases!(
     bad_rows_are_reported_and_skipped
 );
 
-/// With --strict, one bad row means nothing at all is written, even rows of earlier batches.
+/// With --strict, one bad row means nothing at all is written, even rows far before it (past the size
+/// at which a normal import commits).
 async fn strict_leaves_the_database_untouched(engine: Engine) {
     let shop = Shop::new(engine).await;
     shop.write("customers.csv", CUSTOMERS);
     shop.rapport(&["import", "customers", "customers.csv"]);
     let mut big = String::from("email,first_name\nalice@example.com,Changed\n");
-    for i in 0..4500 {
+    for i in 0..25_000 {
         big.push_str(&format!("c{i}@example.com,C{i}\n"));
     }
     big.push_str("broken,Nobody\n");
@@ -265,7 +266,7 @@ async fn strict_leaves_the_database_untouched(engine: Engine) {
 
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        stderr(&out).contains("big.csv:4503: email:"),
+        stderr(&out).contains("big.csv:25003: email:"),
         "{}",
         stderr(&out)
     );
@@ -325,7 +326,7 @@ async fn stdin_and_create_customers(engine: Engine) {
     assert!(with.status.success(), "{}", stderr(&with));
     assert_eq!(
         stdout(&with).trim(),
-        "<stdin>: 1 events inserted, 0 already stored, 0 rows rejected; 1 new customer created"
+        "<stdin>: 1 event inserted, 0 already stored, 0 rows rejected; 1 new customer created"
     );
     assert!(
         shop.store()
@@ -444,5 +445,132 @@ async fn unknown_customer_gets_a_suggestion() {
         stderr(&out).contains("did you mean alice@example.com?"),
         "{}",
         stderr(&out)
+    );
+}
+
+/// Ids are unique per kind: a purchase and a visit may both be `1`; the same purchase id again is skipped.
+async fn event_ids_are_unique_per_kind(engine: Engine) {
+    let shop = Shop::new(engine).await;
+    shop.write("customers.csv", CUSTOMERS);
+    shop.rapport(&["import", "customers", "customers.csv"]);
+    shop.write(
+        "purchases.csv",
+        "email,kind,occurred_at,amount,id\nalice@example.com,purchase,2026-01-02,10,1\n",
+    );
+    shop.write(
+        "visits.csv",
+        "email,kind,occurred_at,id\nalice@example.com,visit,2026-01-03,1\n",
+    );
+    shop.write(
+        "again.csv",
+        "email,kind,occurred_at,amount,id\nbob@example.com,purchase,2026-02-02,99,1\n",
+    );
+
+    let purchases = shop.rapport(&["import", "events", "purchases.csv"]);
+    let visits = shop.rapport(&["import", "events", "visits.csv"]);
+    let again = shop.rapport(&["import", "events", "again.csv"]);
+
+    assert!(
+        stdout(&purchases).contains("1 event inserted"),
+        "{}",
+        stdout(&purchases)
+    );
+    assert!(
+        stdout(&visits).contains("1 event inserted"),
+        "{}",
+        stdout(&visits)
+    );
+    assert!(
+        stdout(&again).contains("0 events inserted, 1 already stored"),
+        "{}",
+        stdout(&again)
+    );
+    assert_eq!(shop.store().await.count_events().await.unwrap(), 2);
+}
+on_both_databases!(event_ids_are_unique_per_kind, event_ids_are_unique_per_kind);
+
+/// --create-customers never touches a customer that already exists.
+async fn create_customers_keeps_existing_ones(engine: Engine) {
+    let shop = Shop::new(engine).await;
+    shop.write("customers.csv", CUSTOMERS);
+    shop.rapport(&["import", "customers", "customers.csv"]);
+    shop.write("events.csv", "email,kind,occurred_at\nalice@example.com,visit,2026-01-03\nnew@example.com,visit,2026-01-03\n");
+    let before = shop
+        .store()
+        .await
+        .customer_by_key("alice@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+
+    let out = shop.rapport(&["import", "events", "events.csv", "--create-customers"]);
+
+    assert!(
+        stdout(&out).contains("1 new customer created"),
+        "{}",
+        stdout(&out)
+    );
+    let after = shop
+        .store()
+        .await
+        .customer_by_key("alice@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (after.first_name, after.attributes, after.created_at),
+        (before.first_name, before.attributes, before.created_at)
+    );
+}
+on_both_databases!(
+    create_customers_keeps_existing_ones,
+    create_customers_keeps_existing_ones
+);
+
+/// A NUL byte (which PostgreSQL cannot store) rejects its row with the field named; the rest imports.
+async fn nul_bytes_reject_only_their_row(engine: Engine) {
+    let shop = Shop::new(engine).await;
+    std::fs::write(
+        shop.path().join("customers.csv"),
+        b"email,city\nok@example.com,Lyon\nnul@example.com,Ly\0on\n",
+    )
+    .unwrap();
+
+    let out = shop.rapport(&["import", "customers", "customers.csv"]);
+
+    assert!(
+        stderr(&out).contains("customers.csv:3: city: contains a NUL byte"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        stdout(&out).contains("1 customer inserted"),
+        "{}",
+        stdout(&out)
+    );
+}
+on_both_databases!(
+    nul_bytes_reject_only_their_row,
+    nul_bytes_reject_only_their_row
+);
+
+/// A required column named differently gets a hint naming the column to rename.
+#[tokio::test]
+async fn missing_column_suggests_the_one_to_rename() {
+    let shop = Shop::new(Engine::Sqlite).await;
+    shop.write("customers.csv", "Email Address,name\nann@example.com,Ann\n");
+
+    let out = shop.rapport(&["import", "customers", "customers.csv"]);
+
+    let err = stderr(&out);
+    assert!(
+        err.contains(
+            "customers.csv:1: the header has no `email` column (found `Email Address`, `name`)"
+        ),
+        "{err}"
+    );
+    assert!(
+        err.contains("hint: rename the column `Email Address` to `email`"),
+        "{err}"
     );
 }

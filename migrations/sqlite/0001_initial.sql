@@ -29,12 +29,13 @@ CREATE TABLE events (
     delivery_id  INTEGER,                            -- for email.* events: the delivery they are about
     recorded_at  INTEGER NOT NULL
 ) STRICT;
--- One index serves two purposes, because each index on a table of millions of events costs import
+-- One index serves both of these, because each index on a table of millions of events costs import
 -- speed: segments ask "events of this kind for this customer within a window", which its prefix
 -- answers alone; and re-importing a file inserts nothing twice (the fingerprint hashes kind, time,
 -- amount and properties, or the source id).
 CREATE UNIQUE INDEX events_customer_kind_time ON events (customer_id, kind, occurred_at, fingerprint);
-CREATE UNIQUE INDEX events_source_id ON events (source_id) WHERE source_id IS NOT NULL;
+-- Your own event ids (an order number) are unique per kind: `1` in purchases and `1` in visits differ.
+CREATE UNIQUE INDEX events_source_id ON events (kind, source_id) WHERE source_id IS NOT NULL;
 
 CREATE TABLE campaigns (
     id          INTEGER PRIMARY KEY,
@@ -60,9 +61,10 @@ CREATE TABLE deliveries (
     run_id       INTEGER NOT NULL REFERENCES runs (id),
     customer_id  INTEGER NOT NULL REFERENCES customers (id),
     status       TEXT NOT NULL DEFAULT 'pending'
-                 CHECK (status IN ('pending', 'sending', 'sent', 'retry', 'failed', 'skipped')),
+                 CHECK (status IN ('pending', 'sending', 'sent', 'retry', 'failed', 'skipped', 'uncertain')),
     reason       TEXT,                               -- why skipped or failed: suppressed, weekly_cap, ...
     attempts     INTEGER NOT NULL DEFAULT 0,
+    first_attempt_at INTEGER,                        -- retries stop when the lifetime has passed since then
     due_at       INTEGER NOT NULL,                   -- not before: courtesy rules and retries move it
     lease_until  INTEGER,                            -- while sending: when another worker may take it back
     last_error   TEXT,

@@ -1,4 +1,5 @@
-//! `rapport check`: everything an owner should fix before a campaign runs, reported at once.
+//! `rapport check`: what an owner should fix before a campaign runs. A broken `rapport.toml` stops
+//! at its first error; past that, every problem in the campaigns is reported at once.
 
 use crate::diagnostic::{Diagnostic, did_you_mean};
 use crate::workspace::Workspace;

@@ -37,7 +37,7 @@ pub async fn run(dir: &Path, args: Args) -> anyhow::Result<ExitCode> {
 /// A "did you mean" from stored addresses that share the first letters.
 async fn suggestion(store: &Store, key: &str) -> anyhow::Result<String> {
     let prefix: String = key.chars().take(2).collect();
-    let candidates = store.customer_keys_like(&format!("{prefix}%"), 500).await?;
+    let candidates = store.customer_keys_starting_with(&prefix, 500).await?;
     Ok(
         match crate::diagnostic::did_you_mean(key, candidates.iter().map(String::as_str)) {
             Some(near) => format!("\n  = hint: did you mean {near}?"),
@@ -84,7 +84,7 @@ pub fn render(customer: &Customer, events: &[Event], total_events: i64) -> Strin
         out.push_str(&format!("  {name:<width$}  {value}\n"));
     }
     out.push('\n');
-    if events.is_empty() {
+    if total_events == 0 {
         out.push_str("No events yet.\n");
         return out;
     }

@@ -54,12 +54,17 @@ pub fn run(workspace: &Path, args: Args) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Writes the example workspace into `dir`, refusing if any file it would write already exists.
+/// Writes the example workspace into `dir`, refusing if any file it would write already exists
+/// (a `.gitignore` of the owner's is left alone instead).
 pub fn scaffold(dir: &Path) -> anyhow::Result<()> {
     let config = with_fresh_secret(CONFIG_TEMPLATE);
     let all =
         std::iter::once((crate::config::CONFIG_FILE, config.as_str())).chain(FILES.iter().copied());
-    let files: Vec<(PathBuf, &str)> = all.map(|(path, text)| (dir.join(path), text)).collect();
+    // An existing .gitignore (the folder is already a git repository) is kept as it is.
+    let files: Vec<(PathBuf, &str)> = all
+        .map(|(path, text)| (dir.join(path), text))
+        .filter(|(path, _)| !(path.ends_with(".gitignore") && path.exists()))
+        .collect();
     let existing: Vec<String> = files
         .iter()
         .filter(|(p, _)| p.exists())

@@ -4,9 +4,11 @@
 use super::model::{Config, Transport};
 use super::values::{DatabaseUrl, Secret};
 use crate::diagnostic::{Diagnostic, did_you_mean};
+use crate::send::SmtpServer;
 use anyhow::Context;
 use std::collections::HashMap;
 use std::path::Path;
+use toml::Spanned;
 
 /// The configuration file of a workspace.
 pub const CONFIG_FILE: &str = "rapport.toml";
@@ -43,7 +45,18 @@ pub fn load(dir: &Path) -> anyhow::Result<Config> {
             DatabaseUrl::parse(url).map_err(|e| anyhow::anyhow!("{DATABASE_URL_ENV}: {e}"))?;
     }
     if let Some(url) = env(SMTP_URL_ENV) {
-        config.delivery.smtp_url = Some(Secret::new(url));
+        SmtpServer::parse(&url).map_err(|e| anyhow::anyhow!("{SMTP_URL_ENV}: {e}"))?;
+        config.delivery.smtp_url = Some(Spanned::new(0..0, Secret::new(url)));
+    } else if let Some(url) = &config.delivery.smtp_url {
+        SmtpServer::parse(url.get_ref().expose()).map_err(|e| {
+            Diagnostic::new(
+                CONFIG_FILE,
+                text.clone(),
+                url.span(),
+                format!("`smtp_url`: {e}"),
+            )
+            .with_hint("write it like smtp://user:password@mail.example:587?tls=required")
+        })?;
     }
     if *config.delivery.transport.get_ref() == Transport::Smtp && config.delivery.smtp_url.is_none()
     {
@@ -138,8 +151,16 @@ fn toml_diagnostic(file: &str, text: &str, error: &toml::de::Error) -> Diagnosti
             Some(near) => format!("did you mean \"{near}\"?"),
             None => format!("use {allowed}"),
         };
-        return Diagnostic::new(file, text, span, format!("unknown value \"{unknown}\""))
-            .with_hint(hint);
+        let key = key_at(text, span.start)
+            .map(|k| format!("`{k}`: "))
+            .unwrap_or_default();
+        return Diagnostic::new(
+            file,
+            text,
+            span,
+            format!("{key}unknown value \"{unknown}\""),
+        )
+        .with_hint(hint);
     }
     if let Some(rest) = message.strip_prefix("missing field ") {
         let key = rest.trim_matches('`');
@@ -153,12 +174,51 @@ fn toml_diagnostic(file: &str, text: &str, error: &toml::de::Error) -> Diagnosti
             "add `{key} = …`; docs/configuration.md describes every key"
         ));
     }
-    Diagnostic::new(
-        file,
-        text,
-        span,
-        message.replace("invalid type", "wrong type"),
-    )
+    let message = owner_words(message);
+    let diagnostic = match key_at(text, span.start) {
+        Some(key) => Diagnostic::new(file, text, span, format!("`{key}`: {message}")),
+        None => Diagnostic::new(file, text, span, message),
+    };
+    if error.message().contains("invalid type") {
+        diagnostic.with_hint(
+            "text goes in double quotes, numbers and true/false do not; see docs/configuration.md",
+        )
+    } else if key_at(text, error.span().map_or(0, |s| s.start)).is_none() {
+        diagnostic.with_hint(
+            "TOML is `key = value` lines under [table] headers, with text in double quotes",
+        )
+    } else {
+        diagnostic
+    }
+}
+
+/// serde's type names in words an owner knows.
+fn owner_words(message: &str) -> String {
+    let mut text = message.replace("invalid type", "wrong type");
+    for (rust, words) in [
+        ("expected i64", "expected a whole number"),
+        ("expected u32", "expected a whole number"),
+        ("expected u16", "expected a whole number"),
+        ("expected a boolean", "expected true or false"),
+        ("expected a string", "expected text in double quotes"),
+    ] {
+        text = text.replace(rust, words);
+    }
+    text
+}
+
+/// The key of a `key = value` line when `offset` points into its value.
+fn key_at(text: &str, offset: usize) -> Option<&str> {
+    let offset = offset.min(text.len());
+    let line_start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
+    let line = &text[line_start..];
+    let equals = line.find('=')?;
+    let key = line[..equals].trim();
+    let is_key = !key.is_empty()
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    (is_key && offset > line_start + equals).then_some(key)
 }
 
 /// "`smtp_ur`, expected one of `transport`, `smtp_url`" → ("smtp_ur", ["transport", "smtp_url"]).

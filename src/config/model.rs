@@ -74,7 +74,7 @@ pub struct DeliveryConfig {
     pub transport: Spanned<Transport>,
     /// lettre's URL form, e.g. `smtp://user:pass@host:587?tls=required`; `RAPPORT_SMTP_URL` wins.
     #[serde(default)]
-    pub smtp_url: Option<Secret>,
+    pub smtp_url: Option<Spanned<Secret>>,
     #[serde(default = "default_outbox_dir")]
     pub outbox_dir: PathBuf,
     /// Messages in flight at once.

@@ -132,14 +132,21 @@ impl fmt::Display for DatabaseUrl {
     }
 }
 
-/// `scheme://user:password@host` → `scheme://user:***@host`.
+/// `scheme://user:password@host` → `scheme://user:***@host`; a URL that does not parse loses
+/// everything between `://` and `@`, where a password could be.
 pub fn redact_url(url: &str) -> String {
     match url::Url::parse(url) {
         Ok(mut parsed) if parsed.password().is_some() => {
             let _ = parsed.set_password(Some("***"));
             parsed.to_string()
         }
-        _ => url.to_string(),
+        Ok(_) => url.to_string(),
+        Err(_) => match (url.find("://"), url.rfind('@')) {
+            (Some(scheme_end), Some(at)) if at > scheme_end => {
+                format!("{}***{}", &url[..scheme_end + 3], &url[at..])
+            }
+            _ => url.to_string(),
+        },
     }
 }
 
@@ -237,7 +244,7 @@ parsed_from_string!(Rate, |raw: String| {
         .ok_or_else(bad)?;
     let seconds = match unit.trim() {
         "s" | "sec" | "second" => 1,
-        "m" | "min" | "minute" => 60,
+        "min" | "minute" => 60,
         "h" | "hour" => 3600,
         "d" | "day" => 86_400,
         _ => return Err(bad()),

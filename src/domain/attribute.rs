@@ -19,8 +19,8 @@ pub fn normalize_column_name(raw: &str) -> Option<String> {
 }
 
 /// Types a non-empty cell: plain decimal numbers become numbers (but not `007` or 20-digit ids, which
-/// would lose their zeros or digits), `true`/`false` become booleans, everything else stays text exactly
-/// as written. Returns `None` for an empty or blank cell: empty cells are absent, not empty strings.
+/// would lose their zeros or digits), `true`/`false` become booleans, everything else stays text as
+/// written, without surrounding spaces. Returns `None` for an empty or blank cell: empty cells are absent, not empty strings.
 pub fn attribute_value(cell: &str) -> Option<Value> {
     let text = cell.trim();
     if text.is_empty() {
@@ -35,7 +35,7 @@ pub fn attribute_value(cell: &str) -> Option<Value> {
     if let Some(number) = plain_number(text) {
         return Some(number);
     }
-    Some(Value::String(cell.to_string()))
+    Some(Value::String(text.to_string()))
 }
 
 fn plain_number(text: &str) -> Option<Value> {

@@ -51,7 +51,7 @@ pub async fn import_customers(
             rows.label
         );
     }
-    let mut report = ImportReport::new(&rows.label, "customers");
+    let mut report = ImportReport::new(&rows.label, "customer");
     let parser = RowParser {
         label: rows.label.clone(),
         columns: rows.columns.clone(),
@@ -70,12 +70,7 @@ impl RowParser {
     fn parse(&self, raw: RawRow) -> Result<CustomerRow, Vec<RowError>> {
         let mut errors = Vec::new();
         let mut fail = |i: usize, problem: String| {
-            errors.push(RowError {
-                file: self.label.clone(),
-                line: raw.line,
-                field: self.columns.written[i].clone(),
-                problem,
-            });
+            errors.push(self.columns.error(&self.label, raw.line, i, problem))
         };
         let mut email = None;
         let mut row = Details::default();
@@ -203,16 +198,9 @@ impl BatchWriter for Writer {
 
 /// The stored fields updated by one row: given values replace, empty cells keep what was there.
 fn merge(previous: Option<&CustomerFields>, row: &CustomerRow, now: Timestamp) -> CustomerFields {
-    let mut fields = previous.cloned().unwrap_or_else(|| CustomerFields {
-        email: row.email.as_str().to_string(),
-        email_key: row.email.key().to_string(),
-        first_name: None,
-        last_name: None,
-        timezone: None,
-        locale: None,
-        attributes: Map::new(),
-        created_at: now,
-    });
+    let mut fields = previous
+        .cloned()
+        .unwrap_or_else(|| CustomerFields::bare(&row.email, now));
     let replace = |slot: &mut Option<String>, value: &Option<String>| {
         if value.is_some() {
             slot.clone_from(value);

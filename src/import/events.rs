@@ -36,7 +36,7 @@ pub async fn import_events(
     on_error: &mut dyn FnMut(&RowError),
 ) -> anyhow::Result<ImportReport> {
     let rows = CsvRows::open(source, options.delimiter, &["email", "kind", "occurred_at"])?;
-    let mut report = ImportReport::new(&rows.label, "events");
+    let mut report = ImportReport::new(&rows.label, "event");
     let parser = RowParser {
         label: rows.label.clone(),
         columns: rows.columns.clone(),
@@ -63,12 +63,7 @@ impl RowParser {
     fn parse(&self, raw: RawRow) -> Result<EventRow, Vec<RowError>> {
         let mut errors = Vec::new();
         let mut fail = |i: usize, problem: String| {
-            errors.push(RowError {
-                file: self.label.clone(),
-                line: raw.line,
-                field: self.columns.written[i].clone(),
-                problem,
-            });
+            errors.push(self.columns.error(&self.label, raw.line, i, problem))
         };
         let (mut email, mut kind, mut occurred_at) = (None, None, None);
         let (mut amount, mut source_id, mut properties) = (None, None, Map::new());
@@ -214,11 +209,11 @@ impl BatchWriter for Writer {
             {
                 unknown
                     .entry(row.email.key())
-                    .or_insert_with(|| new_customer(&row.email, now));
+                    .or_insert_with(|| CustomerFields::bare(&row.email, now));
             }
             if !unknown.is_empty() {
                 let created: Vec<CustomerFields> = unknown.into_values().collect();
-                customers::upsert_customers(tx, &created, now).await?;
+                customers::insert_missing_customers(tx, &created, now).await?;
                 report.customers_created += created.len() as u64;
                 self.resolve(tx, &keys).await?;
             }
@@ -252,19 +247,6 @@ impl BatchWriter for Writer {
         report.inserted += inserted;
         report.unchanged += new_events.len() as u64 - inserted;
         Ok(())
-    }
-}
-
-fn new_customer(email: &EmailAddress, now: Timestamp) -> CustomerFields {
-    CustomerFields {
-        email: email.as_str().to_string(),
-        email_key: email.key().to_string(),
-        first_name: None,
-        last_name: None,
-        timezone: None,
-        locale: None,
-        attributes: Map::new(),
-        created_at: now,
     }
 }
 

@@ -35,17 +35,37 @@ pub(crate) trait BatchWriter {
     ) -> anyhow::Result<()>;
 }
 
+/// Batches arriving from the reader thread.
+pub(crate) struct Batches<T> {
+    receiver: mpsc::Receiver<anyhow::Result<Batch<T>>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl<T> Batches<T> {
+    /// The next batch; `None` once the reader has finished. A reader that panicked is an error, never
+    /// mistaken for the end of the file.
+    async fn next(&mut self) -> Option<anyhow::Result<Batch<T>>> {
+        if let Some(batch) = self.receiver.recv().await {
+            return Some(batch);
+        }
+        let thread = self.thread.take()?;
+        match thread.join() {
+            Ok(()) => None,
+            Err(_) => Some(Err(anyhow::anyhow!(
+                "the CSV reader stopped unexpectedly (a bug: please report it)"
+            ))),
+        }
+    }
+}
+
 /// Parses `rows` on a thread of its own, sending batches of `parse`d rows.
-pub(crate) fn spawn_reader<T, F>(
-    mut rows: CsvRows,
-    mut parse: F,
-) -> mpsc::Receiver<anyhow::Result<Batch<T>>>
+pub(crate) fn spawn_reader<T, F>(mut rows: CsvRows, mut parse: F) -> Batches<T>
 where
     T: Send + 'static,
     F: FnMut(RawRow) -> Result<T, Vec<RowError>> + Send + 'static,
 {
     let (sender, receiver) = mpsc::channel(BATCHES_AHEAD);
-    std::thread::spawn(move || {
+    let thread = std::thread::spawn(move || {
         let new_batch = || Batch {
             items: Vec::with_capacity(BATCH_ROWS),
             errors: Vec::new(),
@@ -81,7 +101,10 @@ where
             let _ = sender.blocking_send(Ok(batch));
         }
     });
-    receiver
+    Batches {
+        receiver,
+        thread: Some(thread),
+    }
 }
 
 /// Receives batches and writes them, committing every [`COMMIT_ROWS`] rows (so an interruption keeps
@@ -89,7 +112,7 @@ where
 /// rejected. Problems go to `on_error` in line order as they are found.
 pub(crate) async fn drive<W: BatchWriter>(
     store: &Store,
-    mut batches: mpsc::Receiver<anyhow::Result<Batch<W::Item>>>,
+    mut batches: Batches<W::Item>,
     writer: &mut W,
     options: &ImportOptions,
     report: &mut ImportReport,
@@ -97,7 +120,7 @@ pub(crate) async fn drive<W: BatchWriter>(
 ) -> anyhow::Result<()> {
     let mut tx: Option<Tx> = None;
     let mut uncommitted = 0;
-    while let Some(batch) = batches.recv().await {
+    while let Some(batch) = batches.next().await {
         let Batch {
             items,
             mut errors,
@@ -121,6 +144,7 @@ pub(crate) async fn drive<W: BatchWriter>(
         writer.write(open, items, report, &mut errors).await?;
         if !options.strict && uncommitted >= COMMIT_ROWS {
             tx.take().expect("open transaction").commit().await?;
+            tracing::debug!(rows = uncommitted, file = %report.file, "committed a part of the import");
             uncommitted = 0;
         }
         errors.sort_by_key(|e| e.line);

@@ -39,7 +39,7 @@ impl fmt::Display for RowError {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ImportReport {
     pub file: String,
-    /// `customers` or `events`.
+    /// What a row holds: `customer` or `event`.
     pub what: &'static str,
     pub inserted: u64,
     pub updated: u64,
@@ -72,8 +72,13 @@ impl fmt::Display for ImportReport {
                 plural(self.rejected, "row")
             );
         }
-        write!(f, "{}: {} {} inserted", self.file, self.inserted, self.what)?;
-        if self.what == "customers" {
+        write!(
+            f,
+            "{}: {} inserted",
+            self.file,
+            plural(self.inserted, self.what)
+        )?;
+        if self.what == "customer" {
             write!(
                 f,
                 ", {} updated, {} unchanged",

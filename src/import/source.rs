@@ -63,6 +63,16 @@ impl Columns {
     pub fn index(&self, name: &str) -> Option<usize> {
         self.names.iter().position(|n| n == name)
     }
+
+    /// A problem with the cell in `column` of the row starting at `line` of `file`.
+    pub fn error(&self, file: &str, line: u64, column: usize, problem: String) -> RowError {
+        RowError {
+            file: file.to_string(),
+            line,
+            field: self.written[column].clone(),
+            problem,
+        }
+    }
 }
 
 /// A CSV reader positioned after the header.
@@ -101,7 +111,7 @@ impl CsvRows {
             if columns.index(name).is_none() {
                 bail!(
                     "{label}:1: the header has no `{name}` column{}",
-                    delimiter_hint(&columns, delimiter)
+                    missing_column_hint(&columns, name, delimiter)
                 );
             }
         }
@@ -152,6 +162,11 @@ impl CsvRows {
         let mut errors = Vec::new();
         for (i, bytes) in self.record.iter().enumerate() {
             match std::str::from_utf8(bytes) {
+                Ok(text) if text.contains('\0') => errors.push(error(
+                    &self.columns.written[i],
+                    "contains a NUL byte, which the database cannot store: remove it from the file"
+                        .to_string(),
+                )),
                 Ok(text) => cells.push(text.to_string()),
                 Err(e) => errors.push(error(
                     &self.columns.written[i],
@@ -198,6 +213,37 @@ fn parse_header(label: &str, header: &csv::ByteRecord) -> anyhow::Result<Columns
         names.push(name);
     }
     Ok(Columns { written, names })
+}
+
+/// Why a required column may be missing: the wrong delimiter, or a column named a little differently.
+fn missing_column_hint(columns: &Columns, name: &str, delimiter: Option<u8>) -> String {
+    let found = columns
+        .written
+        .iter()
+        .map(|c| format!("`{c}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let delimiter = delimiter_hint(columns, delimiter);
+    if !delimiter.is_empty() {
+        return delimiter;
+    }
+    let near = crate::diagnostic::did_you_mean(name, columns.names.iter().map(String::as_str))
+        .or_else(|| {
+            columns
+                .names
+                .iter()
+                .map(String::as_str)
+                .find(|n| n.contains(name))
+        });
+    match near.and_then(|n| columns.index(n)) {
+        Some(i) => format!(
+            " (found {found})\n  = hint: rename the column `{}` to `{name}`",
+            columns.written[i]
+        ),
+        None => format!(
+            " (found {found})\n  = hint: add a `{name}` column; docs/import.md lists the columns"
+        ),
+    }
 }
 
 fn delimiter_hint(columns: &Columns, delimiter: Option<u8>) -> String {

@@ -20,7 +20,7 @@ impl Default for Backoff {
         Backoff {
             first: Duration::from_secs(300),
             max: Duration::from_secs(4000),
-            max_attempts: 10,
+            max_attempts: 60,
             lifetime: Duration::from_secs(2 * 24 * 3600),
         }
     }

@@ -13,7 +13,8 @@ use std::time::Duration;
 #[derive(Debug, Clone)]
 pub struct RateLimiter {
     limits: Vec<Rate>,
-    /// Send times (seconds on any monotonic scale), oldest first; never longer than the largest limit.
+    /// Send times in seconds since the Unix epoch (as stored in the ledger), oldest first; never more
+    /// than the largest limit's count.
     sent: VecDeque<f64>,
 }
 

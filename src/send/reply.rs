@@ -34,8 +34,8 @@ pub enum Failure {
     Bounce { code: u16, detail: String },
     /// Refused by policy (5.7.x): fail, keep the customer, warn the owner: the sender's setup is wrong.
     Policy { code: u16, detail: String },
-    /// Refused for another permanent reason: fail, keep the customer.
-    Rejected { code: u16, detail: String },
+    /// Refused for another permanent reason (or unsendable as it stands): fail, keep the customer.
+    Rejected { code: Option<u16>, detail: String },
     /// The relay cannot be used as configured (credentials refused, TLS required but not offered):
     /// stop the whole run rather than fail every recipient.
     Setup { code: Option<u16>, detail: String },
@@ -104,7 +104,10 @@ pub fn classify(stage: Stage, code: Option<u16>, text: &str) -> Failure {
             Some((5, 1, _)) | Some((5, 2, 1)) => Failure::Bounce { code, detail },
             Some((5, 7, _)) => Failure::Policy { code, detail },
             _ if stage == Stage::Rcpt => Failure::Bounce { code, detail },
-            _ => Failure::Rejected { code, detail },
+            _ => Failure::Rejected {
+                code: Some(code),
+                detail,
+            },
         },
         _ => Failure::Transient {
             code: Some(code),

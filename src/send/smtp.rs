@@ -1,9 +1,11 @@
 //! One SMTP connection to the relay, driven step by step through lettre's SMTP client so that every
 //! failure is known by its stage (MAIL, RCPT, DATA, the final ".") and classified by [`classify`].
 //!
-//! We open the TCP socket ourselves and set TCP_NODELAY before handing it to lettre: lettre never sets
-//! it, and without it every message waits for a delayed ACK (about 44 ms per message per connection on
-//! Linux loopback). STARTTLS and AUTH then go through lettre. A connection is meant to be long-lived,
+//! For `smtp://` we open the TCP socket ourselves and set TCP_NODELAY before handing it to lettre:
+//! lettre never sets it, and without it every message waits for a delayed ACK (about 44 ms per message
+//! per connection on Linux loopback). STARTTLS and AUTH then go through lettre. `smtps://` connections
+//! are opened by lettre and lack TCP_NODELAY (slower, still correct). A password is only ever sent over
+//! TLS, or to a relay on this machine. A connection is meant to be long-lived,
 //! one per worker; after a transport error it is broken and must be replaced.
 
 use super::reply::{Failure, Stage, classify};
@@ -109,6 +111,13 @@ impl SmtpConnection {
             _ => {}
         }
         if let Some((user, password)) = &server.credentials {
+            if !inner.is_encrypted() && !is_loopback(&server.host) {
+                inner.abort().await;
+                return Err(setup(format!(
+                    "refusing to send the SMTP password in plain text to {}: use ?tls=required or smtps://",
+                    server.host
+                )));
+            }
             let credentials = Credentials::new(user.clone(), password.expose().to_string());
             step(
                 Stage::Auth,
@@ -148,6 +157,25 @@ impl SmtpConnection {
     async fn transaction(&mut self, envelope: &Envelope, message: &[u8]) -> Result<(), Failure> {
         let t = self.timeouts;
         let mut parameters = Vec::new();
+        let unicode_addresses = envelope
+            .to()
+            .iter()
+            .chain(envelope.from())
+            .any(|a| !AsRef::<str>::as_ref(a).is_ascii());
+        if unicode_addresses {
+            if !self
+                .inner
+                .server_info()
+                .supports_feature(Extension::SmtpUtfEight)
+            {
+                return Err(Failure::Rejected {
+                    code: None,
+                    detail: "the address has non-ASCII characters and the SMTP server does not accept them (no SMTPUTF8)"
+                        .to_string(),
+                });
+            }
+            parameters.push(MailParameter::SmtpUtfEight);
+        }
         if !message.is_ascii()
             && self
                 .inner
@@ -185,6 +213,13 @@ impl SmtpConnection {
     pub async fn quit(mut self) {
         let _ = timeout(self.timeouts.command, self.inner.quit()).await;
     }
+}
+
+fn is_loopback(host: &str) -> bool {
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 fn setup(detail: String) -> Failure {

@@ -34,6 +34,22 @@ pub struct CustomerFields {
     pub created_at: Timestamp,
 }
 
+impl CustomerFields {
+    /// A customer known only by their address.
+    pub fn bare(email: &crate::domain::EmailAddress, created_at: Timestamp) -> Self {
+        CustomerFields {
+            email: email.as_str().to_string(),
+            email_key: email.key().to_string(),
+            first_name: None,
+            last_name: None,
+            timezone: None,
+            locale: None,
+            attributes: Map::new(),
+            created_at,
+        }
+    }
+}
+
 impl From<Customer> for CustomerFields {
     fn from(c: Customer) -> Self {
         CustomerFields {
@@ -67,7 +83,7 @@ impl Customer {
 
 const COLUMNS: &str = "id, email, email_key, first_name, last_name, timezone, locale, attributes, status, created_at, updated_at";
 
-/// Rows per multi-row statement: 9 parameters each stays far below both databases' limits.
+/// Rows (or keys) per statement: 9 parameters a row stays far below both databases' limits.
 pub(crate) const UPSERT_CHUNK: usize = 500;
 
 impl Store {
@@ -82,30 +98,47 @@ impl Store {
         Ok(on_pool!(self, pool => sqlx::query_scalar(sql).fetch_one(pool).await)?)
     }
 
-    /// Email keys of customers whose keys are close to `email_key`'s domain or name, for suggestions.
-    pub async fn customer_keys_like(
+    /// Up to `limit` stored email keys that start with `prefix`, for "did you mean" suggestions.
+    pub async fn customer_keys_starting_with(
         &self,
-        pattern: &str,
+        prefix: &str,
         limit: i64,
     ) -> anyhow::Result<Vec<String>> {
-        let sql =
-            "SELECT email_key FROM customers WHERE email_key LIKE $1 ORDER BY email_key LIMIT $2";
-        Ok(
-            on_pool!(self, pool => sqlx::query_scalar(sql).bind(pattern).bind(limit).fetch_all(pool).await)?,
-        )
+        let sql = "SELECT email_key FROM customers WHERE substr(email_key, 1, $1) = $2 ORDER BY id LIMIT $3";
+        let length = prefix.chars().count() as i64;
+        Ok(on_pool!(self, pool => {
+            sqlx::query_scalar(sql).bind(length).bind(prefix).bind(limit).fetch_all(pool).await
+        })?)
     }
 }
 
-/// The stored customers among `keys` (uses the unique index on `email_key`).
-pub(crate) async fn customers_by_keys(tx: &mut Tx, keys: &[&str]) -> anyhow::Result<Vec<Customer>> {
+/// `SELECT {columns} FROM customers WHERE email_key IN (…)` for every key, a chunk at a time. With
+/// `lock`, the rows stay locked until the caller's transaction ends (PostgreSQL `FOR UPDATE`; SQLite's
+/// write transaction already excludes other writers), so a read-merge-write cannot lose an update.
+async fn select_by_keys<T>(
+    tx: &mut Tx,
+    columns: &str,
+    keys: &[&str],
+    lock: bool,
+) -> anyhow::Result<Vec<T>>
+where
+    T: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>
+        + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>,
+    T: Send + Unpin,
+{
+    let lock = match tx {
+        Tx::Postgres(_) if lock => " FOR UPDATE",
+        _ => "",
+    };
     let mut found = Vec::with_capacity(keys.len());
     for chunk in keys.chunks(UPSERT_CHUNK) {
         let placeholders = (1..=chunk.len())
             .map(|i| format!("${i}"))
             .collect::<Vec<_>>()
             .join(", ");
-        let sql = format!("SELECT {COLUMNS} FROM customers WHERE email_key IN ({placeholders})");
-        let rows: Vec<Customer> = on_tx!(tx, conn => {
+        let sql =
+            format!("SELECT {columns} FROM customers WHERE email_key IN ({placeholders}){lock}");
+        let rows: Vec<T> = on_tx!(tx, conn => {
             let mut query = sqlx::query_as(&sql);
             for key in chunk {
                 query = query.bind(*key);
@@ -117,12 +150,47 @@ pub(crate) async fn customers_by_keys(tx: &mut Tx, keys: &[&str]) -> anyhow::Res
     Ok(found)
 }
 
-/// Inserts new customers and overwrites the given fields of existing ones (matched on `email_key`).
-/// Keys must be distinct within one call. `updated_at` becomes `now`.
+/// The stored customers among `keys`, locked for the rest of the transaction.
+pub(crate) async fn customers_by_keys(tx: &mut Tx, keys: &[&str]) -> anyhow::Result<Vec<Customer>> {
+    select_by_keys(tx, COLUMNS, keys, true).await
+}
+
+/// Writes customers (matched on `email_key`): new ones are inserted; for existing ones, given names,
+/// time zone and locale replace the stored ones, attributes are merged key by key, and `created_at`
+/// is replaced. Keys must be distinct within one call. `updated_at` becomes `now`.
 pub(crate) async fn upsert_customers(
     tx: &mut Tx,
     rows: &[CustomerFields],
     now: Timestamp,
+) -> anyhow::Result<()> {
+    let merged_attributes = match tx {
+        Tx::Sqlite(_) => "json_patch(customers.attributes, excluded.attributes)",
+        Tx::Postgres(_) => "customers.attributes || excluded.attributes",
+    };
+    let on_conflict = format!(
+        " ON CONFLICT (email_key) DO UPDATE SET first_name = COALESCE(excluded.first_name, customers.first_name), \
+         last_name = COALESCE(excluded.last_name, customers.last_name), \
+         timezone = COALESCE(excluded.timezone, customers.timezone), \
+         locale = COALESCE(excluded.locale, customers.locale), attributes = {merged_attributes}, \
+         created_at = excluded.created_at, updated_at = excluded.updated_at"
+    );
+    insert_customers(tx, rows, now, &on_conflict).await
+}
+
+/// Inserts customers that are not stored yet and leaves stored ones exactly as they are.
+pub(crate) async fn insert_missing_customers(
+    tx: &mut Tx,
+    rows: &[CustomerFields],
+    now: Timestamp,
+) -> anyhow::Result<()> {
+    insert_customers(tx, rows, now, " ON CONFLICT (email_key) DO NOTHING").await
+}
+
+async fn insert_customers(
+    tx: &mut Tx,
+    rows: &[CustomerFields],
+    now: Timestamp,
+    on_conflict: &str,
 ) -> anyhow::Result<()> {
     for chunk in rows.chunks(UPSERT_CHUNK) {
         on_tx!(tx, conn => {
@@ -141,11 +209,7 @@ pub(crate) async fn upsert_customers(
                     .push_bind(c.created_at)
                     .push_bind(now);
             });
-            q.push(
-                " ON CONFLICT (email_key) DO UPDATE SET first_name = excluded.first_name, \
-                 last_name = excluded.last_name, timezone = excluded.timezone, locale = excluded.locale, \
-                 attributes = excluded.attributes, created_at = excluded.created_at, updated_at = excluded.updated_at",
-            );
+            q.push(on_conflict);
             q.build().execute(&mut *conn).await.map(|_| ())
         })?;
     }
@@ -157,22 +221,5 @@ pub(crate) async fn customer_ids_by_keys(
     tx: &mut Tx,
     keys: &[&str],
 ) -> anyhow::Result<Vec<(String, i64)>> {
-    let mut found = Vec::with_capacity(keys.len());
-    for chunk in keys.chunks(UPSERT_CHUNK) {
-        let placeholders = (1..=chunk.len())
-            .map(|i| format!("${i}"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let sql =
-            format!("SELECT email_key, id FROM customers WHERE email_key IN ({placeholders})");
-        let rows: Vec<(String, i64)> = on_tx!(tx, conn => {
-            let mut query = sqlx::query_as(&sql);
-            for key in chunk {
-                query = query.bind(*key);
-            }
-            query.fetch_all(&mut *conn).await
-        })?;
-        found.extend(rows);
-    }
-    Ok(found)
+    select_by_keys(tx, "email_key, id", keys, false).await
 }

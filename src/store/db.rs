@@ -82,6 +82,7 @@ impl Store {
                 .with_context(|| format!("cannot open the SQLite database {}", path.display()))?;
             Db::Sqlite(pool)
         };
+        tracing::debug!(database = %printable, "connected");
         Ok(Store { db, url: printable })
     }
 
@@ -93,7 +94,11 @@ impl Store {
             Db::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await,
         }
         .with_context(|| format!("cannot migrate the database at {}", self.url))?;
-        Ok(self.applied_migrations().await?.saturating_sub(before))
+        let applied = self.applied_migrations().await?.saturating_sub(before);
+        if applied > 0 {
+            tracing::info!(database = %self.url, applied, "applied database migrations");
+        }
+        Ok(applied)
     }
 
     async fn applied_migrations(&self) -> anyhow::Result<usize> {

@@ -1,7 +1,8 @@
 //! The delivery ledger: one row per (run, customer), the unit of work of sending.
 //!
 //! Life of a delivery: `pending` (planned) → `sending` (leased by one worker until `lease_until`) →
-//! `sent` | `retry` (due again at `due_at`) | `failed` | `skipped` (with the reason). A delivery is
+//! `sent` | `retry` (due again at `due_at`) | `failed` | `skipped` (with the reason) | `uncertain` (the
+//! connection broke after the whole message was sent: it may have arrived). A delivery is
 //! leased *before* its message is sent and marked *after*; if the process dies in between, the lease
 //! expires and another claim takes it back, so no message is lost and duplicates are bounded by the
 //! messages in flight at the crash.
@@ -17,6 +18,8 @@ pub struct Claimed {
     pub customer_id: i64,
     /// Attempts including this one.
     pub attempts: i32,
+    /// When the first attempt started: retries stop once the campaign's lifetime has passed since.
+    pub first_attempt_at: Timestamp,
     /// The lease this claim holds; marking requires it, so a worker whose lease expired and was taken
     /// over cannot overwrite the new holder's outcome.
     pub lease_until: Timestamp,
@@ -64,11 +67,12 @@ pub async fn claim_due(
         Tx::Postgres(_) => " FOR UPDATE SKIP LOCKED",
     };
     let sql = format!(
-        "UPDATE deliveries SET status = 'sending', lease_until = $1, attempts = attempts + 1, updated_at = $2 \
+        "UPDATE deliveries SET status = 'sending', lease_until = $1, attempts = attempts + 1, updated_at = $2, \
+         first_attempt_at = COALESCE(first_attempt_at, $2) \
          WHERE id IN (SELECT id FROM deliveries WHERE run_id = $3 \
              AND ((status IN ('pending', 'retry') AND due_at <= $2) OR (status = 'sending' AND lease_until <= $2)) \
              ORDER BY due_at, id LIMIT $4{lock}) \
-         RETURNING id, customer_id, attempts, lease_until"
+         RETURNING id, customer_id, attempts, first_attempt_at, lease_until"
     );
     let mut claimed: Vec<Claimed> = on_tx!(tx, conn => {
         sqlx::query_as(&sql).bind(lease_until).bind(now).bind(run_id).bind(limit).fetch_all(&mut *conn).await
@@ -93,6 +97,10 @@ pub enum Mark<'a> {
     Skipped {
         reason: &'a str,
     },
+    /// The connection broke after the final "."; the message may have been delivered.
+    Uncertain {
+        error: &'a str,
+    },
 }
 
 /// Records the outcome of a claimed delivery. Returns false when the claim no longer holds (its lease
@@ -108,6 +116,7 @@ pub async fn mark(
         Mark::Retry { at, error } => ("retry", Some(at), None, Some(error), None),
         Mark::Failed { reason, error } => ("failed", None, Some(reason), Some(error), None),
         Mark::Skipped { reason } => ("skipped", None, Some(reason), None, None),
+        Mark::Uncertain { error } => ("uncertain", None, None, Some(error), None),
     };
     let sql = "UPDATE deliveries SET status = $1, due_at = COALESCE($2, due_at), reason = $3, last_error = $4, \
                sent_at = $5, lease_until = NULL, updated_at = $6 WHERE id = $7 AND status = 'sending' AND lease_until = $8";
@@ -133,6 +142,6 @@ pub async fn counts(
     tx: &mut Tx,
     run_id: i64,
 ) -> anyhow::Result<Vec<(String, Option<String>, i64)>> {
-    let sql = "SELECT status, reason, COUNT(*) FROM deliveries WHERE run_id = $1 GROUP BY status, reason ORDER BY status, reason";
+    let sql = "SELECT status, reason, COUNT(*) FROM deliveries WHERE run_id = $1 GROUP BY status, reason ORDER BY status, reason NULLS FIRST";
     Ok(on_tx!(tx, conn => sqlx::query_as(sql).bind(run_id).fetch_all(&mut *conn).await)?)
 }

@@ -118,13 +118,8 @@ impl Store {
     /// The most recent run of a campaign, finished or not.
     pub async fn latest_run(&self, campaign_name: &str) -> anyhow::Result<Option<Run>> {
         let sql = format!(
-            "SELECT {} FROM runs WHERE campaign_id = (SELECT id FROM campaigns WHERE name = $1) \
-             ORDER BY scheduled_for DESC, id DESC LIMIT 1",
-            RUN_COLUMNS
-                .split(", ")
-                .map(|c| format!("runs.{c}"))
-                .collect::<Vec<_>>()
-                .join(", ")
+            "SELECT {RUN_COLUMNS} FROM runs WHERE campaign_id = (SELECT id FROM campaigns WHERE name = $1) \
+             ORDER BY scheduled_for DESC, id DESC LIMIT 1"
         );
         let row: Option<RunRow> = on_pool!(self, pool => sqlx::query_as(&sql).bind(campaign_name).fetch_optional(pool).await)?;
         row.map(Run::try_from).transpose()
