@@ -304,3 +304,23 @@ on_both_databases!(
     migrate_applies_and_then_finds_nothing_to_do,
     migrate_applies_and_then_finds_nothing_to_do
 );
+
+/// A workspace that copied the published example secret is warned, not refused.
+#[tokio::test]
+async fn the_published_example_secret_gets_a_warning() {
+    let shop = Shop::new(Engine::Sqlite).await;
+    std::fs::copy(
+        common::repo_file("rapport.toml"),
+        shop.path().join("rapport.toml"),
+    )
+    .unwrap();
+
+    let out = shop.rapport(&["check"]);
+
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("warning: the tracking secret is the example published with rapport"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -11,6 +11,7 @@ pub struct Args {}
 
 pub async fn run(dir: &Path, _args: Args) -> anyhow::Result<ExitCode> {
     let workspace = Workspace::load(dir)?;
+    warn_if_secret_is_published(&workspace);
     let problems = check_campaign_references(&workspace)?;
     for problem in &problems {
         eprintln!("{problem}\n");
@@ -33,6 +34,21 @@ pub async fn run(dir: &Path, _args: Args) -> anyhow::Result<ExitCode> {
     } else {
         println!("{} problems", problems.len());
         Ok(ExitCode::FAILURE)
+    }
+}
+
+/// The example workspace at the root of rapport's repository has its secret in public; a shop that
+/// copied it could have its links forged.
+fn warn_if_secret_is_published(workspace: &Workspace) {
+    let published = include_str!("../../rapport.toml")
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("secret = \""))
+        .and_then(|rest| rest.split('"').next());
+    if published == Some(workspace.config.tracking.secret.get_ref().expose()) {
+        eprintln!(
+            "warning: the tracking secret is the example published with rapport: anyone could forge your \
+             tracking and unsubscribe links\n  = hint: replace it with the output of `openssl rand -hex 32`\n"
+        );
     }
 }
 
