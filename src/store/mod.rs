@@ -10,6 +10,7 @@ mod dispatch;
 pub(crate) mod customers;
 mod db;
 pub(crate) mod events;
+mod segments;
 
 pub use customers::{Customer, CustomerFields};
 pub use db::{Dialect, Store, Tx};
