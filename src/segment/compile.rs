@@ -164,7 +164,7 @@ impl Compiler {
         match &b.measure {
             Measure::Count(_, op, n) | Measure::Sum(_, op, n) | Measure::Avg(_, op, n) => {
                 self.out
-                    .sql(&format!(" {} ", op.symbol()))
+                    .sql(&format!(" {} ", sql_op(*op)))
                     .bind(Bind::Number(*n));
             }
             Measure::Last(test) => self.time_test(*test),
@@ -304,13 +304,13 @@ impl Compiler {
                     Dialect::Postgres => self.json_value(key, row, false),
                 }
                 self.out
-                    .sql(&format!(" {} ", op.symbol()))
+                    .sql(&format!(" {} ", sql_op(op)))
                     .bind(Bind::Text(b.to_string()));
             }
             Literal::Number(n) => {
                 self.json_value(key, row, true);
                 self.out
-                    .sql(&format!(" {} ", op.symbol()))
+                    .sql(&format!(" {} ", sql_op(op)))
                     .bind(Bind::Number(*n));
             }
             Literal::Text(text) => {
@@ -328,7 +328,7 @@ impl Compiler {
             Literal::Text(text) => self.text_compare(vec![Piece::Sql(col.to_string())], op, text),
             Literal::Number(n) => {
                 self.out
-                    .sql(&format!("{col} {} ", op.symbol()))
+                    .sql(&format!("{col} {} ", sql_op(op)))
                     .bind(Bind::Number(*n));
             }
             Literal::Bool(_) => unreachable!("type checking refuses booleans on columns"),
@@ -379,7 +379,7 @@ impl Compiler {
                     ""
                 };
                 self.out
-                    .sql(&format!("{collate} {} ", op.symbol()))
+                    .sql(&format!("{collate} {} ", sql_op(op)))
                     .bind(text());
             }
         }
@@ -424,5 +424,14 @@ fn cost(expr: &Expr) -> u8 {
         Node::Not(inner) => cost(inner),
         Node::And(l, r) | Node::Or(l, r) => cost(l).max(cost(r)),
         Node::Segment { .. } => 3,
+    }
+}
+
+/// The SQL spelling of a comparison (`=` and `<>`, which both engines accept).
+fn sql_op(op: CmpOp) -> &'static str {
+    match op {
+        CmpOp::Eq => "=",
+        CmpOp::Ne => "<>",
+        other => other.symbol(),
     }
 }
