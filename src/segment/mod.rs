@@ -10,6 +10,8 @@ pub mod ast;
 pub mod check;
 pub mod clock;
 pub mod compile;
+#[cfg(test)]
+mod diagnostics_tests;
 pub mod error;
 pub mod explain;
 pub mod interpret;
