@@ -30,6 +30,12 @@ macro_rules! push_condition {
     };
 }
 
+/// Members come in address order, by bytes on both databases, so every listing is reproducible.
+const ORDER_BY: [&str; 2] = [
+    " ORDER BY c.email_key",
+    " ORDER BY c.email_key COLLATE \"C\"",
+];
+
 fn builder<'a, DB: Database>(head: &str) -> QueryBuilder<'a, DB> {
     QueryBuilder::new(head)
 }
@@ -46,7 +52,7 @@ impl Store {
         Ok(count)
     }
 
-    /// Calls `each` with members in id order, streaming rows from the database, at most `limit`.
+    /// Calls `each` with members in address order, streaming rows from the database, at most `limit`.
     pub async fn for_each_member(
         &self,
         condition: &Condition,
@@ -58,7 +64,7 @@ impl Store {
         on_pool!(self, pool => {
             let mut query = builder(head);
             push_condition!(query, condition);
-            query.push(" ORDER BY c.id");
+            query.push(ORDER_BY[usize::from(self.dialect() == super::Dialect::Postgres)]);
             if let Some(limit) = limit {
                 query.push(" LIMIT ").push_bind(limit);
             }
