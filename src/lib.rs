@@ -8,6 +8,7 @@
 //! - [`diagnostic`]: renders `FILE:LINE:COL` errors with the offending line, a caret and a hint.
 //! - [`domain`]: validated values built once at the edge (email addresses, time zones, attribute values).
 //! - [`timestamp`]: the one instant type, stored as UTC on both databases.
+//! - [`segment`]: the segment rule language: parse, type-check, compile to SQL, interpret, explain.
 //! - [`store`]: every query, on SQLite (the default) and PostgreSQL, behind one API; migrations.
 //! - [`import`]: streaming CSV import of customers and events, with per-row error reports.
 //! - [`send`]: SMTP connections to the relay and what each failure means for a delivery.
@@ -18,6 +19,7 @@ pub mod config;
 pub mod diagnostic;
 pub mod domain;
 pub mod import;
+pub mod segment;
 pub mod send;
 pub mod store;
 pub mod timestamp;

@@ -50,6 +50,8 @@ pub enum Command {
     Import(super::import::Args),
     /// Show one customer: attributes, then events newest first.
     Customer(super::customer::Args),
+    /// Segments: list them, count or show members, explain why a customer is in or out.
+    Segment(super::segment::Args),
     /// Apply database migrations now (they are also applied whenever the database is opened).
     Migrate(super::migrate::Args),
 }
@@ -85,6 +87,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Check(args) => super::check::run(&workspace, args).await,
         Command::Import(args) => super::import::run(&workspace, args).await,
         Command::Customer(args) => super::customer::run(&workspace, args).await,
+        Command::Segment(args) => super::segment::run(&workspace, args).await,
         Command::Migrate(args) => super::migrate::run(&workspace, args).await,
     }
 }

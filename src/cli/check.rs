@@ -12,11 +12,17 @@ pub struct Args {}
 pub async fn run(dir: &Path, _args: Args) -> anyhow::Result<ExitCode> {
     let workspace = Workspace::load(dir)?;
     warn_if_secret_is_published(&workspace);
-    let problems = check_campaign_references(&workspace)?;
-    for problem in &problems {
+    let mut problems = check_campaign_references(&workspace)?;
+    let store = workspace.open_store().await?;
+    let segments = crate::segment::check::check_segments(&workspace.dir, &store).await?;
+    problems.extend(segments.errors);
+    for problem in problems
+        .iter()
+        .map(ToString::to_string)
+        .chain(segments.warnings)
+    {
         eprintln!("{problem}\n");
     }
-    let store = workspace.open_store().await?;
     let (customers, events) = (store.count_customers().await?, store.count_events().await?);
     store.close().await;
     println!(
@@ -28,6 +34,7 @@ pub async fn run(dir: &Path, _args: Args) -> anyhow::Result<ExitCode> {
         "database {}: {customers} customers, {events} events",
         store.url()
     );
+    println!("{}", segments.summary);
     if problems.is_empty() {
         println!("ok");
         Ok(ExitCode::SUCCESS)

@@ -23,6 +23,22 @@ const FILES: &[(&str, &str)] = &[
         include_str!("../../segments/new_customers.seg"),
     ),
     (
+        "segments/big_spenders.seg",
+        include_str!("../../segments/big_spenders.seg"),
+    ),
+    (
+        "segments/garden_fans.seg",
+        include_str!("../../segments/garden_fans.seg"),
+    ),
+    (
+        "segments/engaged_readers.seg",
+        include_str!("../../segments/engaged_readers.seg"),
+    ),
+    (
+        "segments/never_opened.seg",
+        include_str!("../../segments/never_opened.seg"),
+    ),
+    (
         "templates/layout.html",
         include_str!("../../templates/layout.html"),
     ),

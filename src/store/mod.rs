@@ -12,6 +12,7 @@ mod db;
 pub mod deliveries;
 pub(crate) mod events;
 pub mod runs;
+mod segments;
 pub mod suppressions;
 
 pub use customers::{Customer, CustomerFields};
