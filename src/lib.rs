@@ -10,6 +10,8 @@
 //! - [`timestamp`]: the one instant type, stored as UTC on both databases.
 //! - [`store`]: every query, on SQLite (the default) and PostgreSQL, behind one API; migrations.
 //! - [`import`]: streaming CSV import of customers and events, with per-row error reports.
+//! - [`template`]: Tera templates, the per-recipient context and filters; [`token`] signs links;
+//!   [`message`] turns a rendered template into the exact email (tracking, headers, MIME).
 //! - [`cli`]: one file per subcommand; `main.rs` only calls [`cli::main`].
 
 pub mod cli;
@@ -17,6 +19,9 @@ pub mod config;
 pub mod diagnostic;
 pub mod domain;
 pub mod import;
+pub mod message;
 pub mod store;
+pub mod template;
 pub mod timestamp;
+pub mod token;
 pub mod workspace;

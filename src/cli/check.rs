@@ -10,7 +10,11 @@ pub struct Args {}
 
 pub async fn run(dir: &Path, _args: Args) -> anyhow::Result<ExitCode> {
     let workspace = Workspace::load(dir)?;
-    let problems = check_campaign_references(&workspace)?;
+    let problems = [
+        check_campaign_references(&workspace)?,
+        crate::template::check_templates(&workspace).await?,
+    ]
+    .concat();
     for problem in &problems {
         eprintln!("{problem}\n");
     }

@@ -10,7 +10,10 @@ mod dispatch;
 pub(crate) mod customers;
 mod db;
 pub(crate) mod events;
+mod sample;
+mod summary;
 
 pub use customers::{Customer, CustomerFields};
 pub use db::{Dialect, Store, Tx};
 pub use events::{Event, NewEvent};
+pub use summary::{Purchase, RECENT_PURCHASES, Summary};
