@@ -110,26 +110,58 @@ fn render_all(
 
 /// Rewords a render failure: which variable, for how many of the sampled customers.
 fn explain(d: Diagnostic, name: &str, count: usize, total: usize, example: &str) -> Diagnostic {
-    let spanned = d
-        .source
-        .get(d.span.clone())
-        .unwrap_or_default()
-        .trim()
-        .to_string();
-    let what = if d.message.contains("undefined") && !spanned.is_empty() {
-        format!("`{spanned}` is undefined")
-    } else {
-        d.message.clone()
+    let (span, what, detail) = match d.message.split_once(" is not defined") {
+        Some((_, rest)) => {
+            let span = widen_to_path(&d.source, d.span.clone());
+            let path = d.source[span.clone()].to_string();
+            let detail = rest.trim_start_matches('.').trim().to_string();
+            (span, format!("`{path}` is not defined"), detail)
+        }
+        None => (d.span.clone(), d.message.clone(), String::new()),
     };
     let message = format!(
         "template {name:?}: {what} for {count} of {total} sample customers (e.g. {example})"
     );
-    let hint = d.hint.clone();
-    let out = Diagnostic::new(d.file, d.source, d.span, message);
-    match hint {
-        Some(hint) => out.with_hint(hint),
-        None => out,
+    let near = near_name(&what, &detail);
+    let hint = [
+        near.unwrap_or_else(|| d.hint.clone().unwrap_or_default()),
+        detail,
+    ]
+    .into_iter()
+    .filter(|h| !h.is_empty())
+    .collect::<Vec<_>>()
+    .join("; ");
+    let out = Diagnostic::new(d.file, d.source, span, message);
+    if hint.is_empty() {
+        out
+    } else {
+        out.with_hint(hint)
     }
+}
+
+/// "did you mean `customer`?" when the undefined name is a likely typo of an available one.
+fn near_name(what: &str, detail: &str) -> Option<String> {
+    let path = what.split('`').nth(1)?;
+    let last = path.rsplit('.').next()?;
+    let (_, names) = detail.split_once(": ")?;
+    let near = crate::diagnostic::did_you_mean(last, names.split(", ").map(str::trim))?;
+    Some(format!("did you mean `{near}`?"))
+}
+
+/// Extends a span over `first_name` to the whole `customer.first_name` before it.
+fn widen_to_path(source: &str, span: std::ops::Range<usize>) -> std::ops::Range<usize> {
+    let is_path = |c: char| c.is_alphanumeric() || c == '_' || c == '.';
+    let start = source
+        .get(..span.start)
+        .map_or(span.start, |before| before.trim_end_matches(is_path).len());
+    let end = source.get(span.end..).map_or(span.end, |after| {
+        span.end
+            + (after.len()
+                - after
+                    .trim_start_matches(|c: char| c.is_alphanumeric() || c == '_')
+                    .len())
+    });
+    start..end
 }
 
 /// The context of the first campaign that uses template `name`, or a neutral one.

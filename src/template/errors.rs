@@ -130,8 +130,8 @@ fn word_len(text: &str) -> usize {
 /// What to do about the messages owners meet most.
 fn hint_for(message: &str) -> Option<String> {
     let m = message.to_lowercase();
-    if m.contains("undefined") || m.contains("not found in context") {
-        Some("give it a fallback: {{ customer.first_name | default(value=\"there\") }}, or test it with {% if … is defined %}; docs/templates.md lists every variable".into())
+    if m.contains("undefined") || m.contains("not defined") {
+        Some("give it a fallback, e.g. {{ customer.first_name | default(value=\"there\") }}, or test it with {% if … is defined %}; docs/templates.md lists every variable".into())
     } else if m.contains("unknown filter") || m.contains("unknown function") {
         Some("docs/templates.md lists the filters and functions templates can use".into())
     } else if m.contains("unknown template") {

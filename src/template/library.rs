@@ -70,7 +70,8 @@ impl Library {
                 Ok(()) => return (Library { tera, sources }, problems),
                 Err(error) => {
                     let found = problem_from_tera(&error, &sources);
-                    let culprits: Vec<String> = found.iter().map(|p| p.file.clone()).collect();
+                    let mut culprits: Vec<String> = found.iter().map(|p| p.file.clone()).collect();
+                    culprits.extend(cycle_members(&error));
                     problems.extend(found.into_iter().map(Problem::into_diagnostic));
                     let before = sources.len();
                     sources.retain(|name, _| !culprits.contains(name));
@@ -127,6 +128,18 @@ impl Library {
             .next()
             .map(Problem::into_diagnostic)
             .unwrap_or_else(|| Diagnostic::new("templates", "", 0..0, error.to_string()))
+    }
+}
+
+/// The other templates of an include or extend cycle: left out with the one reported, so that
+/// they are not reported again as including a template that no longer exists.
+fn cycle_members(error: &tera::Error) -> Vec<String> {
+    match error.kind() {
+        tera::ErrorKind::CircularInclude { include_chain, .. } => include_chain.clone(),
+        tera::ErrorKind::CircularExtend {
+            inheritance_chain, ..
+        } => inheritance_chain.clone(),
+        _ => Vec::new(),
     }
 }
 
