@@ -11,6 +11,8 @@
 //! - [`segment`]: the segment rule language: parse, type-check, compile to SQL, interpret, explain.
 //! - [`store`]: every query, on SQLite (the default) and PostgreSQL, behind one API; migrations.
 //! - [`import`]: streaming CSV import of customers and events, with per-row error reports.
+//! - [`template`]: Tera templates, the per-recipient context and filters; [`token`] signs links;
+//!   [`message`] turns a rendered template into the exact email (tracking, headers, MIME).
 //! - [`send`]: SMTP connections to the relay and what each failure means for a delivery.
 //! - [`cli`]: one file per subcommand; `main.rs` only calls [`cli::main`].
 
@@ -19,8 +21,11 @@ pub mod config;
 pub mod diagnostic;
 pub mod domain;
 pub mod import;
+pub mod message;
 pub mod segment;
 pub mod send;
 pub mod store;
+pub mod template;
 pub mod timestamp;
+pub mod token;
 pub mod workspace;

@@ -427,9 +427,8 @@ on_both_databases!(
 );
 
 /// An unknown address gets a clear error with the nearest stored address.
-#[tokio::test]
-async fn unknown_customer_gets_a_suggestion() {
-    let shop = Shop::new(Engine::Sqlite).await;
+async fn unknown_customer_gets_a_suggestion(engine: Engine) {
+    let shop = Shop::new(engine).await;
     shop.write("customers.csv", CUSTOMERS);
     shop.rapport(&["import", "customers", "customers.csv"]);
 
@@ -447,6 +446,10 @@ async fn unknown_customer_gets_a_suggestion() {
         stderr(&out)
     );
 }
+on_both_databases!(
+    unknown_customer_gets_a_suggestion,
+    unknown_customer_gets_a_suggestion
+);
 
 /// Ids are unique per kind: a purchase and a visit may both be `1`; the same purchase id again is skipped.
 async fn event_ids_are_unique_per_kind(engine: Engine) {

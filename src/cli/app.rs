@@ -54,6 +54,8 @@ pub enum Command {
     Segment(super::segment::Args),
     /// Apply database migrations now (they are also applied whenever the database is opened).
     Migrate(super::migrate::Args),
+    /// Print exactly the message one customer would get from a campaign, without sending or storing.
+    Preview(super::preview::Args),
 }
 
 /// Parses the command line, runs the command and turns errors into messages and exit codes.
@@ -89,6 +91,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Customer(args) => super::customer::run(&workspace, args).await,
         Command::Segment(args) => super::segment::run(&workspace, args).await,
         Command::Migrate(args) => super::migrate::run(&workspace, args).await,
+        Command::Preview(args) => super::preview::run(&workspace, args).await,
     }
 }
 

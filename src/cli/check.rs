@@ -13,6 +13,7 @@ pub async fn run(dir: &Path, _args: Args) -> anyhow::Result<ExitCode> {
     let workspace = Workspace::load(dir)?;
     warn_if_secret_is_published(&workspace);
     let mut problems = check_campaign_references(&workspace)?;
+    problems.extend(crate::template::check_templates(&workspace).await?);
     let store = workspace.open_store().await?;
     let segments = crate::segment::check::check_segments(&workspace.dir, &store).await?;
     problems.extend(segments.errors);

@@ -34,18 +34,12 @@ pub async fn run(dir: &Path, args: Args) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// A "did you mean" from stored addresses that share the first letters.
-async fn suggestion(store: &Store, key: &str) -> anyhow::Result<String> {
-    let prefix: String = key.chars().take(2).collect();
-    let candidates = store.customer_keys_starting_with(&prefix, 500).await?;
-    Ok(
-        match crate::diagnostic::did_you_mean(key, candidates.iter().map(String::as_str)) {
-            Some(near) => format!("\n  = hint: did you mean {near}?"),
-            None => {
-                "\n  = hint: import the customer first: rapport import customers FILE".to_string()
-            }
-        },
-    )
+/// A "did you mean" from stored addresses, or how to add the customer.
+pub(super) async fn suggestion(store: &Store, key: &str) -> anyhow::Result<String> {
+    Ok(match store.nearest_customer_key(key).await? {
+        Some(near) => format!("\n  = hint: did you mean {near}?"),
+        None => "\n  = hint: import the customer first: rapport import customers FILE".to_string(),
+    })
 }
 
 /// The whole page: a header, the fields, the attributes, then the timeline.

@@ -51,6 +51,42 @@ const FILES: &[(&str, &str)] = &[
         include_str!("../../templates/winback.html"),
     ),
     (
+        "templates/_footer.html",
+        include_str!("../../templates/_footer.html"),
+    ),
+    (
+        "templates/_recent.html",
+        include_str!("../../templates/_recent.html"),
+    ),
+    (
+        "templates/new_arrivals.subject",
+        include_str!("../../templates/new_arrivals.subject"),
+    ),
+    (
+        "templates/new_arrivals.html",
+        include_str!("../../templates/new_arrivals.html"),
+    ),
+    (
+        "templates/thank_you.subject",
+        include_str!("../../templates/thank_you.subject"),
+    ),
+    (
+        "templates/thank_you.html",
+        include_str!("../../templates/thank_you.html"),
+    ),
+    (
+        "templates/thank_you.txt",
+        include_str!("../../templates/thank_you.txt"),
+    ),
+    (
+        "templates/newsletter.subject",
+        include_str!("../../templates/newsletter.subject"),
+    ),
+    (
+        "templates/newsletter.html",
+        include_str!("../../templates/newsletter.html"),
+    ),
+    (
         ".gitignore",
         "# The embedded database and the outbox of written messages stay out of git.\nrapport.db\nrapport.db-*\noutbox/\n",
     ),

@@ -6,6 +6,7 @@ mod customer;
 mod import;
 mod init;
 mod migrate;
+mod preview;
 mod segment;
 mod table;
 

@@ -98,17 +98,18 @@ impl Store {
         Ok(on_pool!(self, pool => sqlx::query_scalar(sql).fetch_one(pool).await)?)
     }
 
-    /// Up to `limit` stored email keys that start with `prefix`, for "did you mean" suggestions.
-    pub async fn customer_keys_starting_with(
-        &self,
-        prefix: &str,
-        limit: i64,
-    ) -> anyhow::Result<Vec<String>> {
-        let sql = "SELECT email_key FROM customers WHERE substr(email_key, 1, $1) = $2 ORDER BY id LIMIT $3";
-        let length = prefix.chars().count() as i64;
-        Ok(on_pool!(self, pool => {
-            sqlx::query_scalar(sql).bind(length).bind(prefix).bind(limit).fetch_all(pool).await
-        })?)
+    /// The stored address nearest to `key` (a likely misspelling of it), for "did you mean".
+    pub async fn nearest_customer_key(&self, key: &str) -> anyhow::Result<Option<String>> {
+        let prefix: String = key.chars().take(2).collect();
+        let sql = "SELECT email_key FROM customers WHERE substr(email_key, 1, $1) = $2 ORDER BY id LIMIT 500";
+        let length = prefix.chars().count() as i32;
+        let candidates: Vec<String> = on_pool!(self, pool => {
+            sqlx::query_scalar(sql).bind(length).bind(&prefix).fetch_all(pool).await
+        })?;
+        Ok(
+            crate::diagnostic::did_you_mean(key, candidates.iter().map(String::as_str))
+                .map(str::to_string),
+        )
     }
 }
 

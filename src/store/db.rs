@@ -86,6 +86,37 @@ impl Store {
         Ok(Store { db, url: printable })
     }
 
+    /// Connects for reading only, without migrating: SQLite opens the file read-only (never creating
+    /// it) and PostgreSQL sessions default to read-only transactions. For dry runs such as `preview`.
+    pub async fn open_read_only(url: &DatabaseUrl, workspace: &Path) -> anyhow::Result<Store> {
+        let printable = url.to_string();
+        let db = if url.is_postgres() {
+            let options = PgConnectOptions::from_str(url.expose())
+                .with_context(|| format!("invalid PostgreSQL URL {printable}"))?
+                .options([("default_transaction_read_only", "on")]);
+            let pool = PgPoolOptions::new()
+                .max_connections(2)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect_with(options)
+                .await
+                .with_context(|| format!("cannot connect to PostgreSQL at {printable}"))?;
+            Db::Postgres(pool)
+        } else {
+            let path = sqlite_path(url.expose(), workspace)?;
+            let options = SqliteConnectOptions::new()
+                .filename(&path)
+                .read_only(true)
+                .busy_timeout(Duration::from_secs(10));
+            let pool = SqlitePoolOptions::new()
+                .max_connections(2)
+                .connect_with(options)
+                .await
+                .with_context(|| format!("cannot open the SQLite database {}", path.display()))?;
+            Db::Sqlite(pool)
+        };
+        Ok(Store { db, url: printable })
+    }
+
     /// Applies the migrations this binary knows and the database has not seen; returns how many ran.
     pub async fn migrate(&self) -> anyhow::Result<usize> {
         let before = self.applied_migrations().await.unwrap_or(0);

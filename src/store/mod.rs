@@ -12,9 +12,12 @@ mod db;
 pub mod deliveries;
 pub(crate) mod events;
 pub mod runs;
+mod sample;
 mod segments;
+mod summary;
 pub mod suppressions;
 
 pub use customers::{Customer, CustomerFields};
 pub use db::{Dialect, Store, Tx};
 pub use events::{Event, NewEvent};
+pub use summary::{Purchase, RECENT_PURCHASES, Summary};

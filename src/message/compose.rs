@@ -1,0 +1,185 @@
+//! From a campaign, a customer and a delivery to the exact email: render the template with the
+//! recipient's context, track its links, derive the text part if the template has none, and build
+//! the MIME message with lettre.
+//!
+//! The message depends only on its inputs (delivery ids, the customer, their summary and `now`), so a
+//! resend of the same delivery carries the same Message-ID and the same signed links.
+
+use super::envelope::{Envelope, build_message};
+use super::tracking::{Tracked, Tracker};
+use crate::config::{CampaignConfig, Config};
+use crate::diagnostic::Diagnostic;
+use crate::store::{Customer, Summary};
+use crate::template::{Library, Links, Sender, Shared, html_to_text, one_line};
+use crate::timestamp::Timestamp;
+use crate::token::{Purpose, Signer};
+use lettre::message::Mailbox;
+
+/// The delivery a message is for: the ids that make its Message-ID and sign its links.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeliveryRef {
+    pub delivery_id: i64,
+    pub run_id: i64,
+}
+
+/// What `preview` uses: delivery 0 of run 0. Stored ids start at 1, so no link signed for it ever
+/// matches a real delivery; the tracking server answers them with "this was a preview".
+pub const PREVIEW: DeliveryRef = DeliveryRef {
+    delivery_id: 0,
+    run_id: 0,
+};
+
+/// Why a message could not be composed.
+#[derive(Debug, thiserror::Error)]
+pub enum ComposeError {
+    /// The template failed for this customer (typically a variable without a fallback).
+    #[error("{0}")]
+    Render(Diagnostic),
+    #[error("{0:?} is not an address mail can be sent to")]
+    Address(String),
+    #[error("cannot build the message: {0}")]
+    Build(#[from] lettre::error::Error),
+}
+
+/// One composed message: the parts as sent, the tracked links, and the MIME message.
+#[derive(Debug, Clone)]
+pub struct Composed {
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+    pub links: Vec<String>,
+    pub message: lettre::Message,
+}
+
+/// Composes the messages of one campaign.
+pub struct Composer<'a> {
+    pub library: &'a Library,
+    pub template: String,
+    pub signer: Signer,
+    /// Without a trailing slash.
+    pub base_url: String,
+    pub from: Mailbox,
+    pub reply_to: Option<Mailbox>,
+    pub shared: Shared,
+}
+
+impl<'a> Composer<'a> {
+    pub fn new(config: &Config, campaign: &CampaignConfig, library: &'a Library) -> Composer<'a> {
+        let from = config.sender.from.0.clone();
+        let name = from.name.clone().unwrap_or_default();
+        let email = from.email.to_string();
+        let sender = Sender {
+            name: &name,
+            email: &email,
+            postal_address: config.sender.postal_address.as_str(),
+        };
+        let shared = Shared::new(
+            &sender,
+            campaign.name.get_ref().as_str(),
+            campaign.topic.as_str(),
+            config.courtesy.default_timezone.0,
+        );
+        Composer {
+            library,
+            template: campaign.template.get_ref().as_str().to_string(),
+            signer: Signer::new(config.tracking.secret.get_ref().expose().as_bytes()),
+            base_url: config
+                .tracking
+                .base_url
+                .as_url()
+                .as_str()
+                .trim_end_matches('/')
+                .to_string(),
+            from,
+            reply_to: config.sender.reply_to.as_ref().map(|m| m.0.clone()),
+            shared,
+        }
+    }
+
+    /// The message `customer` gets from delivery `delivery`, composed at `now`.
+    pub fn compose(
+        &self,
+        customer: &Customer,
+        summary: &Summary,
+        delivery: DeliveryRef,
+        now: Timestamp,
+    ) -> Result<Composed, ComposeError> {
+        let mut tracker = Tracker {
+            signer: &self.signer,
+            base_url: &self.base_url,
+            delivery_id: delivery.delivery_id,
+            tracked: Tracked::default(),
+        };
+        let links = Links {
+            unsubscribe_url: tracker.url(Purpose::Unsubscribe),
+            preferences_url: tracker.url(Purpose::Preferences),
+        };
+        let context = self.shared.context(customer, summary, &links, now);
+        let parts = self
+            .library
+            .render(&self.template, &context)
+            .map_err(|e| ComposeError::Render(self.library.diagnostic(&e)))?;
+        let html = tracker.html(&parts.html);
+        let text = match &parts.text {
+            Some(text) => tracker.text(text),
+            None => html_to_text(&html),
+        };
+        let to = recipient(customer)?;
+        let unsubscribe_mailto = self.unsubscribe_mailto(&links.unsubscribe_url);
+        let envelope = Envelope {
+            from: &self.from,
+            reply_to: self.reply_to.as_ref(),
+            to,
+            subject: &parts.subject,
+            text: &text,
+            html: &html,
+            message_id: message_id(delivery, &self.from),
+            list_unsubscribe: format!("<{}>, <{unsubscribe_mailto}>", links.unsubscribe_url),
+            date: now,
+        };
+        let message = build_message(&envelope)?;
+        Ok(Composed {
+            subject: parts.subject,
+            text,
+            html,
+            links: tracker.tracked.links,
+            message,
+        })
+    }
+
+    /// `mailto:` for List-Unsubscribe: a mail to the shop whose subject carries the token.
+    fn unsubscribe_mailto(&self, unsubscribe_url: &str) -> String {
+        let token = unsubscribe_url.rsplit('/').next().unwrap_or_default();
+        let mailbox = self.reply_to.as_ref().unwrap_or(&self.from);
+        format!("mailto:{}?subject=unsubscribe%20{token}", mailbox.email)
+    }
+}
+
+/// `<rapport.DELIVERY.RUN@sender-domain>`: unique per delivery, the same on every resend.
+pub fn message_id(delivery: DeliveryRef, from: &Mailbox) -> String {
+    format!(
+        "<rapport.{}.{}@{}>",
+        delivery.delivery_id,
+        delivery.run_id,
+        from.email.domain()
+    )
+}
+
+/// The customer as a `To` mailbox; the display name is made one line, so it cannot add a header.
+fn recipient(customer: &Customer) -> Result<Mailbox, ComposeError> {
+    let address = customer
+        .email
+        .parse()
+        .map_err(|_| ComposeError::Address(customer.email.clone()))?;
+    let name = [
+        customer.first_name.as_deref(),
+        customer.last_name.as_deref(),
+    ]
+    .into_iter()
+    .flatten()
+    .map(one_line)
+    .filter(|n| !n.is_empty())
+    .collect::<Vec<_>>()
+    .join(" ");
+    Ok(Mailbox::new((!name.is_empty()).then_some(name), address))
+}

@@ -1,0 +1,162 @@
+//! Click and open tracking, applied to the rendered parts exactly as they will be sent.
+//!
+//! Every `http`/`https` link of the HTML part (and every such address in a hand-written text part)
+//! becomes `BASE/c/TOKEN`, where the token signs the delivery and the link's index in [`Tracked::links`];
+//! the tracking server redirects by that index only, so it can never be turned into an open redirect.
+//! Links already under `BASE` (unsubscribe, preferences) are left alone. An invisible `BASE/o/TOKEN`
+//! image is added before `</body>`.
+
+use crate::template::html::{Token, attribute, decode_entities, tokens};
+use crate::token::{Purpose, Signer};
+
+/// The links of one message, in the order of their click-token indexes.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Tracked {
+    pub links: Vec<String>,
+}
+
+/// Rewrites links for one delivery.
+pub struct Tracker<'a> {
+    pub signer: &'a Signer,
+    /// `https://mail.shop.example`, without a trailing slash.
+    pub base_url: &'a str,
+    pub delivery_id: i64,
+    pub tracked: Tracked,
+}
+
+impl Tracker<'_> {
+    /// The HTML with tracked links and the open pixel.
+    pub fn html(&mut self, html: &str) -> String {
+        let mut out = String::with_capacity(html.len() + 512);
+        let mut copied = 0;
+        for token in tokens(html) {
+            let Token::Tag(tag) = token else { continue };
+            if tag.closing && tag.name == "body" {
+                out.push_str(&html[copied..tag.start]);
+                out.push_str(&self.pixel());
+                copied = tag.start;
+                continue;
+            }
+            if tag.closing || tag.name != "a" {
+                continue;
+            }
+            let Some((range, href)) = attribute(tag.text, "href") else {
+                continue;
+            };
+            let Some(tracked) = self.track(&decode_entities(href)) else {
+                continue;
+            };
+            let at = tag.start + range.start;
+            out.push_str(&html[copied..at]);
+            out.push_str(&tracked);
+            copied = tag.start + range.end;
+        }
+        out.push_str(&html[copied..]);
+        if !html.to_ascii_lowercase().contains("</body>") {
+            out.push_str(&self.pixel());
+        }
+        out
+    }
+
+    /// A hand-written text part with its web addresses tracked.
+    pub fn text(&mut self, text: &str) -> String {
+        let mut out = String::with_capacity(text.len() + 256);
+        let mut rest = text;
+        while let Some(start) = find_url(rest) {
+            out.push_str(&rest[..start]);
+            let url_text = &rest[start..];
+            let end = url_text
+                .find(|c: char| c.is_whitespace() || matches!(c, '<' | '>' | '"'))
+                .unwrap_or(url_text.len());
+            let url = url_text[..end].trim_end_matches(['.', ',', ')', ';', ':', '!', '?']);
+            match self.track(url) {
+                Some(tracked) => out.push_str(&tracked),
+                None => out.push_str(url),
+            }
+            rest = &url_text[url.len()..];
+        }
+        out.push_str(rest);
+        out
+    }
+
+    /// The tracked form of `url`, or `None` for links that stay as they are.
+    fn track(&mut self, url: &str) -> Option<String> {
+        let lower = url.to_ascii_lowercase();
+        let web = lower.starts_with("https://") || lower.starts_with("http://");
+        if !web || url.starts_with(self.base_url) {
+            return None;
+        }
+        let index = match self.tracked.links.iter().position(|l| l == url) {
+            Some(i) => i,
+            None => {
+                self.tracked.links.push(url.to_string());
+                self.tracked.links.len() - 1
+            }
+        };
+        let index = u16::try_from(index).ok()?;
+        Some(self.url(Purpose::Click(index)))
+    }
+
+    /// `BASE/PATH/TOKEN` for this delivery.
+    pub fn url(&self, purpose: Purpose) -> String {
+        format!(
+            "{}/{}/{}",
+            self.base_url,
+            purpose.path(),
+            self.signer.sign(self.delivery_id, purpose)
+        )
+    }
+
+    fn pixel(&self) -> String {
+        format!(
+            "<img src=\"{}\" width=\"1\" height=\"1\" alt=\"\" style=\"display:block;border:0;width:1px;height:1px\">",
+            self.url(Purpose::Open)
+        )
+    }
+}
+
+fn find_url(text: &str) -> Option<usize> {
+    match (text.find("https://"), text.find("http://")) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn links_become_signed_click_urls_and_a_pixel_is_added() {
+        let signer = Signer::new(b"0123456789abcdef0123456789abcdef");
+        let mut t = Tracker {
+            signer: &signer,
+            base_url: "https://t.example",
+            delivery_id: 9,
+            tracked: Tracked::default(),
+        };
+        let html = "<body><a href=\"https://shop.example/a?x=1&amp;y=2\">A</a> \
+                    <a href='https://shop.example/b'>B</a> <a href=\"https://t.example/u/abc\">stop</a> \
+                    <a href=\"mailto:hi@shop.example\">mail</a></body>";
+        let out = t.html(html);
+        assert_eq!(
+            t.tracked.links,
+            ["https://shop.example/a?x=1&y=2", "https://shop.example/b"]
+        );
+        assert!(!out.contains("shop.example/a"), "{out}");
+        assert!(out.contains("https://t.example/u/abc"), "{out}");
+        assert!(out.contains("mailto:hi@shop.example"), "{out}");
+        let click = out.split("href=\"https://t.example/c/").nth(1).unwrap();
+        let token = &click[..click.find('"').unwrap()];
+        let claim = signer.verify(token).unwrap();
+        assert_eq!((claim.delivery_id, claim.purpose), (9, Purpose::Click(0)));
+        assert!(out.contains("<img src=\"https://t.example/o/"), "{out}");
+        assert!(out.ends_with("</body>"), "{out}");
+        let text = t.text("See https://shop.example/b. Or https://t.example/u/abc");
+        assert_eq!(t.tracked.links.len(), 2, "the same link keeps its index");
+        assert!(
+            text.starts_with("See https://t.example/c/")
+                && text.contains(". Or https://t.example/u/abc")
+        );
+    }
+}

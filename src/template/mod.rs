@@ -1,0 +1,18 @@
+//! Templates: the `templates/` folder compiled with Tera 2, the per-recipient context, the filters
+//! for humane copy, the text part derived from HTML, and the checks `rapport check` runs.
+
+mod check;
+mod context;
+mod errors;
+mod filters;
+pub(crate) mod html;
+mod library;
+mod money;
+mod text;
+
+pub use check::check_templates;
+pub use context::{DEFAULT_LOCALE, Links, Sender, Shared, synthetic_customer};
+pub use filters::{DEFAULT_DATE_FORMAT, relative_days};
+pub use library::{EXTENSIONS, Library, Parts, one_line};
+pub use money::format_money;
+pub use text::html_to_text;
