@@ -13,9 +13,11 @@
 //! - [`import`]: streaming CSV import of customers and events, with per-row error reports.
 //! - [`template`]: Tera templates, the per-recipient context and filters; [`token`] signs links;
 //!   [`message`] turns a rendered template into the exact email (tracking, headers, MIME).
+//! - [`campaign`]: running a campaign: plan a run from its segment, deliver it with send-time checks.
 //! - [`send`]: SMTP connections to the relay and what each failure means for a delivery.
 //! - [`cli`]: one file per subcommand; `main.rs` only calls [`cli::main`].
 
+pub mod campaign;
 pub mod cli;
 pub mod config;
 pub mod diagnostic;

@@ -56,6 +56,8 @@ pub enum Command {
     Migrate(super::migrate::Args),
     /// Print exactly the message one customer would get from a campaign, without sending or storing.
     Preview(super::preview::Args),
+    /// Send a campaign now: plan a run from its segment (or resume the unfinished one) and deliver it.
+    Send(super::send::Args),
 }
 
 /// Parses the command line, runs the command and turns errors into messages and exit codes.
@@ -92,6 +94,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Segment(args) => super::segment::run(&workspace, args).await,
         Command::Migrate(args) => super::migrate::run(&workspace, args).await,
         Command::Preview(args) => super::preview::run(&workspace, args).await,
+        Command::Send(args) => super::send::run(&workspace, args).await,
     }
 }
 

@@ -8,6 +8,7 @@ mod init;
 mod migrate;
 mod preview;
 mod segment;
+mod send;
 mod table;
 
 pub use app::{Cli, main, run};

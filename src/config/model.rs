@@ -1,6 +1,7 @@
 //! The shape of `rapport.toml`. Every table rejects unknown keys so a typo is an error, not a silently
 //! ignored setting; every value is parsed into its type here, so the rest of the engine trusts it.
 
+use super::duration::Span;
 use super::values::{
     BaseUrl, Concurrency, CronSchedule, DatabaseUrl, Identifier, NonEmpty, QuietHours, Rates,
     Secret, SenderMailbox, TimeZone,
@@ -83,6 +84,20 @@ pub struct DeliveryConfig {
     /// `"20/s"` or several limits at once: `["40/min", "2000/hour", "5000/day"]`.
     #[serde(default)]
     pub rate: Rates,
+    /// The wait before the first retry of a temporary failure; it doubles, up to about an hour.
+    #[serde(default = "default_retry_after")]
+    pub retry_after: Span,
+    /// No retry starts later than this after the first attempt; the delivery then fails.
+    #[serde(default = "default_retry_lifetime")]
+    pub retry_lifetime: Span,
+}
+
+fn default_retry_after() -> Span {
+    Span::from_secs(300)
+}
+
+fn default_retry_lifetime() -> Span {
+    Span::from_secs(2 * 86_400)
 }
 
 impl Default for DeliveryConfig {
@@ -93,6 +108,8 @@ impl Default for DeliveryConfig {
             outbox_dir: default_outbox_dir(),
             concurrency: Concurrency::default(),
             rate: Rates::default(),
+            retry_after: default_retry_after(),
+            retry_lifetime: default_retry_lifetime(),
         }
     }
 }

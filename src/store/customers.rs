@@ -98,6 +98,24 @@ impl Store {
         Ok(on_pool!(self, pool => sqlx::query_scalar(sql).fetch_one(pool).await)?)
     }
 
+    /// The stored customers with these ids (in no particular order).
+    pub async fn customers_by_ids(&self, ids: &[i64]) -> anyhow::Result<Vec<Customer>> {
+        let mut found = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(UPSERT_CHUNK) {
+            let placeholders = (1..=chunk.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ");
+            let sql = format!("SELECT {COLUMNS} FROM customers WHERE id IN ({placeholders})");
+            let rows: Vec<Customer> = on_pool!(self, pool => {
+                let mut query = sqlx::query_as(&sql);
+                for id in chunk {
+                    query = query.bind(*id);
+                }
+                query.fetch_all(pool).await
+            })?;
+            found.extend(rows);
+        }
+        Ok(found)
+    }
+
     /// The stored address nearest to `key` (a likely misspelling of it), for "did you mean".
     pub async fn nearest_customer_key(&self, key: &str) -> anyhow::Result<Option<String>> {
         let prefix: String = key.chars().take(2).collect();

@@ -146,6 +146,15 @@ impl Store {
         })
     }
 
+    /// Starts a transaction that only reads (a plain deferred `BEGIN` on SQLite, which also works on a
+    /// store opened read-only).
+    pub async fn begin_read(&self) -> anyhow::Result<Tx> {
+        Ok(match &self.db {
+            Db::Sqlite(pool) => Tx::Sqlite(pool.begin().await?),
+            Db::Postgres(pool) => Tx::Postgres(pool.begin().await?),
+        })
+    }
+
     pub fn dialect(&self) -> Dialect {
         match self.db {
             Db::Sqlite(_) => Dialect::Sqlite,

@@ -145,3 +145,27 @@ pub async fn counts(
     let sql = "SELECT status, reason, COUNT(*) FROM deliveries WHERE run_id = $1 GROUP BY status, reason ORDER BY status, reason NULLS FIRST";
     Ok(on_tx!(tx, conn => sqlx::query_as(sql).bind(run_id).fetch_all(&mut *conn).await)?)
 }
+
+/// Gives a claimed delivery back unsent (graceful shutdown): pending again, this attempt not counted.
+pub async fn release(tx: &mut Tx, claim: &Claimed, now: Timestamp) -> anyhow::Result<bool> {
+    let sql = "UPDATE deliveries SET status = 'pending', lease_until = NULL, attempts = attempts - 1, \
+               first_attempt_at = CASE WHEN attempts = 1 THEN NULL ELSE first_attempt_at END, updated_at = $1 \
+               WHERE id = $2 AND status = 'sending' AND lease_until = $3";
+    let n = on_tx!(tx, conn => {
+        sqlx::query(sql).bind(now).bind(claim.id).bind(claim.lease_until).execute(&mut *conn).await.map(|r| r.rows_affected())
+    })?;
+    Ok(n == 1)
+}
+
+/// When the next delivery of the run still to be attempted is due (pending, retry, or leased), if any.
+pub async fn next_due(tx: &mut Tx, run_id: i64) -> anyhow::Result<Option<Timestamp>> {
+    let sql = "SELECT MIN(CASE WHEN status = 'sending' THEN lease_until ELSE due_at END) FROM deliveries \
+               WHERE run_id = $1 AND status IN ('pending', 'retry', 'sending')";
+    Ok(on_tx!(tx, conn => sqlx::query_scalar(sql).bind(run_id).fetch_one(&mut *conn).await)?)
+}
+
+/// Send times since `since`, newest first, at most `limit`: the history that seeds the rate limits.
+pub async fn sent_since(tx: &mut Tx, since: Timestamp, limit: i64) -> anyhow::Result<Vec<Timestamp>> {
+    let sql = "SELECT sent_at FROM deliveries WHERE status = 'sent' AND sent_at > $1 ORDER BY sent_at DESC LIMIT $2";
+    Ok(on_tx!(tx, conn => sqlx::query_scalar(sql).bind(since).bind(limit).fetch_all(&mut *conn).await)?)
+}

@@ -88,3 +88,49 @@ pub(crate) async fn insert_events(
     }
     Ok(inserted)
 }
+
+/// What the engine records about its own mail: `email.sent`, `email.bounced`, `email.opened`, …
+#[derive(Debug, Clone, PartialEq)]
+pub struct EngineEvent<'a> {
+    pub customer_id: i64,
+    pub kind: &'a str,
+    pub delivery_id: i64,
+    pub occurred_at: Timestamp,
+    /// `{"campaign": …, "run": …}` and, for clicks, the link.
+    pub properties: Map<String, Value>,
+    /// Recorded at most once per delivery (sent, bounced), rather than once per occurrence (opens).
+    pub once_per_delivery: bool,
+}
+
+/// Records an event of the engine's own; returns whether it was new.
+pub async fn record_engine_event(tx: &mut Tx, event: &EngineEvent<'_>, now: Timestamp) -> anyhow::Result<bool> {
+    let mut hash = sha2::Sha256::new();
+    use sha2::Digest;
+    hash.update(format!("engine\0{}\0{}", event.kind, event.delivery_id));
+    if !event.once_per_delivery {
+        hash.update(format!("\0{}", event.occurred_at.micros()));
+    }
+    let fingerprint = i64::from_be_bytes(hash.finalize()[..8].try_into().expect("8 bytes"));
+    let sql = "INSERT INTO events (customer_id, kind, occurred_at, properties, fingerprint, delivery_id, recorded_at) \
+               VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING";
+    let inserted = on_tx!(tx, conn => {
+        sqlx::query(sql)
+            .bind(event.customer_id)
+            .bind(event.kind)
+            .bind(event.occurred_at)
+            .bind(Json(&event.properties))
+            .bind(fingerprint)
+            .bind(event.delivery_id)
+            .bind(now)
+            .execute(&mut *conn)
+            .await
+            .map(|r| r.rows_affected())
+    })?;
+    Ok(inserted == 1)
+}
+
+/// How many marketing emails the customer was sent since `since` (the weekly cap counts these).
+pub async fn emails_sent_since(tx: &mut Tx, customer_id: i64, since: Timestamp) -> anyhow::Result<i64> {
+    let sql = "SELECT COUNT(*) FROM events WHERE customer_id = $1 AND kind = 'email.sent' AND occurred_at > $2";
+    Ok(on_tx!(tx, conn => sqlx::query_scalar(sql).bind(customer_id).bind(since).fetch_one(&mut *conn).await)?)
+}

@@ -10,7 +10,7 @@ mod dispatch;
 pub(crate) mod customers;
 mod db;
 pub mod deliveries;
-pub(crate) mod events;
+pub mod events;
 pub mod runs;
 mod sample;
 mod segments;
@@ -19,5 +19,6 @@ pub mod suppressions;
 
 pub use customers::{Customer, CustomerFields};
 pub use db::{Dialect, Store, Tx};
-pub use events::{Event, NewEvent};
+pub use events::{EngineEvent, Event, NewEvent};
+pub use segments::plan_members;
 pub use summary::{Purchase, RECENT_PURCHASES, Summary};

@@ -107,3 +107,24 @@ impl Store {
         Ok(on_pool!(self, pool => sqlx::query_scalar(sql).fetch_all(pool).await)?)
     }
 }
+
+/// Plans a run: one pending delivery per member of `condition`, due at `due_at`, in a single
+/// `INSERT … SELECT` inside the caller's transaction. Idempotent on (run, customer): planning again
+/// adds only members not planned yet. Returns how many deliveries were added.
+pub async fn plan_members(
+    tx: &mut super::Tx,
+    run_id: i64,
+    condition: &Condition,
+    due_at: crate::timestamp::Timestamp,
+    now: crate::timestamp::Timestamp,
+) -> anyhow::Result<u64> {
+    let added = on_tx!(tx, conn => {
+        let mut query = builder("INSERT INTO deliveries (run_id, customer_id, due_at, updated_at) SELECT ");
+        query.push_bind(run_id).push(", c.id, ").push_bind(due_at).push(", ").push_bind(now);
+        query.push(" FROM customers c WHERE ");
+        push_condition!(query, condition);
+        query.push(" ON CONFLICT (run_id, customer_id) DO NOTHING");
+        query.build().execute(&mut *conn).await.map(|r| r.rows_affected())
+    })?;
+    Ok(added)
+}

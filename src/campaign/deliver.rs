@@ -1,0 +1,251 @@
+//! Delivering a run: `concurrency` workers, each with its own [`Link`], claim due deliveries in small
+//! batches, check each at send time, compose, wait for the rate limits, send, and record the outcome.
+//!
+//! Invariants: a delivery is leased (claimed) before its message leaves and marked right after, so a
+//! crash loses nothing and duplicates at most the messages in flight. Cancellation is checked between
+//! messages, never mid-send; claimed but unsent deliveries are given back.
+
+use super::checks::send_time_check;
+use super::link::Link;
+use super::outcome::{self, Recorded, RunContext};
+use crate::message::{ComposeError, Composer, DeliveryRef};
+use crate::send::{Backoff, RateLimiter};
+use crate::store::deliveries::{self, Claimed, Mark};
+use crate::store::{Customer, Store, Summary};
+use crate::timestamp::Timestamp;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// Deliveries one worker claims at a time.
+const CLAIM_BATCH: i64 = 8;
+/// Policy rejections (5.7.x) in one send after which the run pauses: the sender's setup is wrong.
+const POLICY_PAUSE_AFTER: u64 = 10;
+
+/// How to deliver.
+#[derive(Debug, Clone)]
+pub struct DeliveryOptions {
+    pub concurrency: usize,
+    /// Attempt at most this many deliveries in this call.
+    pub limit: Option<i64>,
+    /// Keep waiting for retries due within this long; later ones are left for the next send.
+    pub wait_for_retries: Duration,
+    /// How long a claim holds before another sender may take the delivery back.
+    pub lease: Duration,
+    pub backoff: Backoff,
+    pub max_per_week: Option<u32>,
+}
+
+/// One run being delivered, shared by its workers.
+pub struct Delivery<'a> {
+    pub store: &'a Store,
+    pub composer: &'a Composer<'a>,
+    pub campaign: &'a str,
+    pub topic: &'a str,
+    pub run_id: i64,
+    pub options: DeliveryOptions,
+    pub cancel: CancellationToken,
+    /// Called after each delivery is processed (progress display).
+    pub on_progress: &'a (dyn Fn() + Sync),
+    limiter: Mutex<RateLimiter>,
+    budget: AtomicI64,
+    policy_rejections: AtomicU64,
+    stopped: Mutex<Option<String>>,
+}
+
+impl<'a> Delivery<'a> {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        store: &'a Store,
+        composer: &'a Composer<'a>,
+        campaign: &'a str,
+        topic: &'a str,
+        run_id: i64,
+        options: DeliveryOptions,
+        limiter: RateLimiter,
+        cancel: CancellationToken,
+        on_progress: &'a (dyn Fn() + Sync),
+    ) -> Self {
+        let budget = AtomicI64::new(options.limit.unwrap_or(i64::MAX));
+        Delivery {
+            store,
+            composer,
+            campaign,
+            topic,
+            run_id,
+            options,
+            cancel,
+            on_progress,
+            limiter: Mutex::new(limiter),
+            budget,
+            policy_rejections: AtomicU64::new(0),
+            stopped: Mutex::new(None),
+        }
+    }
+}
+
+/// Runs the workers, one per link, until nothing is due (within `wait_for_retries`), the budget is
+/// spent, or the delivery is cancelled. Returns why it stopped early, if it did (a relay that refuses
+/// us, policy rejections piling up).
+pub async fn deliver_run(delivery: &Delivery<'_>, links: Vec<Link>) -> anyhow::Result<Option<String>> {
+    let workers = links.into_iter().map(|link| worker(delivery, link));
+    for result in futures_util::future::join_all(workers).await {
+        result?;
+    }
+    Ok(delivery.stopped.lock().expect("not poisoned").clone())
+}
+
+async fn worker(d: &Delivery<'_>, mut link: Link) -> anyhow::Result<()> {
+    let result = work(d, &mut link).await;
+    link.close().await;
+    result
+}
+
+async fn work(d: &Delivery<'_>, link: &mut Link) -> anyhow::Result<()> {
+    while !d.cancel.is_cancelled() {
+        let wanted = reserve(&d.budget, CLAIM_BATCH);
+        if wanted == 0 {
+            break;
+        }
+        let now = Timestamp::now();
+        let mut tx = d.store.begin().await?;
+        let claims = deliveries::claim_due(&mut tx, d.run_id, now, d.options.lease, wanted).await?;
+        tx.commit().await?;
+        d.budget.fetch_add(wanted - claims.len() as i64, Ordering::SeqCst);
+        if claims.is_empty() {
+            if !wait_for_next_due(d, now).await? {
+                break;
+            }
+            continue;
+        }
+        let ids: Vec<i64> = claims.iter().map(|c| c.customer_id).collect();
+        let customers: HashMap<i64, Customer> =
+            d.store.customers_by_ids(&ids).await?.into_iter().map(|c| (c.id, c)).collect();
+        let summaries = d.store.summaries(&ids).await?;
+        for (i, claim) in claims.iter().enumerate() {
+            if d.cancel.is_cancelled() {
+                give_back(d, &claims[i..]).await?;
+                break;
+            }
+            let summary = summaries.get(&claim.customer_id).cloned().unwrap_or_default();
+            process(d, link, claim, customers.get(&claim.customer_id), &summary).await?;
+            (d.on_progress)();
+        }
+    }
+    Ok(())
+}
+
+/// Takes up to `wanted` from the budget; returns how many were taken.
+fn reserve(budget: &AtomicI64, wanted: i64) -> i64 {
+    let mut current = budget.load(Ordering::SeqCst);
+    loop {
+        let take = current.min(wanted).max(0);
+        match budget.compare_exchange(current, current - take, Ordering::SeqCst, Ordering::SeqCst) {
+            Ok(_) => return take,
+            Err(actual) => current = actual,
+        }
+    }
+}
+
+/// Sleeps until the next delivery is due if that is soon enough; false when the worker should stop.
+async fn wait_for_next_due(d: &Delivery<'_>, now: Timestamp) -> anyhow::Result<bool> {
+    let mut tx = d.store.begin().await?;
+    let next = deliveries::next_due(&mut tx, d.run_id).await?;
+    tx.rollback().await?;
+    let Some(next) = next else { return Ok(false) };
+    let wait = (next.datetime() - now.datetime()).to_std().unwrap_or_default();
+    if wait > d.options.wait_for_retries {
+        return Ok(false);
+    }
+    tokio::select! {
+        _ = tokio::time::sleep(wait.max(Duration::from_millis(50))) => Ok(true),
+        _ = d.cancel.cancelled() => Ok(false),
+    }
+}
+
+async fn give_back(d: &Delivery<'_>, claims: &[Claimed]) -> anyhow::Result<()> {
+    let mut tx = d.store.begin().await?;
+    for claim in claims {
+        deliveries::release(&mut tx, claim, Timestamp::now()).await?;
+    }
+    tx.commit().await
+}
+
+async fn process(
+    d: &Delivery<'_>,
+    link: &mut Link,
+    claim: &Claimed,
+    customer: Option<&Customer>,
+    summary: &Summary,
+) -> anyhow::Result<()> {
+    let now = Timestamp::now();
+    let Some(customer) = customer else {
+        return mark_now(d, claim, Mark::Skipped { reason: "customer_deleted" }).await;
+    };
+    let mut tx = d.store.begin().await?;
+    let skip = send_time_check(&mut tx, customer, d.topic, d.options.max_per_week, now).await?;
+    if let Some(skip) = skip {
+        deliveries::mark(&mut tx, claim, Mark::Skipped { reason: skip.reason() }, now).await?;
+        return tx.commit().await;
+    }
+    tx.rollback().await?;
+    let delivery = DeliveryRef { delivery_id: claim.id, run_id: d.run_id };
+    let composed = match d.composer.compose(customer, summary, delivery, now) {
+        Ok(composed) => composed,
+        Err(e) => {
+            let reason = if matches!(e, ComposeError::Address(_)) { "invalid_address" } else { "render_error" };
+            return mark_now(d, claim, Mark::Failed { reason, error: &e.to_string() }).await;
+        }
+    };
+    wait_for_rate(d).await;
+    let envelope = composed.message.envelope().clone();
+    let result = link.send(claim.id, &envelope, composed.message.formatted()).await;
+    let run = RunContext { campaign: d.campaign, run_id: d.run_id, backoff: d.options.backoff };
+    match outcome::record(d.store, &run, claim, customer, result, Timestamp::now()).await? {
+        Recorded::Setup(detail) => stop(d, detail),
+        Recorded::Policy if d.policy_rejections.fetch_add(1, Ordering::SeqCst) + 1 >= POLICY_PAUSE_AFTER => stop(
+            d,
+            format!(
+                "{POLICY_PAUSE_AFTER} messages were refused by the receiving servers' policy (5.7.x: SPF, DKIM, DMARC or a \
+                 blocklist): check the sender's DNS setup before sending more"
+            ),
+        ),
+        Recorded::Policy => tracing::warn!(delivery = claim.id, "a message was refused by the receiving server's policy"),
+        _ => {}
+    }
+    Ok(())
+}
+
+async fn mark_now(d: &Delivery<'_>, claim: &Claimed, mark: Mark<'_>) -> anyhow::Result<()> {
+    let mut tx = d.store.begin().await?;
+    deliveries::mark(&mut tx, claim, mark, Timestamp::now()).await?;
+    tx.commit().await
+}
+
+/// Waits until every rate limit allows one more message, and counts it.
+async fn wait_for_rate(d: &Delivery<'_>) {
+    loop {
+        let wait = {
+            let mut limiter = d.limiter.lock().expect("not poisoned");
+            let now = Timestamp::now().micros() as f64 / 1e6;
+            let wait = limiter.wait(now);
+            if wait.is_zero() {
+                limiter.record(now);
+            }
+            wait
+        };
+        if wait.is_zero() {
+            return;
+        }
+        tokio::time::sleep(wait).await;
+    }
+}
+
+/// Stops every worker after its current message, remembering why.
+fn stop(d: &Delivery<'_>, why: String) {
+    tracing::error!(campaign = d.campaign, run = d.run_id, "{why}");
+    d.stopped.lock().expect("not poisoned").get_or_insert(why);
+    d.cancel.cancel();
+}

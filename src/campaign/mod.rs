@@ -1,0 +1,15 @@
+//! Running a campaign: plan a run from its segment, then deliver it, message by message, with the
+//! guarantees of DESIGN.md (leased before sent, marked after; opt-outs checked at send time).
+
+mod checks;
+mod deliver;
+mod link;
+mod outcome;
+mod plan;
+mod summary;
+
+pub use checks::{Skip, send_time_check};
+pub use deliver::{Delivery, DeliveryOptions, deliver_run};
+pub use link::Link;
+pub use plan::{Start, start_run};
+pub use summary::RunSummary;

@@ -1,0 +1,103 @@
+//! Writing what became of one attempt: the ledger row, the engine's own event, and for a hard bounce
+//! the suppression, all in one transaction.
+
+use crate::send::{Backoff, Failure};
+use crate::store::deliveries::{self, Claimed, Mark};
+use crate::store::events::{self, EngineEvent};
+use crate::store::suppressions::{self, ALL_TOPICS, Reason};
+use crate::store::{Customer, Store};
+use crate::timestamp::Timestamp;
+use serde_json::{Map, Value, json};
+
+/// What was recorded.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Recorded {
+    Sent,
+    Retry,
+    Failed,
+    Uncertain,
+    /// The relay cannot be used as configured: the delivery was given back and the run must pause.
+    Setup(String),
+    /// The policy of the receiving side refused us (5.7.x): counted to pause the run if they pile up.
+    Policy,
+}
+
+/// About the run, for events and retries.
+pub struct RunContext<'a> {
+    pub campaign: &'a str,
+    pub run_id: i64,
+    pub backoff: Backoff,
+}
+
+/// Records `result` for `claim` to `customer`.
+pub async fn record(
+    store: &Store,
+    run: &RunContext<'_>,
+    claim: &Claimed,
+    customer: &Customer,
+    result: Result<(), Failure>,
+    now: Timestamp,
+) -> anyhow::Result<Recorded> {
+    let mut tx = store.begin().await?;
+    let properties = || -> Map<String, Value> {
+        let Value::Object(map) = json!({ "campaign": run.campaign, "run": run.run_id }) else { unreachable!() };
+        map
+    };
+    let event = |kind| EngineEvent {
+        customer_id: customer.id,
+        kind,
+        delivery_id: claim.id,
+        occurred_at: now,
+        properties: properties(),
+        once_per_delivery: true,
+    };
+    let recorded = match result {
+        Ok(()) => {
+            deliveries::mark(&mut tx, claim, Mark::Sent, now).await?;
+            events::record_engine_event(&mut tx, &event("email.sent"), now).await?;
+            Recorded::Sent
+        }
+        Err(failure @ Failure::Transient { .. }) => {
+            let age = (now.datetime() - claim.first_attempt_at.datetime()).to_std().unwrap_or_default();
+            let error = failure.to_string();
+            match run.backoff.next_delay(claim.attempts as u32, age, &mut rand::rng()) {
+                Some(delay) => {
+                    let at = Timestamp::from(now.datetime() + delay);
+                    deliveries::mark(&mut tx, claim, Mark::Retry { at, error: &error }, now).await?;
+                    Recorded::Retry
+                }
+                None => {
+                    deliveries::mark(&mut tx, claim, Mark::Failed { reason: "gave_up", error: &error }, now).await?;
+                    Recorded::Failed
+                }
+            }
+        }
+        Err(failure @ Failure::Bounce { .. }) => {
+            let error = failure.to_string();
+            deliveries::mark(&mut tx, claim, Mark::Failed { reason: "hard_bounce", error: &error }, now).await?;
+            suppressions::suppress(&mut tx, &customer.email_key, ALL_TOPICS, Reason::HardBounce, Some(&error), now).await?;
+            events::record_engine_event(&mut tx, &event("email.bounced"), now).await?;
+            Recorded::Failed
+        }
+        Err(failure @ Failure::Policy { .. }) => {
+            let error = failure.to_string();
+            deliveries::mark(&mut tx, claim, Mark::Failed { reason: "policy", error: &error }, now).await?;
+            Recorded::Policy
+        }
+        Err(failure @ Failure::Rejected { .. }) => {
+            let error = failure.to_string();
+            deliveries::mark(&mut tx, claim, Mark::Failed { reason: "rejected", error: &error }, now).await?;
+            Recorded::Failed
+        }
+        Err(failure @ Failure::Uncertain { .. }) => {
+            deliveries::mark(&mut tx, claim, Mark::Uncertain { error: &failure.to_string() }, now).await?;
+            Recorded::Uncertain
+        }
+        Err(failure @ Failure::Setup { .. }) => {
+            deliveries::release(&mut tx, claim, now).await?;
+            Recorded::Setup(failure.to_string())
+        }
+    };
+    tx.commit().await?;
+    Ok(recorded)
+}

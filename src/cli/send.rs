@@ -1,0 +1,279 @@
+//! `rapport send CAMPAIGN [--dry-run] [--limit N] [--new-run]`: one run of a campaign, now.
+//!
+//! A second `send` while the campaign's run is unfinished resumes it; once it has finished, `send`
+//! says so and sends nothing unless `--new-run` asks for a new blast. SIGINT/SIGTERM stop gracefully:
+//! no new claims, the message in flight finishes, and the summary says what remains.
+
+use super::preview::{find_campaign, load_template};
+use crate::campaign::{Delivery, DeliveryOptions, Link, RunSummary, Start, deliver_run, send_time_check, start_run};
+use crate::config::{CampaignConfig, Transport};
+use crate::message::{Composer, PREVIEW};
+use crate::send::{Backoff, RateLimiter, SmtpServer, Timeouts};
+use crate::store::{Store, deliveries};
+use crate::timestamp::Timestamp;
+use crate::workspace::Workspace;
+use std::io::IsTerminal;
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The campaign, as named in a [[campaign]] of rapport.toml.
+    pub campaign: String,
+    /// Render every message and report who would get what and who would be skipped; send and record nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Attempt at most N deliveries now; the rest stay for the next send.
+    #[arg(long, value_name = "N")]
+    pub limit: Option<i64>,
+    /// Start a new run even though the last one finished: everyone in the segment gets the message again.
+    #[arg(long)]
+    pub new_run: bool,
+    /// Keep waiting for retries that fall due within this many seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    pub wait_retries: u64,
+}
+
+pub async fn run(dir: &Path, args: Args) -> anyhow::Result<ExitCode> {
+    let workspace = Workspace::load(dir)?;
+    let campaign = find_campaign(&workspace, &args.campaign)?;
+    let library = load_template(&workspace, campaign)?;
+    let composer = Composer::new(&workspace.config, campaign, &library);
+    if args.dry_run {
+        let store = Store::open_read_only(&workspace.config.database.url, &workspace.dir).await?;
+        let result = dry_run(&workspace, &store, campaign, &composer, args.limit).await;
+        store.close().await;
+        return result;
+    }
+    let store = workspace.open_store().await?;
+    let result = send(&workspace, &store, campaign, &composer, &args).await;
+    store.close().await;
+    result
+}
+
+async fn send(
+    workspace: &Workspace,
+    store: &Store,
+    campaign: &CampaignConfig,
+    composer: &Composer<'_>,
+    args: &Args,
+) -> anyhow::Result<ExitCode> {
+    let name = campaign.name.get_ref().as_str();
+    let run_id = match start_run(store, &workspace.segments_dir(), campaign, args.new_run, Timestamp::now()).await? {
+        Start::Planned { run_id, members } => {
+            eprintln!("campaign {name}: run {run_id} planned for {members} customers");
+            run_id
+        }
+        Start::Resumed { run_id } => {
+            eprintln!("campaign {name}: resuming run {run_id}");
+            run_id
+        }
+        Start::AlreadyFinished { run } => {
+            let when = run.finished_at.map(|t| format!(" on {t}")).unwrap_or_default();
+            println!(
+                "campaign {name}: its last run (run {}) finished{when}; nothing was sent\n  = hint: to send it to \
+                 everyone in the segment again, pass --new-run",
+                run.id
+            );
+            return Ok(ExitCode::SUCCESS);
+        }
+    };
+    let config = &workspace.config;
+    let options = DeliveryOptions {
+        concurrency: usize::from(config.delivery.concurrency.0),
+        limit: args.limit,
+        wait_for_retries: Duration::from_secs(args.wait_retries),
+        lease: Duration::from_secs(15 * 60),
+        backoff: Backoff {
+            first: config.delivery.retry_after.0,
+            lifetime: config.delivery.retry_lifetime.0,
+            ..Backoff::default()
+        },
+        max_per_week: config.courtesy.max_per_week,
+    };
+    let limiter = seeded_limiter(store, &config.delivery.rate.0).await?;
+    let links = links(workspace, options.concurrency)?;
+    let before = RunSummary::load(store, name, run_id).await?;
+    let progress = Progress::new(before.pending + before.retry + before.in_flight);
+    let cancel = CancellationToken::new();
+    let on_progress = || progress.tick();
+    let delivery = Delivery::new(
+        store,
+        composer,
+        name,
+        campaign.topic.as_str(),
+        run_id,
+        options,
+        limiter,
+        cancel.clone(),
+        &on_progress,
+    );
+    let signals = tokio::spawn(cancel_on_signal(cancel.clone()));
+    let stopped = deliver_run(&delivery, links).await;
+    signals.abort();
+    progress.finish();
+    let stopped = stopped?;
+    let summary = RunSummary::load(store, name, run_id).await?;
+    if summary.is_finished() {
+        let mut tx = store.begin().await?;
+        crate::store::runs::set_run_status(&mut tx, run_id, crate::store::runs::RunStatus::Finished, Timestamp::now()).await?;
+        tx.commit().await?;
+    }
+    println!("{summary}");
+    match stopped {
+        Some(why) => {
+            let mut tx = store.begin().await?;
+            crate::store::runs::set_run_status(&mut tx, run_id, crate::store::runs::RunStatus::Paused, Timestamp::now()).await?;
+            tx.commit().await?;
+            anyhow::bail!("the run was paused: {why}\n  = hint: fix the cause, then `rapport send {name}` resumes it")
+        }
+        None => Ok(ExitCode::SUCCESS),
+    }
+}
+
+/// One link per worker: the outbox folder, or an SMTP connection each.
+fn links(workspace: &Workspace, concurrency: usize) -> anyhow::Result<Vec<Link>> {
+    let delivery = &workspace.config.delivery;
+    match delivery.transport.get_ref() {
+        Transport::Outbox => {
+            let dir = workspace.dir.join(&delivery.outbox_dir);
+            Ok((0..concurrency).map(|_| Link::Outbox { dir: dir.clone() }).collect())
+        }
+        Transport::Smtp => {
+            let url = delivery.smtp_url.as_ref().expect("checked when the configuration was loaded");
+            let server = SmtpServer::parse(url.get_ref().expose()).map_err(anyhow::Error::msg)?;
+            Ok((0..concurrency)
+                .map(|_| Link::Smtp { server: server.clone(), timeouts: Timeouts::default(), connection: None })
+                .collect())
+        }
+    }
+}
+
+/// The rate limiter, with the send times already in its longest window (from every campaign).
+async fn seeded_limiter(store: &Store, limits: &[crate::config::Rate]) -> anyhow::Result<RateLimiter> {
+    let horizon = RateLimiter::horizon(limits);
+    let most = limits.iter().map(|r| i64::from(r.count)).max().unwrap_or(0);
+    let since = Timestamp::from(Timestamp::now().datetime() - horizon);
+    let mut tx = store.begin().await?;
+    let history = deliveries::sent_since(&mut tx, since, most).await?;
+    tx.rollback().await?;
+    Ok(RateLimiter::new(limits, history.iter().map(|t| t.micros() as f64 / 1e6).collect()))
+}
+
+async fn cancel_on_signal(cancel: CancellationToken) {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(term) => term,
+        Err(_) => return,
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    eprintln!("stopping: the messages in flight finish, nothing new is started");
+    cancel.cancel();
+}
+
+/// A progress bar on a terminal; a line every few seconds otherwise.
+struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+    done: AtomicU64,
+    total: u64,
+    last_line: std::sync::Mutex<std::time::Instant>,
+}
+
+impl Progress {
+    fn new(total: i64) -> Self {
+        let total = total.max(0) as u64;
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = indicatif::ProgressBar::new(total);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} messages  {per_sec}  eta {eta}")
+                    .expect("valid template"),
+            );
+            bar
+        });
+        Progress { bar, done: AtomicU64::new(0), total, last_line: std::sync::Mutex::new(std::time::Instant::now()) }
+    }
+
+    fn tick(&self) {
+        let done = self.done.fetch_add(1, Ordering::Relaxed) + 1;
+        if let Some(bar) = &self.bar {
+            bar.inc(1);
+            return;
+        }
+        let mut last = self.last_line.lock().expect("not poisoned");
+        if last.elapsed() >= Duration::from_secs(5) {
+            *last = std::time::Instant::now();
+            eprintln!("progress: {done}/{} deliveries processed", self.total);
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// `--dry-run`: renders every member's message, records nothing, and reports who would be skipped.
+async fn dry_run(
+    workspace: &Workspace,
+    store: &Store,
+    campaign: &CampaignConfig,
+    composer: &Composer<'_>,
+    limit: Option<i64>,
+) -> anyhow::Result<ExitCode> {
+    let now = Timestamp::now();
+    let rule = crate::segment::Library::load(&workspace.segments_dir())?.rule(campaign.segment.get_ref().as_str())?;
+    let condition = crate::segment::compile(&rule.expr, store.dialect(), now)?;
+    let mut ids = Vec::new();
+    store.for_each_member(&condition, limit, |c| {
+        ids.push(c.id);
+        Ok(())
+    })
+    .await?;
+    let mut would_send = 0;
+    let mut skipped = std::collections::BTreeMap::<&str, u64>::new();
+    let mut failures = Vec::new();
+    let mut shown = 0;
+    for chunk in ids.chunks(500) {
+        let customers = store.customers_by_ids(chunk).await?;
+        let summaries = store.summaries(chunk).await?;
+        for customer in &customers {
+            let mut tx = store.begin_read().await?;
+            let skip = send_time_check(&mut tx, customer, campaign.topic.as_str(), workspace.config.courtesy.max_per_week, now).await?;
+            tx.rollback().await?;
+            if let Some(skip) = skip {
+                *skipped.entry(skip.reason()).or_default() += 1;
+                continue;
+            }
+            let summary = summaries.get(&customer.id).cloned().unwrap_or_default();
+            match composer.compose(customer, &summary, PREVIEW, now) {
+                Ok(composed) => {
+                    would_send += 1;
+                    if shown < 20 {
+                        shown += 1;
+                        println!("would send to {:<32} {}", customer.email, composed.subject);
+                    }
+                }
+                Err(e) => failures.push(format!("{}: {e}", customer.email)),
+            }
+        }
+    }
+    if would_send > shown {
+        println!("… and {} more", would_send - shown);
+    }
+    let name = campaign.name.get_ref().as_str();
+    println!("dry run of campaign {name}: {} in the segment, {would_send} would be sent", ids.len());
+    for (reason, n) in &skipped {
+        println!("  skipped: {n} {reason}");
+    }
+    for failure in &failures {
+        println!("  cannot render: {failure}");
+    }
+    println!("nothing was sent or recorded");
+    Ok(if failures.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
