@@ -294,8 +294,14 @@ impl Compiler {
             (Dialect::Postgres, Literal::Number(_)) => " = 'number'",
             (Dialect::Postgres, Literal::Bool(_)) => " = 'boolean'",
         };
-        self.json_type(key, row);
-        self.out.sql(types).sql(" AND ");
+        // On SQLite a text value is never `=` to a number, a boolean (0/1) or NULL, so text equality
+        // needs no type test, and skipping it spares parsing the JSON twice.
+        let plain_equality =
+            self.dialect == Dialect::Sqlite && op == CmpOp::Eq && matches!(value, Literal::Text(_));
+        if !plain_equality {
+            self.json_type(key, row);
+            self.out.sql(types).sql(" AND ");
+        }
         match value {
             Literal::Bool(b) => {
                 // SQLite's json_extract turns booleans into 0/1; its json_type names them exactly.
