@@ -226,3 +226,36 @@ pub(super) fn sql_op(op: CmpOp) -> &'static str {
         other => other.symbol(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::segment::parse_expr;
+
+    /// Every value, key and kind of the rule is a bound parameter; none appears in the SQL text.
+    #[test]
+    fn nothing_from_the_file_reaches_the_sql_text() {
+        let rule = "zzcity == \"x' OR 1=1 --\" and zzkind.qqsub[zzprop starts_with \"Robert'); DROP\"]\
+                    .sum(amount, 4242d) > 4243.5 and zztier in [\"gold\\\"\", \"zzsilver\"]";
+        let expr = parse_expr(rule).unwrap();
+        let now = Timestamp::parse_flexible("2026-06-15").unwrap();
+        for dialect in [Dialect::Sqlite, Dialect::Postgres] {
+            let condition = compile(&expr, dialect, now).unwrap();
+            let sql = condition.preview();
+            for word in ["zz", "qq", "OR 1", "DROP", "4242", "4243", "gold"] {
+                assert!(!sql.contains(word), "{word} in {sql}");
+            }
+            let binds: Vec<&Bind> = condition
+                .pieces
+                .iter()
+                .filter_map(|p| match p {
+                    Piece::Bind(b) => Some(b),
+                    Piece::Sql(_) => None,
+                })
+                .collect();
+            assert!(binds.contains(&&Bind::Text("x' OR 1=1 --".into())));
+            assert!(binds.contains(&&Bind::Text("zzkind.qqsub".into())));
+            assert!(binds.contains(&&Bind::Number(4243.5)));
+        }
+    }
+}
