@@ -2,14 +2,14 @@
 //! the SQL query run by the database selects exactly the customers the reference interpreter selects,
 //! on SQLite and on PostgreSQL. Data and rules are drawn from small pools rich in edge cases: exact
 //! window boundaries, missing and mistyped attributes, JSON null, empty and non-ASCII text, events
-//! without amounts, and SQL-looking strings.
+//! without amounts, SQL-looking strings, and references to another segment.
 
 mod common;
 use common::{Engine, fresh_database_url};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use rapport::config::DatabaseUrl;
-use rapport::segment::{Condition, Facts, Piece, compile, parse_expr};
+use rapport::segment::{Condition, Facts, Library, Piece, compile};
 use rapport::store::{Customer, Store, Tx};
 use rapport::timestamp::Timestamp;
 use serde_json::{Map, Value, json};
@@ -226,11 +226,14 @@ fn behaviour() -> impl Strategy<Value = String> {
         .prop_map(|(kind, filter, measure)| format!("{kind}{filter}.{measure}"))
 }
 
-fn rule() -> impl Strategy<Value = String> {
+/// A random rule; the first rule of a case is saved as segment `r0`, which later ones may include.
+fn rule(may_include_r0: bool) -> impl Strategy<Value = String> {
+    let reference = if may_include_r0 { 1 } else { 0 };
     let leaf = prop_oneof![
         2 => comparison(vec!["city", "age", "vip", "tier", "nope"], vec!["first_name", "email", "status"]),
         1 => time_test().prop_map(|t| format!("created_at {t}")),
         3 => behaviour(),
+        reference => Just("segment(\"r0\")".to_string()),
     ];
     leaf.prop_recursive(3, 12, 2, |inner| {
         prop_oneof![
@@ -317,9 +320,12 @@ async fn sql_equals_interpreter(
     for c in &stored {
         events.push(store.events_of_customer(c.id, 1000).await.map_err(fail)?);
     }
-    for source in rules {
-        let expr =
-            parse_expr(source).map_err(|e| TestCaseError::fail(format!("{source}: {e:?}")))?;
+    let mut library = Library::default();
+    for (i, source) in rules.iter().enumerate() {
+        library.insert(&format!("r{i}"), source);
+    }
+    for (i, source) in rules.iter().enumerate() {
+        let expr = library.rule(&format!("r{i}")).map_err(fail)?.expr.clone();
         let condition = compile(&expr, store.dialect(), now()).map_err(fail)?;
         let mut by_sql = Vec::new();
         store
@@ -373,9 +379,11 @@ async fn sql_matches_the_reference_interpreter(engine: Engine) {
         };
         let strategy = (
             prop::collection::vec(customer(), 0..7),
-            prop::collection::vec(rule(), RULES_PER_CASE),
+            rule(false),
+            prop::collection::vec(rule(true), RULES_PER_CASE - 1),
         );
-        let result = TestRunner::new(config).run(&strategy, |(customers, rules)| {
+        let result = TestRunner::new(config).run(&strategy, |(customers, first, mut rules)| {
+            rules.insert(0, first);
             runtime.block_on(sql_equals_interpreter(&store, &customers, &rules))
         });
         runtime.block_on(store.close());

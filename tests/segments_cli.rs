@@ -118,7 +118,12 @@ on_both_databases!(
 async fn list_and_show_give_counts_and_figures(engine: Engine) {
     let shop = shop_with_data(engine).await;
 
+    shop.write(
+        "segments/gardeners.seg",
+        "purchase[category in [\"garden\", \"x]\"]].any() and tier exists\n",
+    );
     let list = segment(&shop, &["list"]);
+    let gardeners = segment(&shop, &["show", "gardeners"]);
     let show = segment(&shop, &["show", "big_spenders", "--limit", "5"]);
 
     assert!(list.status.success(), "{}", stderr(&list));
@@ -136,6 +141,13 @@ async fn list_and_show_give_counts_and_figures(engine: Engine) {
     assert!(
         text.contains("lapsed_regulars        1  Regulars who have not been back for two months."),
         "{text}"
+    );
+    assert_eq!(
+        stdout(&gardeners).trim(),
+        "EMAIL              NAME          purchase[category in [\"garden\", \"x]\"]].count()  tier\n\
+         alice@example.com  Alice Martin  2                                               gold\n\
+         bob@example.com    Bob           1                                               silver\n\
+         2 of 2 members"
     );
     assert_eq!(
         stdout(&show).trim(),

@@ -42,8 +42,14 @@ pub async fn send_time_check(
     if EmailAddress::parse(&customer.email).is_err() {
         return Ok(Some(Skip::InvalidAddress));
     }
-    if let Some((scope, _reason)) = suppressions::suppression_for(tx, &customer.email_key, topic).await? {
-        return Ok(Some(if scope == suppressions::ALL_TOPICS { Skip::Suppressed } else { Skip::OptedOut }));
+    if let Some((scope, _reason)) =
+        suppressions::suppression_for(tx, &customer.email_key, topic).await?
+    {
+        return Ok(Some(if scope == suppressions::ALL_TOPICS {
+            Skip::Suppressed
+        } else {
+            Skip::OptedOut
+        }));
     }
     if let Some(cap) = max_per_week {
         let since = Timestamp::from(now.datetime() - WEEK);

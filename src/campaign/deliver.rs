@@ -89,7 +89,10 @@ impl<'a> Delivery<'a> {
 /// Runs the workers, one per link, until nothing is due (within `wait_for_retries`), the budget is
 /// spent, or the delivery is cancelled. Returns why it stopped early, if it did (a relay that refuses
 /// us, policy rejections piling up).
-pub async fn deliver_run(delivery: &Delivery<'_>, links: Vec<Link>) -> anyhow::Result<Option<String>> {
+pub async fn deliver_run(
+    delivery: &Delivery<'_>,
+    links: Vec<Link>,
+) -> anyhow::Result<Option<String>> {
     let workers = links.into_iter().map(|link| worker(delivery, link));
     for result in futures_util::future::join_all(workers).await {
         result?;
@@ -113,7 +116,8 @@ async fn work(d: &Delivery<'_>, link: &mut Link) -> anyhow::Result<()> {
         let mut tx = d.store.begin().await?;
         let claims = deliveries::claim_due(&mut tx, d.run_id, now, d.options.lease, wanted).await?;
         tx.commit().await?;
-        d.budget.fetch_add(wanted - claims.len() as i64, Ordering::SeqCst);
+        d.budget
+            .fetch_add(wanted - claims.len() as i64, Ordering::SeqCst);
         if claims.is_empty() {
             if !wait_for_next_due(d, now).await? {
                 break;
@@ -121,15 +125,23 @@ async fn work(d: &Delivery<'_>, link: &mut Link) -> anyhow::Result<()> {
             continue;
         }
         let ids: Vec<i64> = claims.iter().map(|c| c.customer_id).collect();
-        let customers: HashMap<i64, Customer> =
-            d.store.customers_by_ids(&ids).await?.into_iter().map(|c| (c.id, c)).collect();
+        let customers: HashMap<i64, Customer> = d
+            .store
+            .customers_by_ids(&ids)
+            .await?
+            .into_iter()
+            .map(|c| (c.id, c))
+            .collect();
         let summaries = d.store.summaries(&ids).await?;
         for (i, claim) in claims.iter().enumerate() {
             if d.cancel.is_cancelled() {
                 give_back(d, &claims[i..]).await?;
                 break;
             }
-            let summary = summaries.get(&claim.customer_id).cloned().unwrap_or_default();
+            let summary = summaries
+                .get(&claim.customer_id)
+                .cloned()
+                .unwrap_or_default();
             process(d, link, claim, customers.get(&claim.customer_id), &summary).await?;
             (d.on_progress)();
         }
@@ -155,7 +167,9 @@ async fn wait_for_next_due(d: &Delivery<'_>, now: Timestamp) -> anyhow::Result<b
     let next = deliveries::next_due(&mut tx, d.run_id).await?;
     tx.rollback().await?;
     let Some(next) = next else { return Ok(false) };
-    let wait = (next.datetime() - now.datetime()).to_std().unwrap_or_default();
+    let wait = (next.datetime() - now.datetime())
+        .to_std()
+        .unwrap_or_default();
     if wait > d.options.wait_for_retries {
         return Ok(false);
     }
@@ -182,37 +196,80 @@ async fn process(
 ) -> anyhow::Result<()> {
     let now = Timestamp::now();
     let Some(customer) = customer else {
-        return mark_now(d, claim, Mark::Skipped { reason: "customer_deleted" }).await;
+        return mark_now(
+            d,
+            claim,
+            Mark::Skipped {
+                reason: "customer_deleted",
+            },
+        )
+        .await;
     };
     let mut tx = d.store.begin().await?;
     let skip = send_time_check(&mut tx, customer, d.topic, d.options.max_per_week, now).await?;
     if let Some(skip) = skip {
-        deliveries::mark(&mut tx, claim, Mark::Skipped { reason: skip.reason() }, now).await?;
+        deliveries::mark(
+            &mut tx,
+            claim,
+            Mark::Skipped {
+                reason: skip.reason(),
+            },
+            now,
+        )
+        .await?;
         return tx.commit().await;
     }
     tx.rollback().await?;
-    let delivery = DeliveryRef { delivery_id: claim.id, run_id: d.run_id };
+    let delivery = DeliveryRef {
+        delivery_id: claim.id,
+        run_id: d.run_id,
+    };
     let composed = match d.composer.compose(customer, summary, delivery, now) {
         Ok(composed) => composed,
         Err(e) => {
-            let reason = if matches!(e, ComposeError::Address(_)) { "invalid_address" } else { "render_error" };
-            return mark_now(d, claim, Mark::Failed { reason, error: &e.to_string() }).await;
+            let reason = if matches!(e, ComposeError::Address(_)) {
+                "invalid_address"
+            } else {
+                "render_error"
+            };
+            return mark_now(
+                d,
+                claim,
+                Mark::Failed {
+                    reason,
+                    error: &e.to_string(),
+                },
+            )
+            .await;
         }
     };
     wait_for_rate(d).await;
     let envelope = composed.message.envelope().clone();
-    let result = link.send(claim.id, &envelope, composed.message.formatted()).await;
-    let run = RunContext { campaign: d.campaign, run_id: d.run_id, backoff: d.options.backoff };
+    let result = link
+        .send(claim.id, &envelope, composed.message.formatted())
+        .await;
+    let run = RunContext {
+        campaign: d.campaign,
+        run_id: d.run_id,
+        backoff: d.options.backoff,
+    };
     match outcome::record(d.store, &run, claim, customer, result, Timestamp::now()).await? {
         Recorded::Setup(detail) => stop(d, detail),
-        Recorded::Policy if d.policy_rejections.fetch_add(1, Ordering::SeqCst) + 1 >= POLICY_PAUSE_AFTER => stop(
-            d,
-            format!(
-                "{POLICY_PAUSE_AFTER} messages were refused by the receiving servers' policy (5.7.x: SPF, DKIM, DMARC or a \
+        Recorded::Policy
+            if d.policy_rejections.fetch_add(1, Ordering::SeqCst) + 1 >= POLICY_PAUSE_AFTER =>
+        {
+            stop(
+                d,
+                format!(
+                    "{POLICY_PAUSE_AFTER} messages were refused by the receiving servers' policy (5.7.x: SPF, DKIM, DMARC or a \
                  blocklist): check the sender's DNS setup before sending more"
-            ),
+                ),
+            )
+        }
+        Recorded::Policy => tracing::warn!(
+            delivery = claim.id,
+            "a message was refused by the receiving server's policy"
         ),
-        Recorded::Policy => tracing::warn!(delivery = claim.id, "a message was refused by the receiving server's policy"),
         _ => {}
     }
     Ok(())

@@ -6,26 +6,49 @@ use std::path::PathBuf;
 
 /// One worker's way out.
 pub enum Link {
-    Outbox { dir: PathBuf },
-    Smtp { server: SmtpServer, timeouts: Timeouts, connection: Option<SmtpConnection> },
+    Outbox {
+        dir: PathBuf,
+    },
+    Smtp {
+        server: SmtpServer,
+        timeouts: Timeouts,
+        connection: Option<Box<SmtpConnection>>,
+    },
 }
 
 impl Link {
     /// Hands one message over; the outbox names its file after the delivery.
-    pub async fn send(&mut self, delivery_id: i64, envelope: &lettre::address::Envelope, bytes: Vec<u8>) -> Result<(), Failure> {
+    pub async fn send(
+        &mut self,
+        delivery_id: i64,
+        envelope: &lettre::address::Envelope,
+        bytes: Vec<u8>,
+    ) -> Result<(), Failure> {
         match self {
             Link::Outbox { dir } => {
                 let dir = dir.clone();
-                let written = tokio::task::spawn_blocking(move || write_message(&dir, delivery_id, &bytes)).await;
+                let written =
+                    tokio::task::spawn_blocking(move || write_message(&dir, delivery_id, &bytes))
+                        .await;
                 match written {
                     Ok(Ok(_)) => Ok(()),
-                    Ok(Err(e)) => Err(Failure::Transient { code: None, detail: format!("{e:#}") }),
-                    Err(e) => Err(Failure::Transient { code: None, detail: e.to_string() }),
+                    Ok(Err(e)) => Err(Failure::Transient {
+                        code: None,
+                        detail: format!("{e:#}"),
+                    }),
+                    Err(e) => Err(Failure::Transient {
+                        code: None,
+                        detail: e.to_string(),
+                    }),
                 }
             }
-            Link::Smtp { server, timeouts, connection } => {
-                if connection.as_ref().is_none_or(SmtpConnection::is_broken) {
-                    *connection = Some(SmtpConnection::connect(server, *timeouts).await?);
+            Link::Smtp {
+                server,
+                timeouts,
+                connection,
+            } => {
+                if connection.as_ref().is_none_or(|c| c.is_broken()) {
+                    *connection = Some(Box::new(SmtpConnection::connect(server, *timeouts).await?));
                 }
                 let conn = connection.as_mut().expect("connected above");
                 conn.send(envelope, &bytes).await
@@ -35,8 +58,12 @@ impl Link {
 
     /// Closes the SMTP connection politely.
     pub async fn close(self) {
-        if let Link::Smtp { connection: Some(conn), .. } = self {
-            conn.quit().await;
+        if let Link::Smtp {
+            connection: Some(conn),
+            ..
+        } = self
+        {
+            (*conn).quit().await;
         }
     }
 }

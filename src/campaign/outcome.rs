@@ -40,7 +40,9 @@ pub async fn record(
 ) -> anyhow::Result<Recorded> {
     let mut tx = store.begin().await?;
     let properties = || -> Map<String, Value> {
-        let Value::Object(map) = json!({ "campaign": run.campaign, "run": run.run_id }) else { unreachable!() };
+        let Value::Object(map) = json!({ "campaign": run.campaign, "run": run.run_id }) else {
+            unreachable!()
+        };
         map
     };
     let event = |kind| EngineEvent {
@@ -58,39 +60,97 @@ pub async fn record(
             Recorded::Sent
         }
         Err(failure @ Failure::Transient { .. }) => {
-            let age = (now.datetime() - claim.first_attempt_at.datetime()).to_std().unwrap_or_default();
+            let age = (now.datetime() - claim.first_attempt_at.datetime())
+                .to_std()
+                .unwrap_or_default();
             let error = failure.to_string();
-            match run.backoff.next_delay(claim.attempts as u32, age, &mut rand::rng()) {
+            match run
+                .backoff
+                .next_delay(claim.attempts as u32, age, &mut rand::rng())
+            {
                 Some(delay) => {
                     let at = Timestamp::from(now.datetime() + delay);
-                    deliveries::mark(&mut tx, claim, Mark::Retry { at, error: &error }, now).await?;
+                    deliveries::mark(&mut tx, claim, Mark::Retry { at, error: &error }, now)
+                        .await?;
                     Recorded::Retry
                 }
                 None => {
-                    deliveries::mark(&mut tx, claim, Mark::Failed { reason: "gave_up", error: &error }, now).await?;
+                    deliveries::mark(
+                        &mut tx,
+                        claim,
+                        Mark::Failed {
+                            reason: "gave_up",
+                            error: &error,
+                        },
+                        now,
+                    )
+                    .await?;
                     Recorded::Failed
                 }
             }
         }
         Err(failure @ Failure::Bounce { .. }) => {
             let error = failure.to_string();
-            deliveries::mark(&mut tx, claim, Mark::Failed { reason: "hard_bounce", error: &error }, now).await?;
-            suppressions::suppress(&mut tx, &customer.email_key, ALL_TOPICS, Reason::HardBounce, Some(&error), now).await?;
+            deliveries::mark(
+                &mut tx,
+                claim,
+                Mark::Failed {
+                    reason: "hard_bounce",
+                    error: &error,
+                },
+                now,
+            )
+            .await?;
+            suppressions::suppress(
+                &mut tx,
+                &customer.email_key,
+                ALL_TOPICS,
+                Reason::HardBounce,
+                Some(&error),
+                now,
+            )
+            .await?;
             events::record_engine_event(&mut tx, &event("email.bounced"), now).await?;
             Recorded::Failed
         }
         Err(failure @ Failure::Policy { .. }) => {
             let error = failure.to_string();
-            deliveries::mark(&mut tx, claim, Mark::Failed { reason: "policy", error: &error }, now).await?;
+            deliveries::mark(
+                &mut tx,
+                claim,
+                Mark::Failed {
+                    reason: "policy",
+                    error: &error,
+                },
+                now,
+            )
+            .await?;
             Recorded::Policy
         }
         Err(failure @ Failure::Rejected { .. }) => {
             let error = failure.to_string();
-            deliveries::mark(&mut tx, claim, Mark::Failed { reason: "rejected", error: &error }, now).await?;
+            deliveries::mark(
+                &mut tx,
+                claim,
+                Mark::Failed {
+                    reason: "rejected",
+                    error: &error,
+                },
+                now,
+            )
+            .await?;
             Recorded::Failed
         }
         Err(failure @ Failure::Uncertain { .. }) => {
-            deliveries::mark(&mut tx, claim, Mark::Uncertain { error: &failure.to_string() }, now).await?;
+            deliveries::mark(
+                &mut tx,
+                claim,
+                Mark::Uncertain {
+                    error: &failure.to_string(),
+                },
+                now,
+            )
+            .await?;
             Recorded::Uncertain
         }
         Err(failure @ Failure::Setup { .. }) => {

@@ -41,7 +41,9 @@ pub async fn start_run(
     let mut tx = store.begin().await?;
     let campaign_id = runs::campaign_id(&mut tx, name, now).await?;
     let Some(run_id) = runs::create_run(&mut tx, campaign_id, now, now).await? else {
-        anyhow::bail!("another process started a run of campaign {name:?} at this same instant; try again");
+        anyhow::bail!(
+            "another process started a run of campaign {name:?} at this same instant; try again"
+        );
     };
     let members = plan_members(&mut tx, run_id, &condition, now, now).await?;
     runs::set_run_status(&mut tx, run_id, RunStatus::Sending, now).await?;

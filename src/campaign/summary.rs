@@ -34,7 +34,11 @@ impl RunSummary {
     }
 
     async fn read(tx: &mut Tx, campaign: &str, run_id: i64) -> anyhow::Result<RunSummary> {
-        let mut s = RunSummary { campaign: campaign.to_string(), run_id, ..Default::default() };
+        let mut s = RunSummary {
+            campaign: campaign.to_string(),
+            run_id,
+            ..Default::default()
+        };
         for (status, reason, n) in deliveries::counts(tx, run_id).await? {
             s.planned += n;
             let reason = reason.unwrap_or_else(|| "unknown".to_string());
@@ -62,23 +66,47 @@ fn by_reason(counts: &BTreeMap<String, i64>) -> String {
     if counts.is_empty() {
         return String::new();
     }
-    let parts: Vec<String> = counts.iter().map(|(reason, n)| format!("{reason} {n}")).collect();
+    let parts: Vec<String> = counts
+        .iter()
+        .map(|(reason, n)| format!("{reason} {n}"))
+        .collect();
     format!("  ({})", parts.join(", "))
 }
 
 impl fmt::Display for RunSummary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let total = |m: &BTreeMap<String, i64>| m.values().sum::<i64>();
-        writeln!(f, "campaign {} (run {}): {} planned", self.campaign, self.run_id, self.planned)?;
+        writeln!(
+            f,
+            "campaign {} (run {}): {} planned",
+            self.campaign, self.run_id, self.planned
+        )?;
         writeln!(f, "  sent       {:>7}", self.sent)?;
-        writeln!(f, "  skipped    {:>7}{}", total(&self.skipped), by_reason(&self.skipped))?;
-        write!(f, "  failed     {:>7}{}", total(&self.failed), by_reason(&self.failed))?;
+        writeln!(
+            f,
+            "  skipped    {:>7}{}",
+            total(&self.skipped),
+            by_reason(&self.skipped)
+        )?;
+        write!(
+            f,
+            "  failed     {:>7}{}",
+            total(&self.failed),
+            by_reason(&self.failed)
+        )?;
         if self.uncertain > 0 {
-            write!(f, "\n  uncertain  {:>7}  (the server may have accepted them; not resent)", self.uncertain)?;
+            write!(
+                f,
+                "\n  uncertain  {:>7}  (the server may have accepted them; not resent)",
+                self.uncertain
+            )?;
         }
         let waiting = self.pending + self.retry + self.in_flight;
         if waiting > 0 {
-            let when = self.next_due.map(|t| format!(", next due {t}")).unwrap_or_default();
+            let when = self
+                .next_due
+                .map(|t| format!(", next due {t}"))
+                .unwrap_or_default();
             write!(
                 f,
                 "\n  remaining  {waiting:>7}  ({} not attempted, {} waiting for a retry, {} in flight{when}): run `rapport send {}` again or let the daemon finish",

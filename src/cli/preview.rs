@@ -61,7 +61,10 @@ pub async fn run(dir: &Path, args: Args) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub(super) fn find_campaign<'w>(workspace: &'w Workspace, name: &str) -> anyhow::Result<&'w CampaignConfig> {
+pub(super) fn find_campaign<'w>(
+    workspace: &'w Workspace,
+    name: &str,
+) -> anyhow::Result<&'w CampaignConfig> {
     let campaigns = &workspace.config.campaigns;
     if let Some(c) = campaigns.iter().find(|c| c.name.get_ref().as_str() == name) {
         return Ok(c);
@@ -78,7 +81,10 @@ pub(super) fn find_campaign<'w>(workspace: &'w Workspace, name: &str) -> anyhow:
     bail!("no campaign is named {name:?} in rapport.toml\n  = hint: {hint}")
 }
 
-pub(super) fn load_template(workspace: &Workspace, campaign: &CampaignConfig) -> anyhow::Result<Library> {
+pub(super) fn load_template(
+    workspace: &Workspace,
+    campaign: &CampaignConfig,
+) -> anyhow::Result<Library> {
     let (library, problems) = Library::load(&workspace.templates_dir())?;
     let name = campaign.template.get_ref().as_str();
     if library.message_names().iter().any(|n| n == name) {

@@ -122,7 +122,7 @@ async fn show(
             Ok(())
         })
         .await?;
-    let columns = figure_columns(&rule.expr);
+    let columns = figure_columns(&rule);
     let mut rows = Vec::new();
     for customer in &members {
         let events = store

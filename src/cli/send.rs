@@ -5,7 +5,9 @@
 //! no new claims, the message in flight finishes, and the summary says what remains.
 
 use super::preview::{find_campaign, load_template};
-use crate::campaign::{Delivery, DeliveryOptions, Link, RunSummary, Start, deliver_run, send_time_check, start_run};
+use crate::campaign::{
+    Delivery, DeliveryOptions, Link, RunSummary, Start, deliver_run, send_time_check, start_run,
+};
 use crate::config::{CampaignConfig, Transport};
 use crate::message::{Composer, PREVIEW};
 use crate::send::{Backoff, RateLimiter, SmtpServer, Timeouts};
@@ -62,7 +64,15 @@ async fn send(
     args: &Args,
 ) -> anyhow::Result<ExitCode> {
     let name = campaign.name.get_ref().as_str();
-    let run_id = match start_run(store, &workspace.segments_dir(), campaign, args.new_run, Timestamp::now()).await? {
+    let run_id = match start_run(
+        store,
+        &workspace.segments_dir(),
+        campaign,
+        args.new_run,
+        Timestamp::now(),
+    )
+    .await?
+    {
         Start::Planned { run_id, members } => {
             eprintln!("campaign {name}: run {run_id} planned for {members} customers");
             run_id
@@ -72,7 +82,10 @@ async fn send(
             run_id
         }
         Start::AlreadyFinished { run } => {
-            let when = run.finished_at.map(|t| format!(" on {t}")).unwrap_or_default();
+            let when = run
+                .finished_at
+                .map(|t| format!(" on {t}"))
+                .unwrap_or_default();
             println!(
                 "campaign {name}: its last run (run {}) finished{when}; nothing was sent\n  = hint: to send it to \
                  everyone in the segment again, pass --new-run",
@@ -119,16 +132,30 @@ async fn send(
     let summary = RunSummary::load(store, name, run_id).await?;
     if summary.is_finished() {
         let mut tx = store.begin().await?;
-        crate::store::runs::set_run_status(&mut tx, run_id, crate::store::runs::RunStatus::Finished, Timestamp::now()).await?;
+        crate::store::runs::set_run_status(
+            &mut tx,
+            run_id,
+            crate::store::runs::RunStatus::Finished,
+            Timestamp::now(),
+        )
+        .await?;
         tx.commit().await?;
     }
     println!("{summary}");
     match stopped {
         Some(why) => {
             let mut tx = store.begin().await?;
-            crate::store::runs::set_run_status(&mut tx, run_id, crate::store::runs::RunStatus::Paused, Timestamp::now()).await?;
+            crate::store::runs::set_run_status(
+                &mut tx,
+                run_id,
+                crate::store::runs::RunStatus::Paused,
+                Timestamp::now(),
+            )
+            .await?;
             tx.commit().await?;
-            anyhow::bail!("the run was paused: {why}\n  = hint: fix the cause, then `rapport send {name}` resumes it")
+            anyhow::bail!(
+                "the run was paused: {why}\n  = hint: fix the cause, then `rapport send {name}` resumes it"
+            )
         }
         None => Ok(ExitCode::SUCCESS),
     }
@@ -140,27 +167,42 @@ fn links(workspace: &Workspace, concurrency: usize) -> anyhow::Result<Vec<Link>>
     match delivery.transport.get_ref() {
         Transport::Outbox => {
             let dir = workspace.dir.join(&delivery.outbox_dir);
-            Ok((0..concurrency).map(|_| Link::Outbox { dir: dir.clone() }).collect())
+            Ok((0..concurrency)
+                .map(|_| Link::Outbox { dir: dir.clone() })
+                .collect())
         }
         Transport::Smtp => {
-            let url = delivery.smtp_url.as_ref().expect("checked when the configuration was loaded");
+            let url = delivery
+                .smtp_url
+                .as_ref()
+                .expect("checked when the configuration was loaded");
             let server = SmtpServer::parse(url.get_ref().expose()).map_err(anyhow::Error::msg)?;
             Ok((0..concurrency)
-                .map(|_| Link::Smtp { server: server.clone(), timeouts: Timeouts::default(), connection: None })
+                .map(|_| Link::Smtp {
+                    server: server.clone(),
+                    timeouts: Timeouts::default(),
+                    connection: None,
+                })
                 .collect())
         }
     }
 }
 
 /// The rate limiter, with the send times already in its longest window (from every campaign).
-async fn seeded_limiter(store: &Store, limits: &[crate::config::Rate]) -> anyhow::Result<RateLimiter> {
+async fn seeded_limiter(
+    store: &Store,
+    limits: &[crate::config::Rate],
+) -> anyhow::Result<RateLimiter> {
     let horizon = RateLimiter::horizon(limits);
     let most = limits.iter().map(|r| i64::from(r.count)).max().unwrap_or(0);
     let since = Timestamp::from(Timestamp::now().datetime() - horizon);
     let mut tx = store.begin().await?;
     let history = deliveries::sent_since(&mut tx, since, most).await?;
     tx.rollback().await?;
-    Ok(RateLimiter::new(limits, history.iter().map(|t| t.micros() as f64 / 1e6).collect()))
+    Ok(RateLimiter::new(
+        limits,
+        history.iter().map(|t| t.micros() as f64 / 1e6).collect(),
+    ))
 }
 
 async fn cancel_on_signal(cancel: CancellationToken) {
@@ -190,12 +232,19 @@ impl Progress {
         let bar = std::io::stderr().is_terminal().then(|| {
             let bar = indicatif::ProgressBar::new(total);
             bar.set_style(
-                indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} messages  {per_sec}  eta {eta}")
-                    .expect("valid template"),
+                indicatif::ProgressStyle::with_template(
+                    "{bar:40} {pos}/{len} messages  {per_sec}  eta {eta}",
+                )
+                .expect("valid template"),
             );
             bar
         });
-        Progress { bar, done: AtomicU64::new(0), total, last_line: std::sync::Mutex::new(std::time::Instant::now()) }
+        Progress {
+            bar,
+            done: AtomicU64::new(0),
+            total,
+            last_line: std::sync::Mutex::new(std::time::Instant::now()),
+        }
     }
 
     fn tick(&self) {
@@ -227,14 +276,16 @@ async fn dry_run(
     limit: Option<i64>,
 ) -> anyhow::Result<ExitCode> {
     let now = Timestamp::now();
-    let rule = crate::segment::Library::load(&workspace.segments_dir())?.rule(campaign.segment.get_ref().as_str())?;
+    let rule = crate::segment::Library::load(&workspace.segments_dir())?
+        .rule(campaign.segment.get_ref().as_str())?;
     let condition = crate::segment::compile(&rule.expr, store.dialect(), now)?;
     let mut ids = Vec::new();
-    store.for_each_member(&condition, limit, |c| {
-        ids.push(c.id);
-        Ok(())
-    })
-    .await?;
+    store
+        .for_each_member(&condition, limit, |c| {
+            ids.push(c.id);
+            Ok(())
+        })
+        .await?;
     let mut would_send = 0;
     let mut skipped = std::collections::BTreeMap::<&str, u64>::new();
     let mut failures = Vec::new();
@@ -244,7 +295,14 @@ async fn dry_run(
         let summaries = store.summaries(chunk).await?;
         for customer in &customers {
             let mut tx = store.begin_read().await?;
-            let skip = send_time_check(&mut tx, customer, campaign.topic.as_str(), workspace.config.courtesy.max_per_week, now).await?;
+            let skip = send_time_check(
+                &mut tx,
+                customer,
+                campaign.topic.as_str(),
+                workspace.config.courtesy.max_per_week,
+                now,
+            )
+            .await?;
             tx.rollback().await?;
             if let Some(skip) = skip {
                 *skipped.entry(skip.reason()).or_default() += 1;
@@ -267,7 +325,10 @@ async fn dry_run(
         println!("… and {} more", would_send - shown);
     }
     let name = campaign.name.get_ref().as_str();
-    println!("dry run of campaign {name}: {} in the segment, {would_send} would be sent", ids.len());
+    println!(
+        "dry run of campaign {name}: {} in the segment, {would_send} would be sent",
+        ids.len()
+    );
     for (reason, n) in &skipped {
         println!("  skipped: {n} {reason}");
     }
@@ -275,5 +336,9 @@ async fn dry_run(
         println!("  cannot render: {failure}");
     }
     println!("nothing was sent or recorded");
-    Ok(if failures.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if failures.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

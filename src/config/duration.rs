@@ -12,7 +12,11 @@ pub struct Span(pub Duration);
 impl TryFrom<String> for Span {
     type Error = String;
     fn try_from(raw: String) -> Result<Self, String> {
-        let bad = || format!("{raw:?} is not a duration: write it like \"30s\", \"5m\", \"2h\", \"3d\" or \"1w\"");
+        let bad = || {
+            format!(
+                "{raw:?} is not a duration: write it like \"30s\", \"5m\", \"2h\", \"3d\" or \"1w\""
+            )
+        };
         let text = raw.trim();
         let split = text.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
         let count: u64 = text[..split].parse().map_err(|_| bad())?;

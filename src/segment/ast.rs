@@ -1,6 +1,6 @@
 //! The typed syntax tree of a segment rule, with byte spans into the file it came from.
 //!
-//! Invariant: a tree that left [`super::parse`] is well typed (every comparison pairs a field with a
+//! Invariant: a tree that left [`super::parse_expr`] is well typed (every comparison pairs a field with a
 //! literal it can hold), so the compiler and the interpreter never re-check types.
 
 use crate::timestamp::Timestamp;

@@ -36,12 +36,12 @@ pub struct Condition {
 }
 
 impl Condition {
-    fn sql(&mut self, text: &str) -> &mut Self {
+    pub(super) fn sql(&mut self, text: &str) -> &mut Self {
         self.pieces.push(Piece::Sql(text.to_string()));
         self
     }
 
-    fn bind(&mut self, value: Bind) -> &mut Self {
+    pub(super) fn bind(&mut self, value: Bind) -> &mut Self {
         self.pieces.push(Piece::Bind(value));
         self
     }
@@ -69,28 +69,28 @@ pub fn compile(expr: &Expr, dialect: Dialect, now: Timestamp) -> anyhow::Result<
     Ok(compiler.out)
 }
 
-struct Compiler {
-    dialect: Dialect,
-    now: Timestamp,
-    out: Condition,
+pub(super) struct Compiler {
+    pub(super) dialect: Dialect,
+    pub(super) now: Timestamp,
+    pub(super) out: Condition,
 }
 
 /// Which row a field test reads: the customer, or the event inside a behaviour subquery.
 #[derive(Clone, Copy)]
-enum Row {
+pub(super) enum Row {
     Customer,
     Event,
 }
 
 impl Row {
-    fn alias(self) -> &'static str {
+    pub(super) fn alias(self) -> &'static str {
         match self {
             Row::Customer => "c",
             Row::Event => "e",
         }
     }
 
-    fn json(self) -> &'static str {
+    pub(super) fn json(self) -> &'static str {
         match self {
             Row::Customer => "c.attributes",
             Row::Event => "e.properties",
@@ -172,7 +172,7 @@ impl Compiler {
         }
     }
 
-    fn time_test(&mut self, test: TimeTest) {
+    pub(super) fn time_test(&mut self, test: TimeTest) {
         let (op, at) = match test {
             TimeTest::Before(p) => (" < ", p.instant(self.now)),
             TimeTest::After(p) => (" > ", p.instant(self.now)),
@@ -180,215 +180,6 @@ impl Compiler {
         };
         self.out.sql(op).bind(Bind::Time(at));
     }
-
-    fn field_test(&mut self, test: &FieldTest, row: Row) {
-        match &test.field {
-            Field::Column(column) => self.column_test(*column, &test.test, row),
-            Field::Json(key) => self.json_test(key, &test.test, row),
-        }
-    }
-
-    fn column_test(&mut self, column: Column, test: &Test, row: Row) {
-        let col = format!("{}.{}", row.alias(), column.name());
-        match test {
-            Test::Exists => {
-                self.out.sql(&format!("{col} IS NOT NULL"));
-            }
-            Test::Missing => {
-                self.out.sql(&format!("{col} IS NULL"));
-            }
-            Test::Time(t) => {
-                self.out.sql(&col);
-                self.time_test(*t);
-            }
-            Test::Compare(op, value) => self.compare(&col, *op, value),
-            Test::In(values) => self.any_of(values, |me, v| me.compare(&col, CmpOp::Eq, v)),
-        }
-    }
-
-    fn json_test(&mut self, key: &str, test: &Test, row: Row) {
-        match test {
-            Test::Exists | Test::Missing => {
-                let not = if matches!(test, Test::Missing) {
-                    "NOT "
-                } else {
-                    ""
-                };
-                self.out.sql(&format!("{not}COALESCE("));
-                self.json_type(key, row);
-                self.out.sql(" <> 'null', FALSE)");
-            }
-            Test::Compare(op, value) => self.json_compare(key, *op, value, row),
-            Test::In(values) => {
-                self.any_of(values, |me, v| me.json_compare(key, CmpOp::Eq, v, row))
-            }
-            Test::Time(_) => unreachable!("type checking refuses time tests on JSON values"),
-        }
-    }
-
-    /// `(a OR b OR …)` over the values of an `in` list.
-    fn any_of(&mut self, values: &[Literal], mut each: impl FnMut(&mut Self, &Literal)) {
-        self.out.sql("(");
-        for (i, value) in values.iter().enumerate() {
-            if i > 0 {
-                self.out.sql(" OR ");
-            }
-            self.out.sql("(");
-            each(self, value);
-            self.out.sql(")");
-        }
-        self.out.sql(")");
-    }
-
-    /// The JSON type name of the value at `key`: SQLite's `json_type` or PostgreSQL's `jsonb_typeof`.
-    fn json_type(&mut self, key: &str, row: Row) {
-        match self.dialect {
-            Dialect::Sqlite => {
-                self.out
-                    .sql(&format!("json_type({}, ", row.json()))
-                    .bind(sqlite_path(key))
-                    .sql(")");
-            }
-            Dialect::Postgres => {
-                self.out
-                    .sql(&format!("jsonb_typeof({} -> ", row.json()))
-                    .bind(Bind::Text(key.into()))
-                    .sql(")");
-            }
-        }
-    }
-
-    /// The scalar at `key` as SQL text or number.
-    fn json_value(&mut self, key: &str, row: Row, number: bool) {
-        match (self.dialect, number) {
-            (Dialect::Sqlite, false) => {
-                self.out
-                    .sql(&format!("json_extract({}, ", row.json()))
-                    .bind(sqlite_path(key))
-                    .sql(")");
-            }
-            (Dialect::Sqlite, true) => {
-                self.out
-                    .sql(&format!("CAST(json_extract({}, ", row.json()))
-                    .bind(sqlite_path(key))
-                    .sql(") AS REAL)");
-            }
-            (Dialect::Postgres, _) => {
-                self.out
-                    .sql(&format!("({} ->> ", row.json()))
-                    .bind(Bind::Text(key.into()))
-                    .sql(")");
-                if number {
-                    self.out.sql("::float8");
-                }
-            }
-        }
-    }
-
-    fn json_compare(&mut self, key: &str, op: CmpOp, value: &Literal, row: Row) {
-        let types = match (self.dialect, value) {
-            (Dialect::Sqlite, Literal::Text(_)) => " = 'text'",
-            (Dialect::Sqlite, Literal::Number(_)) => " IN ('integer', 'real')",
-            (Dialect::Sqlite, Literal::Bool(_)) => " IN ('true', 'false')",
-            (Dialect::Postgres, Literal::Text(_)) => " = 'string'",
-            (Dialect::Postgres, Literal::Number(_)) => " = 'number'",
-            (Dialect::Postgres, Literal::Bool(_)) => " = 'boolean'",
-        };
-        self.json_type(key, row);
-        self.out.sql(types).sql(" AND ");
-        match value {
-            Literal::Bool(b) => {
-                // SQLite's json_extract turns booleans into 0/1; its json_type names them exactly.
-                match self.dialect {
-                    Dialect::Sqlite => self.json_type(key, row),
-                    Dialect::Postgres => self.json_value(key, row, false),
-                }
-                self.out
-                    .sql(&format!(" {} ", sql_op(op)))
-                    .bind(Bind::Text(b.to_string()));
-            }
-            Literal::Number(n) => {
-                self.json_value(key, row, true);
-                self.out
-                    .sql(&format!(" {} ", sql_op(op)))
-                    .bind(Bind::Number(*n));
-            }
-            Literal::Text(text) => {
-                let mut value = Condition::default();
-                std::mem::swap(&mut value, &mut self.out);
-                self.json_value(key, row, false);
-                std::mem::swap(&mut value, &mut self.out);
-                self.text_compare(value.pieces, op, text);
-            }
-        }
-    }
-
-    fn compare(&mut self, col: &str, op: CmpOp, value: &Literal) {
-        match value {
-            Literal::Text(text) => self.text_compare(vec![Piece::Sql(col.to_string())], op, text),
-            Literal::Number(n) => {
-                self.out
-                    .sql(&format!("{col} {} ", sql_op(op)))
-                    .bind(Bind::Number(*n));
-            }
-            Literal::Bool(_) => unreachable!("type checking refuses booleans on columns"),
-        }
-    }
-
-    /// `subject OP text`, by bytes, where `subject` is SQL pieces yielding text.
-    fn text_compare(&mut self, subject: Vec<Piece>, op: CmpOp, text: &str) {
-        let text = || Bind::Text(text.to_string());
-        let pg = self.dialect == Dialect::Postgres;
-        let put = |me: &mut Self| me.out.pieces.extend(subject.iter().cloned());
-        match op {
-            CmpOp::Contains => {
-                self.out.sql(if pg { "strpos(" } else { "instr(" });
-                put(self);
-                self.out.sql(", ").bind(text()).sql(") > 0");
-            }
-            CmpOp::StartsWith => {
-                self.out.sql("substr(");
-                put(self);
-                self.out
-                    .sql(", 1, length(")
-                    .bind(text())
-                    .sql(")) = ")
-                    .bind(text());
-            }
-            CmpOp::EndsWith => {
-                self.out.sql("length(");
-                put(self);
-                self.out
-                    .sql(") >= length(")
-                    .bind(text())
-                    .sql(") AND substr(");
-                put(self);
-                self.out.sql(", length(");
-                put(self);
-                self.out
-                    .sql(") - length(")
-                    .bind(text())
-                    .sql(") + 1) = ")
-                    .bind(text());
-            }
-            _ => {
-                put(self);
-                let collate = if pg && !op.is_equality() {
-                    " COLLATE \"C\""
-                } else {
-                    ""
-                };
-                self.out
-                    .sql(&format!("{collate} {} ", sql_op(op)))
-                    .bind(text());
-            }
-        }
-    }
-}
-
-/// SQLite's JSON path for a key: `$."key"` (keys are identifiers, so they need no escaping).
-fn sqlite_path(key: &str) -> Bind {
-    Bind::Text(format!("$.\"{key}\""))
 }
 
 /// The operands of a chain of the same operator, cheapest first, with the SQL that joins them.
@@ -428,10 +219,43 @@ fn cost(expr: &Expr) -> u8 {
 }
 
 /// The SQL spelling of a comparison (`=` and `<>`, which both engines accept).
-fn sql_op(op: CmpOp) -> &'static str {
+pub(super) fn sql_op(op: CmpOp) -> &'static str {
     match op {
         CmpOp::Eq => "=",
         CmpOp::Ne => "<>",
         other => other.symbol(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::segment::parse_expr;
+
+    /// Every value, key and kind of the rule is a bound parameter; none appears in the SQL text.
+    #[test]
+    fn nothing_from_the_file_reaches_the_sql_text() {
+        let rule = "zzcity == \"x' OR 1=1 --\" and zzkind.qqsub[zzprop starts_with \"Robert'); DROP\"]\
+                    .sum(amount, 4242d) > 4243.5 and zztier in [\"gold\\\"\", \"zzsilver\"]";
+        let expr = parse_expr(rule).unwrap();
+        let now = Timestamp::parse_flexible("2026-06-15").unwrap();
+        for dialect in [Dialect::Sqlite, Dialect::Postgres] {
+            let condition = compile(&expr, dialect, now).unwrap();
+            let sql = condition.preview();
+            for word in ["zz", "qq", "OR 1", "DROP", "4242", "4243", "gold"] {
+                assert!(!sql.contains(word), "{word} in {sql}");
+            }
+            let binds: Vec<&Bind> = condition
+                .pieces
+                .iter()
+                .filter_map(|p| match p {
+                    Piece::Bind(b) => Some(b),
+                    Piece::Sql(_) => None,
+                })
+                .collect();
+            assert!(binds.contains(&&Bind::Text("x' OR 1=1 --".into())));
+            assert!(binds.contains(&&Bind::Text("zzkind.qqsub".into())));
+            assert!(binds.contains(&&Bind::Number(4243.5)));
+        }
     }
 }

@@ -12,6 +12,7 @@
 use super::ast::*;
 use super::clock::describe_age;
 use super::interpret::{Facts, customer_text};
+use super::lexer::{Tok, tokenize};
 use std::fmt::Write;
 
 /// The tree for `rule` over `facts`, one clause per line.
@@ -161,31 +162,31 @@ fn events(kind: &str, n: u64) -> String {
 
 /// The figures a rule looks at, one column each for `segment show`: behaviour measures and fields,
 /// including those of referenced segments, without repeats.
-pub fn figure_columns(expr: &Expr) -> Vec<(String, Expr)> {
+pub fn figure_columns(rule: &Rule) -> Vec<(String, Expr)> {
     let mut columns: Vec<(String, Expr)> = Vec::new();
     let mut visit = |label: String, leaf: &Expr| {
         if !columns.iter().any(|(l, _)| *l == label) {
             columns.push((label, leaf.clone()));
         }
     };
-    leaves(expr, &mut visit);
+    leaves(&rule.source, &rule.expr, &mut visit);
     columns
 }
 
-fn leaves(expr: &Expr, visit: &mut impl FnMut(String, &Expr)) {
+fn leaves(source: &str, expr: &Expr, visit: &mut impl FnMut(String, &Expr)) {
     match &expr.node {
         Node::And(l, r) | Node::Or(l, r) => {
-            leaves(l, visit);
-            leaves(r, visit);
+            leaves(source, l, visit);
+            leaves(source, r, visit);
         }
-        Node::Not(inner) => leaves(inner, visit),
+        Node::Not(inner) => leaves(source, inner, visit),
         Node::Segment { rule, .. } => {
             if let Some(rule) = rule {
-                leaves(&rule.expr, visit);
+                leaves(&rule.source, &rule.expr, visit);
             }
         }
         Node::Field(test) => visit(field_name(&test.field).to_string(), expr),
-        Node::Behaviour(b) => visit(measure_label(b), expr),
+        Node::Behaviour(b) => visit(measure_label(source, b, expr), expr),
     }
 }
 
@@ -196,9 +197,13 @@ fn field_name(field: &Field) -> &str {
     }
 }
 
-/// `purchase.count(365d)`, `purchase[…].sum(90d)`, `visit.last`.
-fn measure_label(b: &Behaviour) -> String {
-    let filter = if b.filter.is_empty() { "" } else { "[…]" };
+/// `purchase.count(365d)`, `purchase[category == "garden"].sum(90d)`, `visit.last`.
+fn measure_label(source: &str, b: &Behaviour, expr: &Expr) -> String {
+    let filter = if b.filter.is_empty() {
+        ""
+    } else {
+        filter_text(source, b.kind_span.end, expr.span.end)
+    };
     let window = b
         .measure
         .window()
@@ -211,6 +216,23 @@ fn measure_label(b: &Behaviour) -> String {
         Measure::Last(_) => "last".to_string(),
     };
     format!("{}{filter}.{function}", b.kind)
+}
+
+/// The `[…]` filter as written, found by re-reading the tokens after the kind.
+fn filter_text(source: &str, start: usize, end: usize) -> &str {
+    let text = source.get(start..end).unwrap_or_default();
+    let mut depth = 0;
+    let close = tokenize(text).ok().and_then(|tokens| {
+        tokens.into_iter().find_map(|t| {
+            match t.tok {
+                Tok::Sym("[") => depth += 1,
+                Tok::Sym("]") => depth -= 1,
+                _ => {}
+            }
+            (depth == 0).then_some(t.span.end)
+        })
+    });
+    close.map_or("[…]", |close| &text[..close])
 }
 
 /// The value of one figure column for the customer in `facts`.

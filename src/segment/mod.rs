@@ -10,6 +10,7 @@ pub mod ast;
 pub mod check;
 pub mod clock;
 pub mod compile;
+mod compile_field;
 #[cfg(test)]
 mod diagnostics_tests;
 pub mod error;
@@ -17,6 +18,8 @@ pub mod explain;
 pub mod interpret;
 pub mod lexer;
 pub mod library;
+mod parse_behaviour;
+mod parse_field;
 pub mod parser;
 pub mod types;
 

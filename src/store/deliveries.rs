@@ -165,7 +165,13 @@ pub async fn next_due(tx: &mut Tx, run_id: i64) -> anyhow::Result<Option<Timesta
 }
 
 /// Send times since `since`, newest first, at most `limit`: the history that seeds the rate limits.
-pub async fn sent_since(tx: &mut Tx, since: Timestamp, limit: i64) -> anyhow::Result<Vec<Timestamp>> {
+pub async fn sent_since(
+    tx: &mut Tx,
+    since: Timestamp,
+    limit: i64,
+) -> anyhow::Result<Vec<Timestamp>> {
     let sql = "SELECT sent_at FROM deliveries WHERE status = 'sent' AND sent_at > $1 ORDER BY sent_at DESC LIMIT $2";
-    Ok(on_tx!(tx, conn => sqlx::query_scalar(sql).bind(since).bind(limit).fetch_all(&mut *conn).await)?)
+    Ok(
+        on_tx!(tx, conn => sqlx::query_scalar(sql).bind(since).bind(limit).fetch_all(&mut *conn).await)?,
+    )
 }

@@ -103,7 +103,11 @@ pub struct EngineEvent<'a> {
 }
 
 /// Records an event of the engine's own; returns whether it was new.
-pub async fn record_engine_event(tx: &mut Tx, event: &EngineEvent<'_>, now: Timestamp) -> anyhow::Result<bool> {
+pub async fn record_engine_event(
+    tx: &mut Tx,
+    event: &EngineEvent<'_>,
+    now: Timestamp,
+) -> anyhow::Result<bool> {
     let mut hash = sha2::Sha256::new();
     use sha2::Digest;
     hash.update(format!("engine\0{}\0{}", event.kind, event.delivery_id));
@@ -130,7 +134,13 @@ pub async fn record_engine_event(tx: &mut Tx, event: &EngineEvent<'_>, now: Time
 }
 
 /// How many marketing emails the customer was sent since `since` (the weekly cap counts these).
-pub async fn emails_sent_since(tx: &mut Tx, customer_id: i64, since: Timestamp) -> anyhow::Result<i64> {
+pub async fn emails_sent_since(
+    tx: &mut Tx,
+    customer_id: i64,
+    since: Timestamp,
+) -> anyhow::Result<i64> {
     let sql = "SELECT COUNT(*) FROM events WHERE customer_id = $1 AND kind = 'email.sent' AND occurred_at > $2";
-    Ok(on_tx!(tx, conn => sqlx::query_scalar(sql).bind(customer_id).bind(since).fetch_one(&mut *conn).await)?)
+    Ok(
+        on_tx!(tx, conn => sqlx::query_scalar(sql).bind(customer_id).bind(since).fetch_one(&mut *conn).await)?,
+    )
 }
