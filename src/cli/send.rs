@@ -99,7 +99,7 @@ async fn send(
         concurrency: usize::from(config.delivery.concurrency.0),
         limit: args.limit,
         wait_for_retries: Duration::from_secs(args.wait_retries),
-        lease: Duration::from_secs(15 * 60),
+        lease: config.delivery.lease.0,
         backoff: Backoff {
             first: config.delivery.retry_after.0,
             lifetime: config.delivery.retry_lifetime.0,

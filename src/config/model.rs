@@ -90,6 +90,13 @@ pub struct DeliveryConfig {
     /// No retry starts later than this after the first attempt; the delivery then fails.
     #[serde(default = "default_retry_lifetime")]
     pub retry_lifetime: Span,
+    /// How long a message may stay in flight before another sender (after a crash) takes it back.
+    #[serde(default = "default_lease")]
+    pub lease: Span,
+}
+
+fn default_lease() -> Span {
+    Span::from_secs(15 * 60)
 }
 
 fn default_retry_after() -> Span {
@@ -110,6 +117,7 @@ impl Default for DeliveryConfig {
             rate: Rates::default(),
             retry_after: default_retry_after(),
             retry_lifetime: default_retry_lifetime(),
+            lease: default_lease(),
         }
     }
 }

@@ -24,12 +24,16 @@ pub struct Dumped {
 impl SmtpSink {
     /// Starts `smtp-sink` with extra `options` (e.g. `["-r", "rcpt"]`).
     pub fn start(options: &[&str]) -> SmtpSink {
+        SmtpSink::start_on(free_port(), options)
+    }
+
+    /// Starts `smtp-sink` on `addr`, e.g. to replace a sink that was failing on purpose.
+    pub fn start_on(addr: SocketAddr, options: &[&str]) -> SmtpSink {
         let binary = ["/usr/sbin/smtp-sink", "/usr/lib/postfix/sbin/smtp-sink"]
             .into_iter()
             .find(|p| std::path::Path::new(p).exists())
             .expect("smtp-sink is installed (Debian package postfix; .ci/test installs it)");
         let dump = tempfile::tempdir().expect("dump dir");
-        let addr = free_port();
         let mut command = Command::new(binary);
         // As root, smtp-sink must drop privileges; the dump folder must then be writable by that user.
         if unsafe { libc::geteuid() } == 0 {

@@ -1,0 +1,334 @@
+//! `rapport send` end to end: the real binary, a real SMTP server (Postfix's smtp-sink) with injected
+//! faults, and the ledger on SQLite and PostgreSQL.
+
+mod common;
+use common::smtp_sink::SmtpSink;
+use common::{Engine, Shop, stderr, stdout};
+use std::collections::HashMap;
+
+/// A shop of `n` customers (`c0@example.com` … named `First0` …), a segment of everyone, and a
+/// campaign `news` sending through `sink`.
+async fn shop(engine: Engine, n: usize, sink: &SmtpSink, courtesy: &str) -> Shop {
+    let shop = Shop::new(engine).await;
+    let mut csv = String::from("email,first_name\n");
+    for i in 0..n {
+        csv.push_str(&format!("c{i}@example.com,First{i}\n"));
+    }
+    shop.write("customers.csv", &csv);
+    let out = shop.rapport(&["import", "customers", "customers.csv"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    shop.write("segments/everyone.seg", "# Everyone.\nemail exists\n");
+    shop.write(
+        "rapport.toml",
+        &format!(
+            r#"[sender]
+from = "Maple & Thread <hello@maplethread.example>"
+postal_address = "12 Alder St, Portland OR 97201"
+
+[delivery]
+transport = "smtp"
+smtp_url = "{}"
+concurrency = 4
+retry_after = "1s"
+lease = "3s"
+
+[tracking]
+base_url = "https://mail.maplethread.example"
+secret = "8f1e0b6c2d4a9e7f3b5c1d0e9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a0b"
+
+[courtesy]
+{courtesy}
+
+[[campaign]]
+name = "news"
+segment = "everyone"
+template = "winback"
+topic = "news"
+
+[[campaign]]
+name = "more-news"
+segment = "everyone"
+template = "winback"
+topic = "news"
+"#,
+            sink.url()
+        ),
+    );
+    shop
+}
+
+/// The figure on the summary line `label` (`sent`, `skipped`, `failed`) and its reasons, e.g.
+/// `(10, "hard_bounce 10")`.
+fn figure(out: &std::process::Output, label: &str) -> (i64, String) {
+    let text = stdout(out);
+    let line = text
+        .lines()
+        .find(|l| l.trim_start().starts_with(&format!("{label} ")))
+        .unwrap_or_else(|| panic!("no `{label}` line in:\n{text}{}", stderr(out)));
+    let mut words = line.split_whitespace().skip(1);
+    let n = words.next().unwrap().parse().unwrap();
+    let reasons = line
+        .split_once('(')
+        .map(|(_, r)| r.trim_end_matches(')').to_string())
+        .unwrap_or_default();
+    (n, reasons)
+}
+
+/// Messages per recipient in the sink.
+fn per_recipient(sink: &SmtpSink) -> HashMap<String, usize> {
+    let mut counts = HashMap::new();
+    for message in sink.messages() {
+        for recipient in message.recipients {
+            *counts.entry(recipient).or_default() += 1;
+        }
+    }
+    counts
+}
+
+/// The value of `header` in a raw message (first occurrence, folded lines joined).
+fn header(text: &str, name: &str) -> Option<String> {
+    let mut lines = text.split("\n").map(|l| l.trim_end_matches('\r'));
+    let start = lines.position(|l| {
+        l.to_ascii_lowercase()
+            .starts_with(&format!("{}:", name.to_ascii_lowercase()))
+    })?;
+    let all: Vec<&str> = text.split("\n").map(|l| l.trim_end_matches('\r')).collect();
+    let mut value = all[start][name.len() + 1..].trim().to_string();
+    for continuation in all[start + 1..]
+        .iter()
+        .take_while(|l| l.starts_with(' ') || l.starts_with('\t'))
+    {
+        value.push(' ');
+        value.push_str(continuation.trim());
+    }
+    Some(value)
+}
+
+/// Every member gets exactly one message, addressed and written to them, with one-click unsubscribe.
+async fn a_campaign_reaches_every_member_once(engine: Engine) {
+    let sink = SmtpSink::start(&[]);
+    let shop = shop(engine, 300, &sink, "").await;
+
+    let out = shop.rapport(&["send", "news"]);
+
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(figure(&out, "sent").0, 300);
+    let counts = per_recipient(&sink);
+    assert_eq!(counts.len(), 300);
+    assert!(counts.values().all(|n| *n == 1), "nobody gets two messages");
+    let messages = sink.messages();
+    let mut unsubscribe_links = std::collections::HashSet::new();
+    for message in &messages {
+        let to = &message.recipients[0];
+        let i: usize = to
+            .trim_start_matches('c')
+            .split('@')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(
+            message.text.contains(&format!("Hello First{i},")),
+            "personalized for {to}"
+        );
+        assert_eq!(
+            header(&message.text, "List-Unsubscribe-Post").as_deref(),
+            Some("List-Unsubscribe=One-Click")
+        );
+        let link = header(&message.text, "List-Unsubscribe").expect("List-Unsubscribe");
+        assert!(
+            link.starts_with("<https://mail.maplethread.example/u/") && link.contains("<mailto:"),
+            "{link}"
+        );
+        unsubscribe_links.insert(link);
+    }
+    assert_eq!(
+        unsubscribe_links.len(),
+        300,
+        "each message carries its own unsubscribe link"
+    );
+
+    let again = shop.rapport(&["send", "news"]);
+    assert!(
+        stdout(&again).contains("finished") && stdout(&again).contains("--new-run"),
+        "{}",
+        stdout(&again)
+    );
+    assert_eq!(
+        sink.messages().len(),
+        300,
+        "pressing up-arrow and enter sends nothing twice"
+    );
+}
+on_both_databases!(
+    a_campaign_reaches_every_member_once,
+    a_campaign_reaches_every_member_once
+);
+
+/// 4xx at RCPT: every delivery waits for a retry, and arrives once the server accepts mail again.
+async fn temporary_refusals_are_retried_until_delivered(engine: Engine) {
+    let failing = SmtpSink::start(&["-r", "rcpt"]);
+    let shop = shop(engine, 20, &failing, "").await;
+
+    let first = shop.rapport(&["send", "news", "--wait-retries", "0"]);
+    let addr = failing.addr;
+    drop(failing);
+    let healthy = SmtpSink::start_on(addr, &[]);
+    let second = shop.rapport(&["send", "news", "--wait-retries", "30"]);
+
+    assert!(
+        stdout(&first).contains("20 waiting for a retry"),
+        "{}",
+        stdout(&first)
+    );
+    assert_eq!(figure(&second, "sent").0, 20);
+    let counts = per_recipient(&healthy);
+    assert_eq!(counts.len(), 20);
+    assert!(counts.values().all(|n| *n == 1));
+}
+on_both_databases!(
+    temporary_refusals_are_retried_until_delivered,
+    temporary_refusals_are_retried_until_delivered
+);
+
+/// 5xx at RCPT: the deliveries fail as hard bounces, the addresses are suppressed, and a new run
+/// skips them.
+async fn hard_bounces_are_suppressed(engine: Engine) {
+    let bouncing = SmtpSink::start(&["-f", "rcpt"]);
+    let shop = shop(engine, 10, &bouncing, "").await;
+
+    let first = shop.rapport(&["send", "news"]);
+    let addr = bouncing.addr;
+    drop(bouncing);
+    let healthy = SmtpSink::start_on(addr, &[]);
+    let second = shop.rapport(&["send", "news", "--new-run"]);
+
+    assert_eq!(figure(&first, "failed"), (10, "hard_bounce 10".to_string()));
+    assert_eq!(
+        figure(&second, "skipped"),
+        (10, "suppressed 10".to_string())
+    );
+    assert!(
+        healthy.messages().is_empty(),
+        "no message to a bounced address"
+    );
+}
+on_both_databases!(hard_bounces_are_suppressed, hard_bounces_are_suppressed);
+
+/// Connections dropped in the middle of the transaction lose nothing: the messages are retried.
+async fn dropped_connections_lose_nothing(engine: Engine) {
+    let dropping = SmtpSink::start(&["-q", "rcpt"]);
+    let shop = shop(engine, 12, &dropping, "").await;
+
+    shop.rapport(&["send", "news", "--wait-retries", "0"]);
+    let addr = dropping.addr;
+    drop(dropping);
+    let healthy = SmtpSink::start_on(addr, &[]);
+    let out = shop.rapport(&["send", "news", "--wait-retries", "30"]);
+
+    assert!(out.status.success(), "{}", stderr(&out));
+    let counts = per_recipient(&healthy);
+    assert_eq!(counts.len(), 12, "{}", stdout(&out));
+    assert!(counts.values().all(|n| *n == 1));
+}
+on_both_databases!(
+    dropped_connections_lose_nothing,
+    dropped_connections_lose_nothing
+);
+
+/// An unsubscribe recorded while a run is under way stops the messages not sent yet.
+async fn an_unsubscribe_mid_run_stops_later_messages(engine: Engine) {
+    let sink = SmtpSink::start(&[]);
+    let shop = shop(engine, 30, &sink, "").await;
+
+    let first = shop.rapport(&["send", "news", "--limit", "5"]);
+    let store = shop.store().await;
+    let mut tx = store.begin().await.unwrap();
+    for i in 0..30 {
+        let key = format!("c{i}@example.com");
+        rapport::store::suppressions::suppress(
+            &mut tx,
+            &key,
+            "news",
+            rapport::store::suppressions::Reason::Unsubscribe,
+            None,
+            rapport::timestamp::Timestamp::now(),
+        )
+        .await
+        .unwrap();
+    }
+    tx.commit().await.unwrap();
+    store.close().await;
+    let second = shop.rapport(&["send", "news"]);
+
+    assert!(
+        stdout(&first).contains("25 not attempted"),
+        "{}",
+        stdout(&first)
+    );
+    assert_eq!(figure(&second, "skipped"), (25, "opted_out 25".to_string()));
+    assert_eq!(sink.messages().len(), 5);
+}
+on_both_databases!(
+    an_unsubscribe_mid_run_stops_later_messages,
+    an_unsubscribe_mid_run_stops_later_messages
+);
+
+/// The weekly cap counts emails from every campaign.
+async fn the_weekly_cap_skips_customers_already_mailed(engine: Engine) {
+    let sink = SmtpSink::start(&[]);
+    let shop = shop(engine, 8, &sink, "max_per_week = 1").await;
+
+    shop.rapport(&["send", "news"]);
+    let second = shop.rapport(&["send", "more-news"]);
+
+    assert_eq!(figure(&second, "skipped"), (8, "weekly_cap 8".to_string()));
+    assert_eq!(sink.messages().len(), 8);
+}
+on_both_databases!(
+    the_weekly_cap_skips_customers_already_mailed,
+    the_weekly_cap_skips_customers_already_mailed
+);
+
+/// kill -9 in the middle of a run, then `send` again: everyone gets the message, and duplicates are
+/// at most the messages in flight (the concurrency).
+#[tokio::test]
+async fn a_killed_send_resumes_without_loss() {
+    let sink = SmtpSink::start(&[]);
+    let shop = shop(Engine::Sqlite, 2000, &sink, "").await;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_rapport"))
+        .args(["send", "news"])
+        .current_dir(shop.path())
+        .env("RAPPORT_DATABASE_URL", &shop.database_url)
+        .env_remove("RAPPORT_WORKSPACE")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while sink.messages().len() < 300 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first send made no progress"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let before_resume = sink.messages().len();
+    let resumed = shop.rapport(&["send", "news"]);
+
+    assert!(
+        before_resume < 2000,
+        "the kill came before the end ({before_resume} sent)"
+    );
+    assert!(resumed.status.success(), "{}", stderr(&resumed));
+    let counts = per_recipient(&sink);
+    assert_eq!(counts.len(), 2000, "every member got the message");
+    let duplicates: usize = counts.values().map(|n| n - 1).sum();
+    assert!(
+        duplicates <= 4,
+        "{duplicates} duplicates, more than the 4 in flight"
+    );
+}
