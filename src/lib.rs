@@ -15,11 +15,13 @@
 //!   [`message`] turns a rendered template into the exact email (tracking, headers, MIME).
 //! - [`campaign`]: running a campaign: plan a run from its segment, deliver it with send-time checks.
 //! - [`send`]: SMTP connections to the relay and what each failure means for a delivery.
+//! - [`demo`]: the synthetic shop of `rapport demo`.
 //! - [`cli`]: one file per subcommand; `main.rs` only calls [`cli::main`].
 
 pub mod campaign;
 pub mod cli;
 pub mod config;
+pub mod demo;
 pub mod diagnostic;
 pub mod domain;
 pub mod import;

@@ -44,6 +44,8 @@ pub enum LogFormat {
 pub enum Command {
     /// Create a workspace: rapport.toml with a fresh secret, example segments and templates.
     Init(super::init::Args),
+    /// A tour in seconds: a workspace with a synthetic shop, every campaign sent to the outbox.
+    Demo(super::demo::Args),
     /// Validate rapport.toml, the campaigns and the database; exit 1 on any error.
     Check(super::check::Args),
     /// Import customers or events from a CSV file (or - for stdin).
@@ -88,6 +90,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let workspace = cli.workspace;
     match cli.command {
         Command::Init(args) => super::init::run(&workspace, args),
+        Command::Demo(args) => super::demo::run(args).await,
         Command::Check(args) => super::check::run(&workspace, args).await,
         Command::Import(args) => super::import::run(&workspace, args).await,
         Command::Customer(args) => super::customer::run(&workspace, args).await,

@@ -39,6 +39,10 @@ const FILES: &[(&str, &str)] = &[
         include_str!("../../segments/never_opened.seg"),
     ),
     (
+        "segments/all_customers.seg",
+        include_str!("../../segments/all_customers.seg"),
+    ),
+    (
         "templates/layout.html",
         include_str!("../../templates/layout.html"),
     ),

@@ -3,6 +3,7 @@
 mod app;
 mod check;
 mod customer;
+mod demo;
 mod import;
 mod init;
 mod migrate;

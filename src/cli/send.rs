@@ -11,6 +11,7 @@ use crate::campaign::{
 use crate::config::{CampaignConfig, Transport};
 use crate::message::{Composer, PREVIEW};
 use crate::send::{Backoff, RateLimiter, SmtpServer, Timeouts};
+use crate::store::runs::{self, RunStatus};
 use crate::store::{Store, deliveries};
 use crate::timestamp::Timestamp;
 use crate::workspace::Workspace;
@@ -64,24 +65,14 @@ async fn send(
     args: &Args,
 ) -> anyhow::Result<ExitCode> {
     let name = campaign.name.get_ref().as_str();
-    let run_id = match start_run(
-        store,
-        &workspace.segments_dir(),
-        campaign,
-        args.new_run,
-        Timestamp::now(),
-    )
-    .await?
-    {
-        Start::Planned { run_id, members } => {
-            eprintln!("campaign {name}: run {run_id} planned for {members} customers");
-            run_id
-        }
-        Start::Resumed { run_id } => {
-            eprintln!("campaign {name}: resuming run {run_id}");
-            run_id
-        }
-        Start::AlreadyFinished { run } => {
+    let request = Request {
+        limit: args.limit,
+        new_run: args.new_run,
+        wait_retries: args.wait_retries,
+        progress: true,
+    };
+    match send_campaign(workspace, store, campaign, composer, &request).await? {
+        Sent::AlreadyFinished(run) => {
             let when = run
                 .finished_at
                 .map(|t| format!(" on {t}"))
@@ -91,14 +82,79 @@ async fn send(
                  everyone in the segment again, pass --new-run",
                 run.id
             );
-            return Ok(ExitCode::SUCCESS);
+            Ok(ExitCode::SUCCESS)
         }
+        Sent::Delivered {
+            summary,
+            stopped: None,
+        } => {
+            println!("{summary}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Sent::Delivered {
+            summary,
+            stopped: Some(why),
+        } => {
+            println!("{summary}");
+            anyhow::bail!(
+                "the run was paused: {why}\n  = hint: fix the cause, then `rapport send {name}` resumes it"
+            )
+        }
+    }
+}
+
+/// What to send, beyond the campaign.
+pub(super) struct Request {
+    pub limit: Option<i64>,
+    pub new_run: bool,
+    pub wait_retries: u64,
+    /// Show a progress bar (or periodic lines) on stderr.
+    pub progress: bool,
+}
+
+/// How a send ended.
+pub(super) enum Sent {
+    AlreadyFinished(crate::store::runs::Run),
+    /// The run's state now, and why it was paused, if it was.
+    Delivered {
+        summary: RunSummary,
+        stopped: Option<String>,
+    },
+}
+
+/// Resumes or plans the campaign's run and delivers it; marks the run finished (or paused).
+pub(super) async fn send_campaign(
+    workspace: &Workspace,
+    store: &Store,
+    campaign: &CampaignConfig,
+    composer: &Composer<'_>,
+    request: &Request,
+) -> anyhow::Result<Sent> {
+    let name = campaign.name.get_ref().as_str();
+    let run_id = match start_run(
+        store,
+        &workspace.segments_dir(),
+        campaign,
+        request.new_run,
+        Timestamp::now(),
+    )
+    .await?
+    {
+        Start::Planned { run_id, members } => {
+            tracing::info!(campaign = name, run = run_id, members, "run planned");
+            run_id
+        }
+        Start::Resumed { run_id } => {
+            eprintln!("campaign {name}: resuming run {run_id}");
+            run_id
+        }
+        Start::AlreadyFinished { run } => return Ok(Sent::AlreadyFinished(run)),
     };
     let config = &workspace.config;
     let options = DeliveryOptions {
         concurrency: usize::from(config.delivery.concurrency.0),
-        limit: args.limit,
-        wait_for_retries: Duration::from_secs(args.wait_retries),
+        limit: request.limit,
+        wait_for_retries: Duration::from_secs(request.wait_retries),
         lease: config.delivery.lease.0,
         backoff: Backoff {
             first: config.delivery.retry_after.0,
@@ -107,10 +163,18 @@ async fn send(
         },
         max_per_week: config.courtesy.max_per_week,
     };
-    let limiter = seeded_limiter(store, &config.delivery.rate.0).await?;
+    // Rate limits are the SMTP provider's; the outbox writes files as fast as the disk allows.
+    let limits = match config.delivery.transport.get_ref() {
+        Transport::Smtp => config.delivery.rate.0.clone(),
+        Transport::Outbox => Vec::new(),
+    };
+    let limiter = seeded_limiter(store, &limits).await?;
     let links = links(workspace, options.concurrency)?;
     let before = RunSummary::load(store, name, run_id).await?;
-    let progress = Progress::new(before.pending + before.retry + before.in_flight);
+    let progress = Progress::new(
+        before.pending + before.retry + before.in_flight,
+        request.progress,
+    );
     let cancel = CancellationToken::new();
     let on_progress = || progress.tick();
     let delivery = Delivery::new(
@@ -130,35 +194,24 @@ async fn send(
     progress.finish();
     let stopped = stopped?;
     let summary = RunSummary::load(store, name, run_id).await?;
-    if summary.is_finished() {
+    let status = match (&stopped, summary.is_finished()) {
+        (Some(_), _) => Some(RunStatus::Paused),
+        (None, true) => Some(RunStatus::Finished),
+        (None, false) => None,
+    };
+    if let Some(status) = status {
         let mut tx = store.begin().await?;
-        crate::store::runs::set_run_status(
-            &mut tx,
-            run_id,
-            crate::store::runs::RunStatus::Finished,
-            Timestamp::now(),
-        )
-        .await?;
+        runs::set_run_status(&mut tx, run_id, status, Timestamp::now()).await?;
         tx.commit().await?;
     }
-    println!("{summary}");
-    match stopped {
-        Some(why) => {
-            let mut tx = store.begin().await?;
-            crate::store::runs::set_run_status(
-                &mut tx,
-                run_id,
-                crate::store::runs::RunStatus::Paused,
-                Timestamp::now(),
-            )
-            .await?;
-            tx.commit().await?;
-            anyhow::bail!(
-                "the run was paused: {why}\n  = hint: fix the cause, then `rapport send {name}` resumes it"
-            )
-        }
-        None => Ok(ExitCode::SUCCESS),
-    }
+    tracing::info!(
+        campaign = name,
+        run = run_id,
+        sent = summary.sent,
+        planned = summary.planned,
+        "run ended"
+    );
+    Ok(Sent::Delivered { summary, stopped })
 }
 
 /// One link per worker: the outbox folder, or an SMTP connection each.
@@ -221,15 +274,16 @@ async fn cancel_on_signal(cancel: CancellationToken) {
 /// A progress bar on a terminal; a line every few seconds otherwise.
 struct Progress {
     bar: Option<indicatif::ProgressBar>,
+    shown: bool,
     done: AtomicU64,
     total: u64,
     last_line: std::sync::Mutex<std::time::Instant>,
 }
 
 impl Progress {
-    fn new(total: i64) -> Self {
+    fn new(total: i64, shown: bool) -> Self {
         let total = total.max(0) as u64;
-        let bar = std::io::stderr().is_terminal().then(|| {
+        let bar = (shown && std::io::stderr().is_terminal()).then(|| {
             let bar = indicatif::ProgressBar::new(total);
             bar.set_style(
                 indicatif::ProgressStyle::with_template(
@@ -241,6 +295,7 @@ impl Progress {
         });
         Progress {
             bar,
+            shown,
             done: AtomicU64::new(0),
             total,
             last_line: std::sync::Mutex::new(std::time::Instant::now()),
@@ -254,7 +309,7 @@ impl Progress {
             return;
         }
         let mut last = self.last_line.lock().expect("not poisoned");
-        if last.elapsed() >= Duration::from_secs(5) {
+        if self.shown && last.elapsed() >= Duration::from_secs(5) {
             *last = std::time::Instant::now();
             eprintln!("progress: {done}/{} deliveries processed", self.total);
         }

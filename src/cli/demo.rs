@@ -1,0 +1,128 @@
+//! `rapport demo [DIR]`: a complete tour in seconds. Scaffolds a workspace, fills it with a synthetic
+//! shop (written as CSV files in `data/` and imported like any owner's export), runs every campaign
+//! through the outbox transport, and says which message to open.
+
+use super::send::{Request, Sent, send_campaign};
+use crate::import::{ImportOptions, Source, import_customers, import_events};
+use crate::message::Composer;
+use crate::template::Library;
+use crate::workspace::Workspace;
+use anyhow::Context;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// Marks a folder made by `rapport demo`, which a later demo may replace.
+const MARKER: &str = ".rapport-demo";
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Where to create the demo shop.
+    #[arg(default_value = "rapport-demo")]
+    pub dir: PathBuf,
+    /// How many customers the shop has.
+    #[arg(long, default_value_t = 3000)]
+    pub customers: usize,
+    /// Another seed gives another shop; the same seed, the same shop.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+}
+
+pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let dir = args.dir.as_path();
+    prepare(dir)?;
+    let data = crate::demo::generate(args.seed, args.customers, chrono::Utc::now());
+    std::fs::create_dir_all(dir.join("data"))?;
+    std::fs::write(dir.join("data/customers.csv"), &data.customers_csv)?;
+    std::fs::write(dir.join("data/events.csv"), &data.events_csv)?;
+    println!(
+        "A demo shop in {}: {} customers, {} events (data/*.csv)",
+        dir.display(),
+        data.customers,
+        data.events
+    );
+
+    let workspace = Workspace::load(dir)?;
+    let store = workspace.open_store().await?;
+    let fail_on_bad_row = &mut |e: &crate::import::RowError| eprintln!("{e}");
+    let options = ImportOptions::default();
+    import_customers(
+        &store,
+        &Source::File(dir.join("data/customers.csv")),
+        &options,
+        fail_on_bad_row,
+    )
+    .await?;
+    import_events(
+        &store,
+        &Source::File(dir.join("data/events.csv")),
+        &options,
+        fail_on_bad_row,
+    )
+    .await?;
+
+    let (library, problems) = Library::load(&workspace.templates_dir())?;
+    anyhow::ensure!(
+        problems.is_empty(),
+        "the demo's templates do not compile: {}",
+        problems[0]
+    );
+    println!();
+    for campaign in &workspace.config.campaigns {
+        let composer = Composer::new(&workspace.config, campaign, &library);
+        let request = Request {
+            limit: None,
+            new_run: false,
+            wait_retries: 0,
+            progress: false,
+        };
+        match send_campaign(&workspace, &store, campaign, &composer, &request).await? {
+            Sent::Delivered { summary, .. } => println!("{summary}\n"),
+            Sent::AlreadyFinished(_) => unreachable!("a fresh demo has no finished runs"),
+        }
+    }
+    store.close().await;
+    let outbox = dir.join(&workspace.config.delivery.outbox_dir);
+    match first_message(&outbox) {
+        Some(path) => println!(
+            "Open one of the messages in a mail client: {}",
+            path.display()
+        ),
+        None => println!("No message was written (every customer was skipped)."),
+    }
+    println!(
+        "Try next: rapport --workspace {} segment explain lapsed_regulars EMAIL",
+        dir.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Scaffolds `dir`, replacing an earlier demo there but never anything else.
+fn prepare(dir: &Path) -> anyhow::Result<()> {
+    if dir.join(MARKER).exists() {
+        std::fs::remove_dir_all(dir)
+            .with_context(|| format!("cannot replace the earlier demo in {}", dir.display()))?;
+    } else if dir.exists() && std::fs::read_dir(dir)?.next().is_some() {
+        anyhow::bail!(
+            "{} exists and is not an earlier demo: nothing was changed\n  = hint: pass another folder, e.g. `rapport demo /tmp/shop`",
+            dir.display()
+        );
+    }
+    super::init::scaffold(dir)?;
+    std::fs::write(
+        dir.join(MARKER),
+        "made by `rapport demo`; a later demo replaces this folder\n",
+    )?;
+    Ok(())
+}
+
+/// The first `.eml` in the outbox, by name.
+fn first_message(outbox: &Path) -> Option<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(outbox)
+        .ok()?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "eml"))
+        .collect();
+    files.sort();
+    files.into_iter().next()
+}

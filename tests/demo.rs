@@ -1,0 +1,83 @@
+//! `rapport demo`: the README's main command, on the embedded SQLite default.
+
+mod common;
+use common::{stderr, stdout};
+use std::process::Command;
+
+fn demo(dir: &std::path::Path, extra: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_rapport"))
+        .arg("demo")
+        .arg(dir)
+        .args(extra)
+        .env_remove("RAPPORT_DATABASE_URL")
+        .env_remove("RAPPORT_WORKSPACE")
+        .output()
+        .unwrap()
+}
+
+/// The demo builds a shop, sends every campaign to the outbox and points at a message to open; a
+/// second demo in the same folder replaces the first.
+#[test]
+fn the_demo_sends_every_campaign_to_the_outbox() {
+    let parent = tempfile::tempdir().unwrap();
+    let dir = parent.path().join("shop");
+
+    let first = demo(&dir, &["--customers", "300"]);
+    let second = demo(&dir, &["--customers", "300"]);
+
+    assert!(first.status.success(), "{}", stderr(&first));
+    let out = stdout(&first);
+    for campaign in ["winback", "thank-you", "garden-seeds", "newsletter"] {
+        assert!(
+            out.contains(&format!("campaign {campaign} (run ")),
+            "{campaign} ran: {out}"
+        );
+    }
+    let message = out
+        .lines()
+        .find_map(|l| l.strip_prefix("Open one of the messages in a mail client: "))
+        .expect("a message to open");
+    let eml = std::fs::read_to_string(message).unwrap();
+    assert!(
+        eml.contains("List-Unsubscribe-Post: List-Unsubscribe=One-Click"),
+        "{eml}"
+    );
+    assert!(
+        eml.contains("12 Alder St, Portland OR 97201"),
+        "the footer carries the postal address"
+    );
+    assert!(second.status.success(), "{}", stderr(&second));
+    assert_eq!(
+        stdout(&first),
+        stdout(&second).replace(&second_paths(&second), &second_paths(&first)),
+        "same seed, same shop"
+    );
+}
+
+fn second_paths(out: &std::process::Output) -> String {
+    stdout(out)
+        .lines()
+        .find_map(|l| l.strip_prefix("Open one of the messages in a mail client: "))
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// The demo never overwrites a folder it did not make.
+#[test]
+fn the_demo_leaves_other_folders_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("notes.txt"), "mine").unwrap();
+
+    let out = demo(dir.path(), &["--customers", "10"]);
+
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("is not an earlier demo: nothing was changed"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("notes.txt")).unwrap(),
+        "mine"
+    );
+}
