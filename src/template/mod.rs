@@ -6,6 +6,7 @@ mod context;
 mod errors;
 mod filters;
 pub(crate) mod html;
+mod instant;
 mod library;
 mod money;
 mod text;
