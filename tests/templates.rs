@@ -361,3 +361,42 @@ on_both_databases!(
     self_referencing_templates_are_errors,
     self_referencing_templates_are_errors
 );
+
+/// The `file` and `console` examples of docs/templates.md, run in order in one shop: each command
+/// prints what the page shows.
+async fn documented_commands_print_what_the_docs_show(engine: Engine) {
+    let shop = shop_with_customers(engine).await;
+    let page = std::fs::read_to_string(common::repo_file("docs/templates.md")).unwrap();
+    let mut ran = 0;
+    let mut lines = page.lines();
+    while let Some(line) = lines.next() {
+        let Some(info) = line.strip_prefix("```") else {
+            continue;
+        };
+        let body: Vec<&str> = lines
+            .by_ref()
+            .take_while(|l| !l.starts_with("```"))
+            .collect();
+        if let Some(path) = info.strip_prefix("file ") {
+            shop.write(path.trim(), &(body.join("\n") + "\n"));
+        } else if info == "console" {
+            let command = body[0]
+                .strip_prefix("$ rapport ")
+                .expect("a rapport command");
+            let args: Vec<&str> = command.split_whitespace().collect();
+            let out = shop.rapport(&args);
+            let printed = format!("{}{}", stdout(&out), stderr(&out));
+            let expected = body[1..].join("\n");
+            assert!(
+                printed.contains(&expected),
+                "`{command}` printed:\n{printed}\nexpected:\n{expected}"
+            );
+            ran += 1;
+        }
+    }
+    assert!(ran >= 3, "only {ran} commands found");
+}
+on_both_databases!(
+    documented_commands_print_what_the_docs_show,
+    documented_commands_print_what_the_docs_show
+);

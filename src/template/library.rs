@@ -121,6 +121,11 @@ impl Library {
         })
     }
 
+    /// Renders one file (HTML files auto-escaped), e.g. to try an example against a context.
+    pub fn render_file(&self, file: &str, context: &Context) -> Result<String, tera::Error> {
+        self.tera.render(file, context)
+    }
+
     /// A Tera error as a diagnostic on the file and line it comes from.
     pub fn diagnostic(&self, error: &tera::Error) -> Diagnostic {
         problem_from_tera(error, &self.sources)
