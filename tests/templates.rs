@@ -400,3 +400,23 @@ on_both_databases!(
     documented_commands_print_what_the_docs_show,
     documented_commands_print_what_the_docs_show
 );
+
+/// A subject file without its HTML body is reported instead of silently ignored.
+async fn a_subject_without_a_body_is_reported(engine: Engine) {
+    let shop = shop_with_customers(engine).await;
+    shop.write("templates/spring.subject", "Spring is here\n");
+
+    let out = shop.rapport(&["check"]);
+
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("templates/spring.subject:1:1: error: spring.subject has no body"),
+        "{err}"
+    );
+    assert!(err.contains("create templates/spring.html"), "{err}");
+}
+on_both_databases!(
+    a_subject_without_a_body_is_reported,
+    a_subject_without_a_body_is_reported
+);

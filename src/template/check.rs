@@ -18,6 +18,7 @@ pub const SAMPLE_SIZE: i64 = 200;
 pub async fn check_templates(workspace: &Workspace) -> anyhow::Result<Vec<Diagnostic>> {
     let (library, mut problems) = Library::load(&workspace.templates_dir())?;
     problems.extend(missing_subjects(workspace, &library)?);
+    problems.extend(lone_subjects(workspace, &library));
     let store = workspace.open_store().await?;
     let sample = sample(&store).await;
     store.close().await;
@@ -61,6 +62,28 @@ fn missing_subjects(workspace: &Workspace, library: &Library) -> anyhow::Result<
             })
         })
         .collect())
+}
+
+/// A `NAME.subject` without `NAME.html` is a message with no body: say so rather than ignore it.
+fn lone_subjects(workspace: &Workspace, library: &Library) -> Vec<Diagnostic> {
+    let dir = workspace.templates_dir();
+    library
+        .subject_files()
+        .filter_map(|(file, text)| {
+            let name = file.strip_suffix(".subject")?;
+            (!dir.join(format!("{name}.html")).is_file()).then(|| {
+                Diagnostic::new(
+                    format!("templates/{file}"),
+                    text,
+                    0..0,
+                    format!("{file} has no body"),
+                )
+                .with_hint(format!(
+                    "create templates/{name}.html (and optionally {name}.txt)"
+                ))
+            })
+        })
+        .collect()
 }
 
 /// Renders `name` for each customer; one diagnostic per failing place in the template.

@@ -8,6 +8,7 @@
 
 use super::errors::{Problem, problem_from_tera};
 use super::filters;
+use super::output::{Capped, MAX_RENDERED_BYTES, one_line};
 use crate::diagnostic::Diagnostic;
 use anyhow::Context as _;
 use std::collections::BTreeMap;
@@ -94,6 +95,14 @@ impl Library {
             .collect()
     }
 
+    /// The `.subject` files that compiled, with their text.
+    pub fn subject_files(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.sources
+            .iter()
+            .filter(|(file, _)| file.ends_with(".subject"))
+            .map(|(file, text)| (file.as_str(), text.as_str()))
+    }
+
     /// Whether a file of this name compiled.
     pub fn has(&self, file: &str) -> bool {
         self.tera.contains_template(file)
@@ -106,11 +115,11 @@ impl Library {
 
     /// Renders message template `name` for one recipient.
     pub fn render(&self, name: &str, context: &Context) -> Result<Parts, tera::Error> {
-        let subject = self.tera.render(&format!("{name}.subject"), context)?;
-        let html = self.tera.render(&format!("{name}.html"), context)?;
+        let subject = self.render_file(&format!("{name}.subject"), context)?;
+        let html = self.render_file(&format!("{name}.html"), context)?;
         let text_file = format!("{name}.txt");
         let text = if self.has(&text_file) {
-            Some(self.tera.render(&text_file, context)?)
+            Some(self.render_file(&text_file, context)?)
         } else {
             None
         };
@@ -121,9 +130,18 @@ impl Library {
         })
     }
 
-    /// Renders one file (HTML files auto-escaped), e.g. to try an example against a context.
+    /// Renders one file (HTML files auto-escaped). Output past [`MAX_RENDERED_BYTES`] stops the
+    /// render, so a loop over a huge range fails fast instead of filling memory.
     pub fn render_file(&self, file: &str, context: &Context) -> Result<String, tera::Error> {
-        self.tera.render(file, context)
+        let mut out = Capped(Vec::with_capacity(8 * 1024));
+        match self.tera.render_to(file, context, &mut out) {
+            Ok(()) => String::from_utf8(out.0).map_err(|_| tera::Error::message("invalid UTF-8")),
+            Err(_) if out.0.len() >= MAX_RENDERED_BYTES => Err(tera::Error::message(format!(
+                "{file} renders to more than {} KB: is a loop running over a huge list?",
+                MAX_RENDERED_BYTES / 1024
+            ))),
+            Err(e) => Err(e),
+        }
     }
 
     /// A Tera error as a diagnostic on the file and line it comes from.
@@ -154,14 +172,6 @@ fn new_tera() -> Tera {
     tera.autoescape_on([".html"]);
     filters::register(&mut tera);
     tera
-}
-
-/// Header-safe text: control characters (CR and LF above all) become spaces, runs of spaces one.
-pub fn one_line(text: &str) -> String {
-    text.split(|c: char| c.is_whitespace() || c.is_control())
-        .filter(|word| !word.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 #[cfg(test)]
@@ -224,7 +234,39 @@ mod tests {
     }
 
     #[test]
-    fn subjects_are_one_line() {
-        assert_eq!(one_line("Hi\r\nBcc: x@y\t there "), "Hi Bcc: x@y there");
+    fn a_runaway_loop_stops_at_the_size_cap() {
+        let (lib, problems) = library(&[
+            ("big.subject", "x"),
+            (
+                "big.html",
+                "{% for i in range(end=100000) %}{% for j in range(end=100000) %}{{ i }}{% endfor %}{% endfor %}",
+            ),
+        ]);
+        assert!(problems.is_empty(), "{problems:?}");
+        let error = lib.render("big", &Context::new()).unwrap_err();
+        assert!(
+            error.to_string().contains("renders to more than 1024 KB"),
+            "{error}"
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn files_outside_the_folder_are_out_of_reach() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("secret.txt");
+        std::fs::write(&secret, "database password").unwrap();
+        let templates = dir.path().join("templates");
+        std::fs::create_dir(&templates).unwrap();
+        std::os::unix::fs::symlink(&secret, templates.join("_secret.txt")).unwrap();
+        std::fs::write(templates.join("a.subject"), "hi").unwrap();
+        std::fs::write(templates.join("a.html"), "{% include \"_secret.txt\" %}").unwrap();
+        let (lib, problems) = Library::load(&templates).unwrap();
+        assert_eq!(
+            problems.len(),
+            1,
+            "the include of a symbolic link is refused: {problems:?}"
+        );
+        assert!(!lib.has("_secret.txt"));
     }
 }
