@@ -420,3 +420,46 @@ on_both_databases!(
     a_subject_without_a_body_is_reported,
     a_subject_without_a_body_is_reported
 );
+
+/// A hand-written text part is used as is, with its web addresses tracked; every token in the
+/// message is signed with the workspace secret for the preview delivery.
+async fn a_written_text_part_is_tracked_and_tokens_verify(engine: Engine) {
+    let shop = shop_with_customers(engine).await;
+
+    let text = preview(&shop, "thank-you", "alice@example.com", "text");
+
+    assert!(
+        text.starts_with("Dear Alice,\n\nThank you for your first order of $120.50."),
+        "{text}"
+    );
+    let care = text
+        .split("How to care for your new things: ")
+        .nth(1)
+        .unwrap();
+    let click = care.lines().next().unwrap();
+    let unsubscribe = text.split("Unsubscribe: ").nth(1).unwrap().trim();
+    let config = std::fs::read_to_string(shop.path().join("rapport.toml")).unwrap();
+    let config = rapport::config::parse("rapport.toml", &config).unwrap();
+    let signer = rapport::token::Signer::new(config.tracking.secret.get_ref().expose().as_bytes());
+    let claim = |url: &str, path: &str| {
+        let prefix = format!("https://mail.maplethread.example/{path}/");
+        let token = url
+            .strip_prefix(&prefix)
+            .unwrap_or_else(|| panic!("{url} is not under {prefix}"));
+        signer.verify(token).expect("a valid token")
+    };
+    assert_eq!(claim(click, "c").purpose, rapport::token::Purpose::Click(0));
+    assert_eq!(
+        claim(unsubscribe, "u").purpose,
+        rapport::token::Purpose::Unsubscribe
+    );
+    assert_eq!(
+        claim(unsubscribe, "u").delivery_id,
+        0,
+        "preview links belong to no delivery"
+    );
+}
+on_both_databases!(
+    a_written_text_part_is_tracked_and_tokens_verify,
+    a_written_text_part_is_tracked_and_tokens_verify
+);
