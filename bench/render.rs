@@ -2,7 +2,11 @@
 //! and 5 filters for 100,000 customers on one core, building each recipient's context from a stored
 //! customer and their behaviour summary; then the same customers through the whole message pipeline
 //! (tracked links, open pixel, text part, MIME message). Prints renders per second.
-//! `BENCH_CUSTOMERS=N` changes the number of customers.
+//! `BENCH_CUSTOMERS=N` changes the number of customers. Last, the database half: summaries fetched
+//! in batches from SQLite (see `render_summaries.rs`).
+
+#[path = "render_summaries.rs"]
+mod summaries;
 
 use rapport::message::{Composer, DeliveryRef};
 use rapport::store::{Customer, Purchase, Summary};
@@ -132,6 +136,7 @@ fn main() {
             }
         },
     );
+    summaries::run();
 }
 
 /// Runs `round` (n renders) three times and prints the fastest: this machine is shared and noisy.
