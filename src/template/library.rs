@@ -46,6 +46,7 @@ impl Library {
             }
             Err(e) => return Err(e).with_context(|| format!("cannot read {}", dir.display())),
         };
+        let mut unreadable = Vec::new();
         for entry in entries {
             let entry = entry?;
             let name = entry.file_name().to_string_lossy().into_owned();
@@ -55,11 +56,25 @@ impl Library {
             if !is_template || !entry.file_type()?.is_file() || name.starts_with('.') {
                 continue;
             }
-            let text = std::fs::read_to_string(entry.path())
-                .with_context(|| format!("cannot read templates/{name}"))?;
-            sources.insert(name, text);
+            match std::fs::read_to_string(entry.path()) {
+                Ok(text) => {
+                    sources.insert(name, text);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::InvalidData => unreadable.push(
+                    Diagnostic::new(
+                        format!("templates/{name}"),
+                        "",
+                        0..0,
+                        "this file is not UTF-8 text",
+                    )
+                    .with_hint("save it as UTF-8 in your editor"),
+                ),
+                Err(e) => return Err(e).with_context(|| format!("cannot read templates/{name}")),
+            }
         }
-        Ok(Library::compile(sources))
+        let (library, problems) = Library::compile(sources);
+        unreadable.extend(problems);
+        Ok((library, unreadable))
     }
 
     /// Compiles `sources` (file name → text), leaving out each file that does not compile.
@@ -222,6 +237,18 @@ mod tests {
         let (_, problems) = library(&[("a.subject", "{{ 3 | monye }}"), ("a.html", "x")]);
         assert_eq!(problems.len(), 1, "{problems:?}");
         assert_eq!(problems[0].location(), "templates/a.subject:1:8");
+    }
+
+    #[test]
+    fn a_file_that_is_not_utf8_is_reported_not_fatal() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("latin1.html"), b"caf\xe9").unwrap();
+        std::fs::write(dir.path().join("ok.subject"), "Hi").unwrap();
+        std::fs::write(dir.path().join("ok.html"), "<p>fine</p>").unwrap();
+        let (lib, problems) = Library::load(dir.path()).unwrap();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(problems[0].file, "templates/latin1.html");
+        assert_eq!(lib.message_names(), ["ok"]);
     }
 
     #[test]
