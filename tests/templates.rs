@@ -361,3 +361,105 @@ on_both_databases!(
     self_referencing_templates_are_errors,
     self_referencing_templates_are_errors
 );
+
+/// The `file` and `console` examples of docs/templates.md, run in order in one shop: each command
+/// prints what the page shows.
+async fn documented_commands_print_what_the_docs_show(engine: Engine) {
+    let shop = shop_with_customers(engine).await;
+    let page = std::fs::read_to_string(common::repo_file("docs/templates.md")).unwrap();
+    let mut ran = 0;
+    let mut lines = page.lines();
+    while let Some(line) = lines.next() {
+        let Some(info) = line.strip_prefix("```") else {
+            continue;
+        };
+        let body: Vec<&str> = lines
+            .by_ref()
+            .take_while(|l| !l.starts_with("```"))
+            .collect();
+        if let Some(path) = info.strip_prefix("file ") {
+            shop.write(path.trim(), &(body.join("\n") + "\n"));
+        } else if info == "console" {
+            let command = body[0]
+                .strip_prefix("$ rapport ")
+                .expect("a rapport command");
+            let args: Vec<&str> = command.split_whitespace().collect();
+            let out = shop.rapport(&args);
+            let printed = format!("{}{}", stdout(&out), stderr(&out));
+            let expected = body[1..].join("\n");
+            assert!(
+                printed.contains(&expected),
+                "`{command}` printed:\n{printed}\nexpected:\n{expected}"
+            );
+            ran += 1;
+        }
+    }
+    assert!(ran >= 3, "only {ran} commands found");
+}
+on_both_databases!(
+    documented_commands_print_what_the_docs_show,
+    documented_commands_print_what_the_docs_show
+);
+
+/// A subject file without its HTML body is reported instead of silently ignored.
+async fn a_subject_without_a_body_is_reported(engine: Engine) {
+    let shop = shop_with_customers(engine).await;
+    shop.write("templates/spring.subject", "Spring is here\n");
+
+    let out = shop.rapport(&["check"]);
+
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("templates/spring.subject:1:1: error: spring.subject has no body"),
+        "{err}"
+    );
+    assert!(err.contains("create templates/spring.html"), "{err}");
+}
+on_both_databases!(
+    a_subject_without_a_body_is_reported,
+    a_subject_without_a_body_is_reported
+);
+
+/// A hand-written text part is used as is, with its web addresses tracked; every token in the
+/// message is signed with the workspace secret for the preview delivery.
+async fn a_written_text_part_is_tracked_and_tokens_verify(engine: Engine) {
+    let shop = shop_with_customers(engine).await;
+
+    let text = preview(&shop, "thank-you", "alice@example.com", "text");
+
+    assert!(
+        text.starts_with("Dear Alice,\n\nThank you for your first order of $120.50."),
+        "{text}"
+    );
+    let care = text
+        .split("How to care for your new things: ")
+        .nth(1)
+        .unwrap();
+    let click = care.lines().next().unwrap();
+    let unsubscribe = text.split("Unsubscribe: ").nth(1).unwrap().trim();
+    let config = std::fs::read_to_string(shop.path().join("rapport.toml")).unwrap();
+    let config = rapport::config::parse("rapport.toml", &config).unwrap();
+    let signer = rapport::token::Signer::new(config.tracking.secret.get_ref().expose().as_bytes());
+    let claim = |url: &str, path: &str| {
+        let prefix = format!("https://mail.maplethread.example/{path}/");
+        let token = url
+            .strip_prefix(&prefix)
+            .unwrap_or_else(|| panic!("{url} is not under {prefix}"));
+        signer.verify(token).expect("a valid token")
+    };
+    assert_eq!(claim(click, "c").purpose, rapport::token::Purpose::Click(0));
+    assert_eq!(
+        claim(unsubscribe, "u").purpose,
+        rapport::token::Purpose::Unsubscribe
+    );
+    assert_eq!(
+        claim(unsubscribe, "u").delivery_id,
+        0,
+        "preview links belong to no delivery"
+    );
+}
+on_both_databases!(
+    a_written_text_part_is_tracked_and_tokens_verify,
+    a_written_text_part_is_tracked_and_tokens_verify
+);

@@ -183,3 +183,103 @@ fn recipient(customer: &Customer) -> Result<Mailbox, ComposeError> {
     .join(" ");
     Ok(Mailbox::new((!name.is_empty()).then_some(name), address))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::template::synthetic_customer;
+    use std::collections::BTreeMap;
+
+    const CONFIG: &str = r#"
+[sender]
+from = "Maple & Thread <hello@maplethread.example>"
+postal_address = "12 Alder St, Portland OR 97201"
+[tracking]
+base_url = "https://mail.maplethread.example"
+secret = "0123456789abcdef0123456789abcdef"
+[[campaign]]
+name = "winback"
+segment = "lapsed"
+template = "winback"
+"#;
+
+    const NASTY: &[&str] = &[
+        "Eve\r\nBcc: victim@example.com",
+        "\nX-Injected: 1",
+        "\r",
+        "a\u{2028}b",
+        "\"Boss\" <boss@example.com>, x",
+        "=?utf-8?b?QmNjOiB4?=",
+        "Zoë",
+        "nul\0byte",
+        "colon: semi; comma,",
+        "   ",
+    ];
+
+    /// No name, however crafted, adds a header or a recipient: every header appears once, the only
+    /// recipient is the customer, and the subject stays one line.
+    #[test]
+    fn crafted_names_never_add_headers_or_recipients() {
+        let config = crate::config::parse("rapport.toml", CONFIG).unwrap();
+        let sources = BTreeMap::from([
+            (
+                "winback.subject".to_string(),
+                "Hi {{ customer.first_name | default(value=\"\") }} {{ customer.last_name | default(value=\"\") }}".to_string(),
+            ),
+            ("winback.html".to_string(), "<p>{{ customer.first_name | greet }}</p>".to_string()),
+        ]);
+        let (library, problems) = Library::compile(sources);
+        assert!(problems.is_empty(), "{problems:?}");
+        let composer = Composer::new(&config, &config.campaigns[0], &library);
+        let expected = [
+            "from",
+            "to",
+            "subject",
+            "date",
+            "message-id",
+            "list-unsubscribe",
+            "list-unsubscribe-post",
+            "mime-version",
+            "content-type",
+        ];
+        let mut cases = 0;
+        for first in NASTY {
+            for last in NASTY {
+                let mut customer = synthetic_customer();
+                customer.email = "alice@example.com".into();
+                customer.first_name = Some(first.to_string());
+                customer.last_name = Some(last.to_string());
+                let composed = composer
+                    .compose(&customer, &Summary::default(), PREVIEW, Timestamp::now())
+                    .unwrap();
+                let eml = String::from_utf8(composed.message.formatted()).unwrap();
+                let head = eml.split("\r\n\r\n").next().unwrap();
+                let mut names: Vec<String> = head
+                    .split("\r\n")
+                    .filter(|l| !l.starts_with([' ', '\t']))
+                    .map(|l| l.split(':').next().unwrap().to_ascii_lowercase())
+                    .collect();
+                names.sort();
+                let mut want: Vec<String> = expected.iter().map(|s| s.to_string()).collect();
+                want.sort();
+                assert_eq!(names, want, "{first:?} {last:?}:\n{head}");
+                let to = composed.message.envelope().to();
+                assert_eq!(to.len(), 1);
+                assert_eq!(to[0].to_string(), "alice@example.com");
+                assert!(!composed.subject.contains(['\r', '\n']));
+                cases += 1;
+            }
+        }
+        assert_eq!(cases, NASTY.len() * NASTY.len());
+    }
+
+    #[test]
+    fn the_message_id_comes_from_the_delivery() {
+        let from: Mailbox = "Shop <hello@shop.example>".parse().unwrap();
+        let delivery = DeliveryRef {
+            delivery_id: 42,
+            run_id: 7,
+        };
+        assert_eq!(message_id(delivery, &from), "<rapport.42.7@shop.example>");
+    }
+}

@@ -95,8 +95,9 @@ fn add_row(out: &mut HashMap<i64, Summary>, row: Row) {
     }
 }
 
-/// One statement: aggregates per customer, the favourite category, and the recent purchases joined
-/// on (one row per recent purchase, or one row for a customer without purchases).
+/// One statement: aggregates per customer, the favourite category (a subquery per customer on the
+/// `events_customer_kind_time` index, rather than a join SQLite would run as a scan per row), and
+/// the recent purchases joined on (one row per recent purchase, or one for a customer without any).
 fn summary_sql(dialect: Dialect, n: usize) -> String {
     let category = match dialect {
         Dialect::Sqlite => "CAST(json_extract(properties, '$.category') AS TEXT)",
@@ -108,7 +109,7 @@ fn summary_sql(dialect: Dialect, n: usize) -> String {
         .join(", ");
     format!(
         "WITH ev AS ( \
-           SELECT id, customer_id, kind, occurred_at, amount, properties, {category} AS category \
+           SELECT id, customer_id, kind, occurred_at, amount, properties \
            FROM events WHERE customer_id IN ({placeholders}) \
              AND kind IN ('purchase', 'visit', 'email.opened') \
          ), agg AS ( \
@@ -116,24 +117,20 @@ fn summary_sql(dialect: Dialect, n: usize) -> String {
              COUNT(CASE WHEN kind = 'purchase' THEN 1 END) AS purchases, \
              SUM(CASE WHEN kind = 'purchase' THEN amount END) AS total_spent, \
              MAX(CASE WHEN kind IN ('visit', 'purchase') THEN occurred_at END) AS last_visit_at, \
-             MAX(CASE WHEN kind = 'email.opened' THEN occurred_at END) AS last_opened_at \
+             MAX(CASE WHEN kind = 'email.opened' THEN occurred_at END) AS last_opened_at, \
+             (SELECT {category} FROM events f \
+                WHERE f.customer_id = ev.customer_id AND f.kind = 'purchase' \
+                  AND {category} IS NOT NULL AND {category} <> '' \
+                GROUP BY 1 ORDER BY COUNT(*) DESC, MAX(f.occurred_at) DESC, 1 LIMIT 1) AS category \
            FROM ev GROUP BY customer_id \
-         ), fav AS ( \
-           SELECT customer_id, category FROM ( \
-             SELECT customer_id, category, ROW_NUMBER() OVER ( \
-               PARTITION BY customer_id ORDER BY COUNT(*) DESC, MAX(occurred_at) DESC, category) AS rn \
-             FROM ev WHERE kind = 'purchase' AND category IS NOT NULL AND category <> '' \
-             GROUP BY customer_id, category \
-           ) ranked WHERE rn = 1 \
          ), recent AS ( \
            SELECT customer_id, occurred_at, amount, properties, ROW_NUMBER() OVER ( \
              PARTITION BY customer_id ORDER BY occurred_at DESC, id DESC) AS rn \
            FROM ev WHERE kind = 'purchase' \
          ) \
          SELECT agg.customer_id, agg.purchases, agg.total_spent, agg.last_visit_at, agg.last_opened_at, \
-           fav.category, recent.occurred_at, recent.amount, recent.properties \
+           agg.category, recent.occurred_at, recent.amount, recent.properties \
          FROM agg \
-         LEFT JOIN fav ON fav.customer_id = agg.customer_id \
          LEFT JOIN recent ON recent.customer_id = agg.customer_id AND recent.rn <= {RECENT_PURCHASES} \
          ORDER BY agg.customer_id, recent.rn"
     )

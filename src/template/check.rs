@@ -18,6 +18,7 @@ pub const SAMPLE_SIZE: i64 = 200;
 pub async fn check_templates(workspace: &Workspace) -> anyhow::Result<Vec<Diagnostic>> {
     let (library, mut problems) = Library::load(&workspace.templates_dir())?;
     problems.extend(missing_subjects(workspace, &library)?);
+    problems.extend(lone_subjects(workspace, &library));
     let store = workspace.open_store().await?;
     let sample = sample(&store).await;
     store.close().await;
@@ -61,6 +62,28 @@ fn missing_subjects(workspace: &Workspace, library: &Library) -> anyhow::Result<
             })
         })
         .collect())
+}
+
+/// A `NAME.subject` without `NAME.html` is a message with no body: say so rather than ignore it.
+fn lone_subjects(workspace: &Workspace, library: &Library) -> Vec<Diagnostic> {
+    let dir = workspace.templates_dir();
+    library
+        .subject_files()
+        .filter_map(|(file, text)| {
+            let name = file.strip_suffix(".subject")?;
+            (!dir.join(format!("{name}.html")).is_file()).then(|| {
+                Diagnostic::new(
+                    format!("templates/{file}"),
+                    text,
+                    0..0,
+                    format!("{file} has no body"),
+                )
+                .with_hint(format!(
+                    "create templates/{name}.html (and optionally {name}.txt)"
+                ))
+            })
+        })
+        .collect()
 }
 
 /// Renders `name` for each customer; one diagnostic per failing place in the template.
@@ -117,7 +140,22 @@ fn explain(d: Diagnostic, name: &str, count: usize, total: usize, example: &str)
             let detail = rest.trim_start_matches('.').trim().to_string();
             (span, format!("`{path}` is not defined"), detail)
         }
-        None => (d.span.clone(), d.message.clone(), String::new()),
+        None => match piped_value(&d.source, d.span.start) {
+            Some(value) if d.message.contains("undefined") => {
+                let filter = d.source.get(d.span.clone()).unwrap_or_default().trim();
+                let what = format!(
+                    "`{}` is not defined (the `{filter}` filter needs it)",
+                    &d.source[value.clone()]
+                );
+                (value.start..d.span.end, what, String::new())
+            }
+            None if d.message.contains("undefined") => {
+                let span = widen_to_path(&d.source, d.span.clone());
+                let what = format!("`{}` is not defined", &d.source[span.clone()]);
+                (span, what, String::new())
+            }
+            _ => (d.span.clone(), d.message.clone(), String::new()),
+        },
     };
     let message = format!(
         "template {name:?}: {what} for {count} of {total} sample customers (e.g. {example})"
@@ -148,6 +186,19 @@ fn near_name(what: &str, detail: &str) -> Option<String> {
     Some(format!("did you mean `{near}`?"))
 }
 
+/// The span of `summary.last_purchase_at` in `{{ summary.last_purchase_at | ago }}`, given the
+/// offset of the filter name.
+fn piped_value(source: &str, filter_start: usize) -> Option<std::ops::Range<usize>> {
+    let before = source
+        .get(..filter_start)?
+        .trim_end()
+        .strip_suffix('|')?
+        .trim_end();
+    let is_path = |c: char| c.is_alphanumeric() || c == '_' || c == '.';
+    let start = before.trim_end_matches(is_path).len();
+    (start < before.len()).then_some(start..before.len())
+}
+
 /// Extends a span over `first_name` to the whole `customer.first_name` before it.
 fn widen_to_path(source: &str, span: std::ops::Range<usize>) -> std::ops::Range<usize> {
     let is_path = |c: char| c.is_alphanumeric() || c == '_' || c == '.';
@@ -155,11 +206,7 @@ fn widen_to_path(source: &str, span: std::ops::Range<usize>) -> std::ops::Range<
         .get(..span.start)
         .map_or(span.start, |before| before.trim_end_matches(is_path).len());
     let end = source.get(span.end..).map_or(span.end, |after| {
-        span.end
-            + (after.len()
-                - after
-                    .trim_start_matches(|c: char| c.is_alphanumeric() || c == '_')
-                    .len())
+        span.end + (after.len() - after.trim_start_matches(is_path).len())
     });
     start..end
 }
@@ -189,4 +236,25 @@ fn shared_for(workspace: &Workspace, name: &str) -> Shared {
         topic,
         config.courtesy.default_timezone.0,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failures_name_the_whole_variable() {
+        let src = "{{ summary.last_purchase_at | ago }} {{ customer.first_name }}";
+        let filter = src.find("ago").unwrap();
+        assert_eq!(
+            &src[piped_value(src, filter).unwrap()],
+            "summary.last_purchase_at"
+        );
+        let field = src.find("first_name").unwrap();
+        assert_eq!(
+            &src[widen_to_path(src, field..field + 10)],
+            "customer.first_name"
+        );
+        assert_eq!(piped_value(src, field), None);
+    }
 }

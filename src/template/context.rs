@@ -78,7 +78,7 @@ impl Shared {
         ctx.insert_value("summary", summary_value(summary, now));
         ctx.insert_value("campaign", self.campaign.clone());
         ctx.insert_value("sender", self.sender.clone());
-        let mut l = Map::new();
+        let mut l = Map::with_capacity(2);
         l.insert(
             "unsubscribe_url".into(),
             links.unsubscribe_url.as_str().into(),
@@ -117,7 +117,7 @@ pub fn synthetic_customer() -> Customer {
 }
 
 fn customer_value(c: &Customer, zone: Tz, locale: &str) -> Value {
-    let mut m = Map::new();
+    let mut m = Map::with_capacity(10);
     m.insert("email".into(), c.email.as_str().into());
     let first = present(&c.first_name);
     let last = present(&c.last_name);
@@ -153,7 +153,7 @@ fn customer_value(c: &Customer, zone: Tz, locale: &str) -> Value {
 }
 
 fn summary_value(s: &Summary, now: Timestamp) -> Value {
-    let mut m = Map::new();
+    let mut m = Map::with_capacity(10);
     m.insert("purchases".into(), s.purchases.into());
     m.insert("total_spent".into(), s.total_spent.into());
     if let Some(last) = s.last_purchase() {
@@ -204,7 +204,7 @@ fn present(field: &Option<String>) -> Option<&str> {
 }
 
 fn rfc3339(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+    super::instant::format_utc(t)
 }
 
 /// A JSON value as a Tera value, without a serde round trip.

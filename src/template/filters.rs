@@ -27,8 +27,9 @@ fn money(value: Value, kwargs: Kwargs, state: &State) -> TeraResult<String> {
         .as_f64()
         .ok_or_else(|| Error::message(format!("money needs a number, got {}", value.name())))?;
     let currency = kwargs.get::<&str>("currency")?.unwrap_or("USD");
-    let locale = state.get::<String>("locale")?.unwrap_or_default();
-    Ok(format_money(amount, currency, &locale))
+    let locale = state.get::<Value>("locale")?;
+    let locale = locale.as_ref().and_then(Value::as_str).unwrap_or_default();
+    Ok(format_money(amount, currency, locale))
 }
 
 /// `{{ summary.last_purchase_at | date }}` or `date(format="%A %-d %B")`, in the customer's zone.
@@ -47,8 +48,8 @@ fn date(value: Value, kwargs: Kwargs, state: &State) -> TeraResult<String> {
 /// "2 months ago", "a year ago"; counted in calendar days where the customer is, up to `now`.
 fn ago(value: Value, _: Kwargs, state: &State) -> TeraResult<String> {
     let then = instant(&value)?;
-    let now = match state.get::<String>("now")? {
-        Some(now) => parse_instant(&now)?,
+    let now = match state.get::<Value>("now")? {
+        Some(now) => instant(&now)?,
         None => Utc::now(),
     };
     let zone = zone(state)?;
@@ -114,16 +115,17 @@ fn instant(value: &Value) -> TeraResult<DateTime<Utc>> {
 }
 
 fn parse_instant(text: &str) -> TeraResult<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(text)
-        .map(|t| t.with_timezone(&Utc))
-        .map_err(|_| Error::message(format!("{text:?} is not a date (expected RFC 3339)")))
+    super::instant::parse(text)
+        .ok_or_else(|| Error::message(format!("{text:?} is not a date (expected RFC 3339)")))
 }
 
 fn zone(state: &State) -> TeraResult<Tz> {
-    Ok(match state.get::<String>("zone")? {
-        Some(name) => name.parse().unwrap_or(chrono_tz::UTC),
-        None => chrono_tz::UTC,
-    })
+    let name = state.get::<Value>("zone")?;
+    Ok(name
+        .as_ref()
+        .and_then(Value::as_str)
+        .and_then(|name| name.parse().ok())
+        .unwrap_or(chrono_tz::UTC))
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@
 
 use super::errors::{Problem, problem_from_tera};
 use super::filters;
+use super::output::{Capped, MAX_RENDERED_BYTES, one_line};
 use crate::diagnostic::Diagnostic;
 use anyhow::Context as _;
 use std::collections::BTreeMap;
@@ -45,6 +46,7 @@ impl Library {
             }
             Err(e) => return Err(e).with_context(|| format!("cannot read {}", dir.display())),
         };
+        let mut unreadable = Vec::new();
         for entry in entries {
             let entry = entry?;
             let name = entry.file_name().to_string_lossy().into_owned();
@@ -54,11 +56,25 @@ impl Library {
             if !is_template || !entry.file_type()?.is_file() || name.starts_with('.') {
                 continue;
             }
-            let text = std::fs::read_to_string(entry.path())
-                .with_context(|| format!("cannot read templates/{name}"))?;
-            sources.insert(name, text);
+            match std::fs::read_to_string(entry.path()) {
+                Ok(text) => {
+                    sources.insert(name, text);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::InvalidData => unreadable.push(
+                    Diagnostic::new(
+                        format!("templates/{name}"),
+                        "",
+                        0..0,
+                        "this file is not UTF-8 text",
+                    )
+                    .with_hint("save it as UTF-8 in your editor"),
+                ),
+                Err(e) => return Err(e).with_context(|| format!("cannot read templates/{name}")),
+            }
         }
-        Ok(Library::compile(sources))
+        let (library, problems) = Library::compile(sources);
+        unreadable.extend(problems);
+        Ok((library, unreadable))
     }
 
     /// Compiles `sources` (file name → text), leaving out each file that does not compile.
@@ -94,6 +110,14 @@ impl Library {
             .collect()
     }
 
+    /// The `.subject` files that compiled, with their text.
+    pub fn subject_files(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.sources
+            .iter()
+            .filter(|(file, _)| file.ends_with(".subject"))
+            .map(|(file, text)| (file.as_str(), text.as_str()))
+    }
+
     /// Whether a file of this name compiled.
     pub fn has(&self, file: &str) -> bool {
         self.tera.contains_template(file)
@@ -106,11 +130,11 @@ impl Library {
 
     /// Renders message template `name` for one recipient.
     pub fn render(&self, name: &str, context: &Context) -> Result<Parts, tera::Error> {
-        let subject = self.tera.render(&format!("{name}.subject"), context)?;
-        let html = self.tera.render(&format!("{name}.html"), context)?;
+        let subject = self.render_file(&format!("{name}.subject"), context)?;
+        let html = self.render_file(&format!("{name}.html"), context)?;
         let text_file = format!("{name}.txt");
         let text = if self.has(&text_file) {
-            Some(self.tera.render(&text_file, context)?)
+            Some(self.render_file(&text_file, context)?)
         } else {
             None
         };
@@ -119,6 +143,20 @@ impl Library {
             html,
             text,
         })
+    }
+
+    /// Renders one file (HTML files auto-escaped). Output past [`MAX_RENDERED_BYTES`] stops the
+    /// render, so a loop over a huge range fails fast instead of filling memory.
+    pub fn render_file(&self, file: &str, context: &Context) -> Result<String, tera::Error> {
+        let mut out = Capped(Vec::with_capacity(8 * 1024));
+        match self.tera.render_to(file, context, &mut out) {
+            Ok(()) => String::from_utf8(out.0).map_err(|_| tera::Error::message("invalid UTF-8")),
+            Err(_) if out.0.len() >= MAX_RENDERED_BYTES => Err(tera::Error::message(format!(
+                "{file} renders to more than {} KB: is a loop running over a huge list?",
+                MAX_RENDERED_BYTES / 1024
+            ))),
+            Err(e) => Err(e),
+        }
     }
 
     /// A Tera error as a diagnostic on the file and line it comes from.
@@ -149,14 +187,6 @@ fn new_tera() -> Tera {
     tera.autoescape_on([".html"]);
     filters::register(&mut tera);
     tera
-}
-
-/// Header-safe text: control characters (CR and LF above all) become spaces, runs of spaces one.
-pub fn one_line(text: &str) -> String {
-    text.split(|c: char| c.is_whitespace() || c.is_control())
-        .filter(|word| !word.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 #[cfg(test)]
@@ -210,6 +240,18 @@ mod tests {
     }
 
     #[test]
+    fn a_file_that_is_not_utf8_is_reported_not_fatal() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("latin1.html"), b"caf\xe9").unwrap();
+        std::fs::write(dir.path().join("ok.subject"), "Hi").unwrap();
+        std::fs::write(dir.path().join("ok.html"), "<p>fine</p>").unwrap();
+        let (lib, problems) = Library::load(dir.path()).unwrap();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(problems[0].file, "templates/latin1.html");
+        assert_eq!(lib.message_names(), ["ok"]);
+    }
+
+    #[test]
     fn the_environment_is_out_of_reach() {
         let (_, problems) = library(&[
             ("a.subject", "{{ get_env(name=\"HOME\") }}"),
@@ -219,7 +261,39 @@ mod tests {
     }
 
     #[test]
-    fn subjects_are_one_line() {
-        assert_eq!(one_line("Hi\r\nBcc: x@y\t there "), "Hi Bcc: x@y there");
+    fn a_runaway_loop_stops_at_the_size_cap() {
+        let (lib, problems) = library(&[
+            ("big.subject", "x"),
+            (
+                "big.html",
+                "{% for i in range(end=100000) %}{% for j in range(end=100000) %}{{ i }}{% endfor %}{% endfor %}",
+            ),
+        ]);
+        assert!(problems.is_empty(), "{problems:?}");
+        let error = lib.render("big", &Context::new()).unwrap_err();
+        assert!(
+            error.to_string().contains("renders to more than 1024 KB"),
+            "{error}"
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn files_outside_the_folder_are_out_of_reach() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("secret.txt");
+        std::fs::write(&secret, "database password").unwrap();
+        let templates = dir.path().join("templates");
+        std::fs::create_dir(&templates).unwrap();
+        std::os::unix::fs::symlink(&secret, templates.join("_secret.txt")).unwrap();
+        std::fs::write(templates.join("a.subject"), "hi").unwrap();
+        std::fs::write(templates.join("a.html"), "{% include \"_secret.txt\" %}").unwrap();
+        let (lib, problems) = Library::load(&templates).unwrap();
+        assert_eq!(
+            problems.len(),
+            1,
+            "the include of a symbolic link is refused: {problems:?}"
+        );
+        assert!(!lib.has("_secret.txt"));
     }
 }

@@ -6,13 +6,16 @@ mod context;
 mod errors;
 mod filters;
 pub(crate) mod html;
+mod instant;
 mod library;
 mod money;
+mod output;
 mod text;
 
 pub use check::check_templates;
 pub use context::{DEFAULT_LOCALE, Links, Sender, Shared, synthetic_customer};
 pub use filters::{DEFAULT_DATE_FORMAT, relative_days};
-pub use library::{EXTENSIONS, Library, Parts, one_line};
+pub use library::{EXTENSIONS, Library, Parts};
 pub use money::format_money;
+pub use output::{MAX_RENDERED_BYTES, one_line};
 pub use text::html_to_text;
