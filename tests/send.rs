@@ -148,6 +148,16 @@ async fn a_campaign_reaches_every_member_once(engine: Engine) {
         "each message carries its own unsubscribe link"
     );
 
+    let store = shop.store().await;
+    let link = store
+        .message_link(1, 0)
+        .await
+        .unwrap()
+        .expect("the first link of the first message is stored");
+    assert!(link.starts_with("https://"), "{link}");
+    assert_eq!(store.message_link(1, 999).await.unwrap(), None);
+    store.close().await;
+
     let again = shop.rapport(&["send", "news"]);
     assert!(
         stdout(&again).contains("finished") && stdout(&again).contains("--new-run"),

@@ -243,6 +243,11 @@ async fn process(
             .await;
         }
     };
+    if !composed.links.is_empty() {
+        let mut tx = d.store.begin().await?;
+        crate::store::links::record_links(&mut tx, claim.id, &composed.links).await?;
+        tx.commit().await?;
+    }
     wait_for_rate(d).await;
     let envelope = composed.message.envelope().clone();
     let result = link

@@ -11,6 +11,7 @@ pub(crate) mod customers;
 mod db;
 pub mod deliveries;
 pub mod events;
+pub mod links;
 pub mod runs;
 mod sample;
 mod segments;
