@@ -324,3 +324,27 @@ async fn the_published_example_secret_gets_a_warning() {
         stderr(&out)
     );
 }
+
+/// The [delivery] example of docs/sending.md is valid configuration.
+#[test]
+fn documented_delivery_settings_are_valid() {
+    let doc = std::fs::read_to_string(common::repo_file("docs/sending.md")).unwrap();
+    let start = doc.find("```toml\n").expect("a toml example") + "```toml\n".len();
+    let delivery = &doc[start..start + doc[start..].find("```").unwrap()];
+    let base = std::fs::read_to_string(common::repo_file("docs/configuration.md")).unwrap();
+    let base_start = base.find("```toml\n").unwrap() + "```toml\n".len();
+    let base = &base[base_start..base_start + base[base_start..].find("```").unwrap()];
+    let without_delivery: String = {
+        let start = base.find("[delivery]").unwrap();
+        let end = base.find("[tracking]").unwrap();
+        format!("{}{}", &base[..start], &base[end..])
+    };
+
+    let config = rapport::config::parse("rapport.toml", &format!("{without_delivery}\n{delivery}"))
+        .unwrap_or_else(|d| panic!("{d}"));
+
+    assert_eq!(config.delivery.retry_after.0.as_secs(), 300);
+    assert_eq!(config.delivery.retry_lifetime.0.as_secs(), 2 * 86_400);
+    assert_eq!(config.delivery.lease.0.as_secs(), 900);
+    assert_eq!(config.delivery.rate.0.len(), 3);
+}
