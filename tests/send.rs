@@ -342,3 +342,60 @@ async fn a_killed_send_resumes_without_loss() {
         "{duplicates} duplicates, more than the 4 in flight"
     );
 }
+
+/// `stats` counts each run's outcomes and, among the sent messages, the opened and clicked ones.
+async fn stats_report_outcomes_and_engagement(engine: Engine) {
+    let sink = SmtpSink::start(&[]);
+    let shop = shop(engine, 10, &sink, "").await;
+    shop.rapport(&["send", "news"]);
+    let store = shop.store().await;
+    let mut tx = store.begin().await.unwrap();
+    for (kind, delivery) in [
+        ("email.opened", 1),
+        ("email.opened", 1),
+        ("email.opened", 2),
+        ("email.clicked", 2),
+    ] {
+        let customer_id: i64 = 1 + delivery; // any customer: stats count deliveries, not customers
+        let event = rapport::store::EngineEvent {
+            customer_id,
+            kind,
+            delivery_id: delivery,
+            occurred_at: rapport::timestamp::Timestamp::now(),
+            properties: serde_json::Map::new(),
+            once_per_delivery: false,
+        };
+        rapport::store::events::record_engine_event(
+            &mut tx,
+            &event,
+            rapport::timestamp::Timestamp::now(),
+        )
+        .await
+        .unwrap();
+    }
+    tx.commit().await.unwrap();
+    store.close().await;
+
+    let out = shop.rapport(&["stats", "news"]);
+
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let row = text
+        .lines()
+        .find(|l| l.starts_with("news "))
+        .unwrap_or_else(|| panic!("{text}"));
+    let cells: Vec<&str> = row
+        .split("  ")
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .collect();
+    assert_eq!(
+        &cells[4..],
+        ["10", "0", "0", "2 (20.0%)", "1 (10.0%)", "0 (0.0%)"],
+        "{text}"
+    );
+}
+on_both_databases!(
+    stats_report_outcomes_and_engagement,
+    stats_report_outcomes_and_engagement
+);

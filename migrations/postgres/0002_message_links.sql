@@ -9,3 +9,6 @@ CREATE TABLE message_links (
 
 -- Rate limits are seeded from recent send times.
 CREATE INDEX deliveries_sent_at ON deliveries (sent_at) WHERE status = 'sent';
+
+-- Opens, clicks and unsubscribes are found by the delivery they are about (stats, the tracking server).
+CREATE INDEX events_delivery ON events (delivery_id, kind) WHERE delivery_id IS NOT NULL;

@@ -15,6 +15,7 @@ pub mod links;
 pub mod runs;
 mod sample;
 mod segments;
+pub mod stats;
 mod summary;
 pub mod suppressions;
 
