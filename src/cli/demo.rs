@@ -80,6 +80,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             Sent::AlreadyFinished(_) => unreachable!("a fresh demo has no finished runs"),
         }
     }
+    let regular = a_member(&workspace, &store, "lapsed_regulars").await?;
     store.close().await;
     let outbox = dir.join(&workspace.config.delivery.outbox_dir);
     match first_message(&outbox) {
@@ -89,11 +90,36 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         ),
         None => println!("No message was written (every customer was skipped)."),
     }
-    println!(
-        "Try next: rapport --workspace {} segment explain lapsed_regulars EMAIL",
-        dir.display()
-    );
+    if let Some(email) = regular {
+        let ws = dir.display();
+        println!("Try next:\n  rapport --workspace {ws} segment explain lapsed_regulars {email}");
+        println!(
+            "  rapport --workspace {ws} preview winback --to {email}\n  rapport --workspace {ws} stats"
+        );
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// One member of `segment`, to suggest commands with a real address.
+async fn a_member(
+    workspace: &Workspace,
+    store: &crate::store::Store,
+    segment: &str,
+) -> anyhow::Result<Option<String>> {
+    let rule = crate::segment::Library::load(&workspace.segments_dir())?.rule(segment)?;
+    let condition = crate::segment::compile(
+        &rule.expr,
+        store.dialect(),
+        crate::timestamp::Timestamp::now(),
+    )?;
+    let mut member = None;
+    store
+        .for_each_member(&condition, Some(1), |c| {
+            member = Some(c.email);
+            Ok(())
+        })
+        .await?;
+    Ok(member)
 }
 
 /// Scaffolds `dir`, replacing an earlier demo there but never anything else.
