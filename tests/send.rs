@@ -50,6 +50,14 @@ name = "more-news"
 segment = "everyone"
 template = "winback"
 topic = "news"
+
+[[campaign]]
+name = "untracked"
+segment = "everyone"
+template = "winback"
+topic = "news"
+track_opens = false
+track_clicks = false
 "#,
             sink.url()
         ),
@@ -399,3 +407,33 @@ on_both_databases!(
     stats_report_outcomes_and_engagement,
     stats_report_outcomes_and_engagement
 );
+
+/// A campaign with tracking switched off has no open pixel and its links go straight to the shop.
+#[tokio::test]
+async fn tracking_can_be_switched_off_per_campaign() {
+    let sink = SmtpSink::start(&[]);
+    let shop = shop(Engine::Sqlite, 2, &sink, "").await;
+
+    let out = shop.rapport(&["send", "untracked"]);
+
+    assert!(out.status.success(), "{}", stderr(&out));
+    for message in sink.messages() {
+        let text = message.text.replace("=\r\n", "").replace("=3D", "=");
+        assert!(
+            !text.contains("https://mail.maplethread.example/o/"),
+            "no open pixel: {text}"
+        );
+        assert!(
+            !text.contains("https://mail.maplethread.example/c/"),
+            "no click tracking: {text}"
+        );
+        assert!(
+            text.contains("https://maplethread.example/new?utm_campaign=untracked"),
+            "{text}"
+        );
+        assert!(
+            text.contains("https://mail.maplethread.example/u/"),
+            "unsubscribing still works: {text}"
+        );
+    }
+}

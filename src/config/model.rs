@@ -174,6 +174,16 @@ pub struct CampaignConfig {
     /// cron crate syntax, with seconds: `"0 0 10 * * Tue"`.
     #[serde(default)]
     pub schedule: Option<CronSchedule>,
+    /// Add an open pixel to each message.
+    #[serde(default = "yes")]
+    pub track_opens: bool,
+    /// Rewrite links to tracked click links.
+    #[serde(default = "yes")]
+    pub track_clicks: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 fn default_topic() -> Identifier {

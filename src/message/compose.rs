@@ -61,6 +61,9 @@ pub struct Composer<'a> {
     pub from: Mailbox,
     pub reply_to: Option<Mailbox>,
     pub shared: Shared,
+    /// The campaign's `track_opens` and `track_clicks`.
+    pub track_opens: bool,
+    pub track_clicks: bool,
 }
 
 impl<'a> Composer<'a> {
@@ -93,6 +96,8 @@ impl<'a> Composer<'a> {
             from,
             reply_to: config.sender.reply_to.as_ref().map(|m| m.0.clone()),
             shared,
+            track_opens: campaign.track_opens,
+            track_clicks: campaign.track_clicks,
         }
     }
 
@@ -109,6 +114,8 @@ impl<'a> Composer<'a> {
             base_url: &self.base_url,
             delivery_id: delivery.delivery_id,
             tracked: Tracked::default(),
+            opens: self.track_opens,
+            clicks: self.track_clicks,
         };
         let links = Links {
             unsubscribe_url: tracker.url(Purpose::Unsubscribe),

@@ -22,6 +22,10 @@ pub struct Tracker<'a> {
     pub base_url: &'a str,
     pub delivery_id: i64,
     pub tracked: Tracked,
+    /// Add the open pixel (the campaign's `track_opens`).
+    pub opens: bool,
+    /// Rewrite links to tracked click links (the campaign's `track_clicks`).
+    pub clicks: bool,
 }
 
 impl Tracker<'_> {
@@ -31,13 +35,13 @@ impl Tracker<'_> {
         let mut copied = 0;
         for token in tokens(html) {
             let Token::Tag(tag) = token else { continue };
-            if tag.closing && tag.name == "body" {
+            if tag.closing && tag.name == "body" && self.opens {
                 out.push_str(&html[copied..tag.start]);
                 out.push_str(&self.pixel());
                 copied = tag.start;
                 continue;
             }
-            if tag.closing || tag.name != "a" {
+            if tag.closing || tag.name != "a" || !self.clicks {
                 continue;
             }
             let Some((range, href)) = attribute(tag.text, "href") else {
@@ -52,7 +56,7 @@ impl Tracker<'_> {
             copied = tag.start + range.end;
         }
         out.push_str(&html[copied..]);
-        if !html.to_ascii_lowercase().contains("</body>") {
+        if self.opens && !html.to_ascii_lowercase().contains("</body>") {
             out.push_str(&self.pixel());
         }
         out
@@ -60,6 +64,9 @@ impl Tracker<'_> {
 
     /// A hand-written text part with its web addresses tracked.
     pub fn text(&mut self, text: &str) -> String {
+        if !self.clicks {
+            return text.to_string();
+        }
         let mut out = String::with_capacity(text.len() + 256);
         let mut rest = text;
         while let Some(start) = find_url(rest) {
@@ -127,6 +134,26 @@ mod tests {
     use super::*;
 
     #[test]
+    fn tracking_can_be_switched_off() {
+        let signer = Signer::new(b"0123456789abcdef0123456789abcdef");
+        let mut t = Tracker {
+            signer: &signer,
+            base_url: "https://t.example",
+            delivery_id: 9,
+            tracked: Tracked::default(),
+            opens: false,
+            clicks: false,
+        };
+        let html = "<body><a href=\"https://shop.example/a\">A</a></body>";
+        assert_eq!(t.html(html), html);
+        assert_eq!(
+            t.text("See https://shop.example/a"),
+            "See https://shop.example/a"
+        );
+        assert!(t.tracked.links.is_empty());
+    }
+
+    #[test]
     fn links_become_signed_click_urls_and_a_pixel_is_added() {
         let signer = Signer::new(b"0123456789abcdef0123456789abcdef");
         let mut t = Tracker {
@@ -134,6 +161,8 @@ mod tests {
             base_url: "https://t.example",
             delivery_id: 9,
             tracked: Tracked::default(),
+            opens: true,
+            clicks: true,
         };
         let html = "<body><a href=\"https://shop.example/a?x=1&amp;y=2\">A</a> \
                     <a href='https://shop.example/b'>B</a> <a href=\"https://t.example/u/abc\">stop</a> \
