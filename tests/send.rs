@@ -437,3 +437,82 @@ async fn tracking_can_be_switched_off_per_campaign() {
         );
     }
 }
+
+/// With `[dkim]`, every message carries a signature for the shop's domain that covers the one-click
+/// unsubscribe headers.
+#[tokio::test]
+async fn messages_are_dkim_signed_over_the_unsubscribe_headers() {
+    use base64::Engine as _;
+    let sink = SmtpSink::start(&[]);
+    let shop = shop(Engine::Sqlite, 3, &sink, "").await;
+    let seed: [u8; 32] = std::array::from_fn(|i| i as u8 * 7 + 1);
+    shop.write(
+        "dkim.key",
+        &base64::engine::general_purpose::STANDARD.encode(seed),
+    );
+    let config = std::fs::read_to_string(shop.path().join("rapport.toml")).unwrap();
+    let dkim = "\n[dkim]\nselector = \"rapport\"\ndomain = \"maplethread.example\"\nprivate_key = \"dkim.key\"\nalgorithm = \"ed25519\"\n";
+    shop.write("rapport.toml", &format!("{config}{dkim}"));
+
+    let out = shop.rapport(&["send", "news"]);
+
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(sink.messages().len(), 3);
+    for message in sink.messages() {
+        let signature = header(&message.text, "DKIM-Signature").expect("signed");
+        assert!(signature.contains("a=ed25519-sha256"), "{signature}");
+        assert!(
+            signature.contains("d=maplethread.example") && signature.contains("s=rapport"),
+            "{signature}"
+        );
+        let signed: Vec<String> = signature
+            .split(';')
+            .find_map(|tag| tag.trim().strip_prefix("h="))
+            .unwrap()
+            .split(':')
+            .map(|h| h.trim().to_ascii_lowercase())
+            .collect();
+        for required in [
+            "from",
+            "to",
+            "subject",
+            "list-unsubscribe",
+            "list-unsubscribe-post",
+            "message-id",
+        ] {
+            assert!(
+                signed.contains(&required.to_string()),
+                "{required} is signed: {signature}"
+            );
+        }
+    }
+}
+
+/// A key that cannot be read stops the send before anything is planned, naming the file.
+#[tokio::test]
+async fn a_bad_dkim_key_is_reported_with_its_file() {
+    let sink = SmtpSink::start(&[]);
+    let shop = shop(Engine::Sqlite, 1, &sink, "").await;
+    shop.write("dkim.key", "not a key");
+    let config = std::fs::read_to_string(shop.path().join("rapport.toml")).unwrap();
+    shop.write("rapport.toml", &format!("{config}\n[dkim]\nselector = \"s\"\ndomain = \"maplethread.example\"\nprivate_key = \"dkim.key\"\n"));
+
+    let out = shop.rapport(&["send", "news"]);
+
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("dkim.key is not a valid rsa key"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(sink.messages().is_empty());
+    assert!(
+        shop.store()
+            .await
+            .latest_run("news")
+            .await
+            .unwrap()
+            .is_none(),
+        "nothing was planned"
+    );
+}

@@ -68,7 +68,8 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     );
     println!();
     for campaign in &workspace.config.campaigns {
-        let composer = Composer::new(&workspace.config, campaign, &library);
+        let composer = Composer::new(&workspace.config, campaign, &library)
+            .with_dkim(&workspace.config, &workspace.dir)?;
         let request = Request {
             limit: None,
             new_run: false,

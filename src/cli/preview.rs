@@ -46,7 +46,8 @@ pub async fn run(dir: &Path, args: Args) -> anyhow::Result<ExitCode> {
     let found = find_recipient(&store, email.key()).await;
     store.close().await;
     let (customer, summary) = found?;
-    let composer = Composer::new(&workspace.config, campaign, &library);
+    let composer = Composer::new(&workspace.config, campaign, &library)
+        .with_dkim(&workspace.config, &workspace.dir)?;
     let composed = match composer.compose(&customer, &summary, PREVIEW, Timestamp::now()) {
         Ok(composed) => composed,
         Err(ComposeError::Render(diagnostic)) => return Err(diagnostic.into()),

@@ -44,7 +44,8 @@ pub async fn run(dir: &Path, args: Args) -> anyhow::Result<ExitCode> {
     let workspace = Workspace::load(dir)?;
     let campaign = find_campaign(&workspace, &args.campaign)?;
     let library = load_template(&workspace, campaign)?;
-    let composer = Composer::new(&workspace.config, campaign, &library);
+    let composer = Composer::new(&workspace.config, campaign, &library)
+        .with_dkim(&workspace.config, &workspace.dir)?;
     if args.dry_run {
         let store = Store::open_read_only(&workspace.config.database.url, &workspace.dir).await?;
         let result = dry_run(&workspace, &store, campaign, &composer, args.limit).await;

@@ -8,8 +8,8 @@ mod values;
 pub use duration::Span;
 pub use load::{CONFIG_FILE, DATABASE_URL_ENV, SMTP_URL_ENV, load, parse};
 pub use model::{
-    CampaignConfig, Config, CourtesyConfig, DatabaseConfig, DeliveryConfig, SenderConfig,
-    TrackingConfig, Transport,
+    CampaignConfig, Config, CourtesyConfig, DatabaseConfig, DeliveryConfig, DkimAlgorithm,
+    DkimConfig, SenderConfig, TrackingConfig, Transport,
 };
 pub use values::{
     BaseUrl, CronSchedule, DatabaseUrl, Identifier, QuietHours, Rate, Rates, Secret, SenderMailbox,

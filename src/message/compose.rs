@@ -64,6 +64,8 @@ pub struct Composer<'a> {
     /// The campaign's `track_opens` and `track_clicks`.
     pub track_opens: bool,
     pub track_clicks: bool,
+    /// Signs every message when `[dkim]` is configured.
+    pub dkim: Option<lettre::message::dkim::DkimConfig>,
 }
 
 impl<'a> Composer<'a> {
@@ -98,7 +100,20 @@ impl<'a> Composer<'a> {
             shared,
             track_opens: campaign.track_opens,
             track_clicks: campaign.track_clicks,
+            dkim: None,
         }
+    }
+
+    /// Signs messages with the workspace's `[dkim]` key, if it has one.
+    pub fn with_dkim(
+        mut self,
+        config: &Config,
+        workspace: &std::path::Path,
+    ) -> anyhow::Result<Self> {
+        if let Some(settings) = &config.dkim {
+            self.dkim = Some(super::dkim::load(settings, workspace)?);
+        }
+        Ok(self)
     }
 
     /// The message `customer` gets from delivery `delivery`, composed at `now`.
@@ -144,7 +159,10 @@ impl<'a> Composer<'a> {
             list_unsubscribe: format!("<{}>, <{unsubscribe_mailto}>", links.unsubscribe_url),
             date: now,
         };
-        let message = build_message(&envelope)?;
+        let mut message = build_message(&envelope)?;
+        if let Some(dkim) = &self.dkim {
+            message.sign(dkim);
+        }
         Ok(Composed {
             subject: parts.subject,
             text,

@@ -2,6 +2,7 @@
 //! the open pixel, signed unsubscribe links and the headers mailbox providers require.
 
 mod compose;
+pub mod dkim;
 mod envelope;
 mod tracking;
 
