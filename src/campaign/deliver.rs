@@ -205,21 +205,20 @@ async fn process(
         )
         .await;
     };
-    let mut tx = d.store.begin().await?;
+    // The checks only read: a deferred transaction takes no write lock (SQLite has one writer).
+    let mut tx = d.store.begin_read().await?;
     let skip = send_time_check(&mut tx, customer, d.topic, d.options.max_per_week, now).await?;
+    tx.rollback().await?;
     if let Some(skip) = skip {
-        deliveries::mark(
-            &mut tx,
+        return mark_now(
+            d,
             claim,
             Mark::Skipped {
                 reason: skip.reason(),
             },
-            now,
         )
-        .await?;
-        return tx.commit().await;
+        .await;
     }
-    tx.rollback().await?;
     let delivery = DeliveryRef {
         delivery_id: claim.id,
         run_id: d.run_id,
@@ -243,11 +242,6 @@ async fn process(
             .await;
         }
     };
-    if !composed.links.is_empty() {
-        let mut tx = d.store.begin().await?;
-        crate::store::links::record_links(&mut tx, claim.id, &composed.links).await?;
-        tx.commit().await?;
-    }
     wait_for_rate(d).await;
     let envelope = composed.message.envelope().clone();
     let result = link
@@ -258,7 +252,17 @@ async fn process(
         run_id: d.run_id,
         backoff: d.options.backoff,
     };
-    match outcome::record(d.store, &run, claim, customer, result, Timestamp::now()).await? {
+    match outcome::record(
+        d.store,
+        &run,
+        claim,
+        customer,
+        &composed.links,
+        result,
+        Timestamp::now(),
+    )
+    .await?
+    {
         Recorded::Setup(detail) => stop(d, detail),
         Recorded::Policy
             if d.policy_rejections.fetch_add(1, Ordering::SeqCst) + 1 >= POLICY_PAUSE_AFTER =>

@@ -29,16 +29,23 @@ pub struct RunContext<'a> {
     pub backoff: Backoff,
 }
 
-/// Records `result` for `claim` to `customer`.
+/// Records `result` for `claim` to `customer`, with the message's tracked `links`.
+///
+/// The links are written in the same transaction as the outcome, right after the send, rather than in
+/// a transaction of their own before it: one commit per message instead of two. Should the process die
+/// between sending and recording, the delivery's lease expires and it is sent again with the same
+/// tokens, and its links are recorded then, so clicks on either copy resolve.
 pub async fn record(
     store: &Store,
     run: &RunContext<'_>,
     claim: &Claimed,
     customer: &Customer,
+    links: &[String],
     result: Result<(), Failure>,
     now: Timestamp,
 ) -> anyhow::Result<Recorded> {
     let mut tx = store.begin().await?;
+    crate::store::links::record_links(&mut tx, claim.id, links).await?;
     let properties = || -> Map<String, Value> {
         let Value::Object(map) = json!({ "campaign": run.campaign, "run": run.run_id }) else {
             unreachable!()

@@ -1,0 +1,192 @@
+//! Sending benchmark (not a test): `rapport send` of one campaign to N recipients (100,000 by default,
+//! `BENCH_RECIPIENTS=N` to change) through SMTP to Postfix's `smtp-sink` on loopback, beside Postfix's
+//! own `smtp-source` sending the same number of messages of the same size with the same concurrency
+//! over reused connections, in the same run. Prints messages per second for both, their ratio, and
+//! rapport's peak RSS. Run: `cargo bench --bench send` (see bench/README.md).
+
+use std::io::Write;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const CONCURRENCY: usize = 4;
+
+fn main() {
+    let n: usize = std::env::var("BENCH_RECIPIENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
+    let dir = tempfile::tempdir().unwrap();
+    let ws = dir.path();
+    let sink_addr = free_port();
+    let mut sink = start_sink(sink_addr);
+    prepare_workspace(ws, sink_addr, n);
+
+    let size = message_size(ws);
+    let source = time_smtp_source(sink_addr, n, size);
+    let (rapport, rss_kib) = time_rapport(ws);
+    let _ = sink.kill();
+    let _ = sink.wait();
+
+    println!(
+        "send benchmark: {n} messages of about {size} bytes, concurrency {CONCURRENCY}, smtp-sink on loopback"
+    );
+    println!(
+        "smtp-source (reused connections)   {:>8.0} msg/s  ({source:.2} s)",
+        n as f64 / source
+    );
+    println!(
+        "rapport send (render, track, build) {:>8.0} msg/s  ({rapport:.2} s)  peak RSS {:.1} MB",
+        n as f64 / rapport,
+        rss_kib as f64 / 1024.0
+    );
+    println!(
+        "rapport / smtp-source               {:>8.2}",
+        source / rapport
+    );
+}
+
+fn free_port() -> SocketAddr {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
+/// smtp-sink without a dump folder: it accepts and discards, as fast as it can.
+fn start_sink(addr: SocketAddr) -> Child {
+    let mut command = Command::new("/usr/sbin/smtp-sink");
+    if unsafe { libc::geteuid() } == 0 {
+        command.args(["-u", "nobody"]);
+    }
+    let child = command
+        .arg(addr.to_string())
+        .arg("256")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("smtp-sink (Debian package postfix)");
+    while TcpStream::connect(addr).is_err() {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child
+}
+
+fn rapport(ws: &Path, args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_rapport"));
+    command
+        .args(args)
+        .current_dir(ws)
+        .env_remove("RAPPORT_DATABASE_URL")
+        .env_remove("RAPPORT_WORKSPACE");
+    command
+}
+
+fn prepare_workspace(ws: &Path, sink: SocketAddr, n: usize) {
+    assert!(
+        rapport(ws, &["init", "."])
+            .stdout(Stdio::null())
+            .status()
+            .unwrap()
+            .success()
+    );
+    let config = std::fs::read_to_string(ws.join("rapport.toml")).unwrap();
+    let config = config
+        .replace("transport = \"outbox\"", "transport = \"smtp\"")
+        .replace(
+            "smtp_url = \"smtp://127.0.0.1:2525\"",
+            &format!("smtp_url = \"smtp://{sink}\""),
+        )
+        .replace("concurrency = 8", &format!("concurrency = {CONCURRENCY}"))
+        .replace("rate = [\"20/s\", \"5000/day\"]", "")
+        .replace("max_per_week = 2", "");
+    std::fs::write(ws.join("rapport.toml"), config).unwrap();
+    let mut csv = std::io::BufWriter::new(std::fs::File::create(ws.join("customers.csv")).unwrap());
+    writeln!(csv, "email,first_name,last_name,timezone").unwrap();
+    for i in 0..n {
+        writeln!(
+            csv,
+            "customer{i}@example.com,First{i},Last{i},America/Chicago"
+        )
+        .unwrap();
+    }
+    drop(csv);
+    assert!(
+        rapport(ws, &["import", "customers", "customers.csv"])
+            .stdout(Stdio::null())
+            .status()
+            .unwrap()
+            .success()
+    );
+}
+
+/// The size of one rendered newsletter, to give smtp-source the same payload.
+fn message_size(ws: &Path) -> usize {
+    let out = rapport(
+        ws,
+        &[
+            "preview",
+            "newsletter",
+            "--to",
+            "customer0@example.com",
+            "--part",
+            "eml",
+        ],
+    )
+    .output()
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout.len()
+}
+
+fn time_smtp_source(sink: SocketAddr, n: usize, size: usize) -> f64 {
+    let start = Instant::now();
+    let status = Command::new("/usr/sbin/smtp-source")
+        .args([
+            "-d",
+            "-s",
+            &CONCURRENCY.to_string(),
+            "-m",
+            &n.to_string(),
+            "-l",
+            &size.to_string(),
+        ])
+        .args([
+            "-f",
+            "hello@maplethread.example",
+            "-t",
+            "customer@example.com",
+        ])
+        .arg(sink.to_string())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    start.elapsed().as_secs_f64()
+}
+
+/// Wall seconds and peak RSS (KiB) of `rapport send newsletter`.
+#[expect(
+    clippy::zombie_processes,
+    reason = "the child is reaped by wait4, which also reports its rusage"
+)]
+fn time_rapport(ws: &Path) -> (f64, i64) {
+    let start = Instant::now();
+    let child = rapport(ws, &["send", "newsletter", "--wait-retries", "0"])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut status = 0;
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: wait4 on our own child's pid with valid pointers; it reaps the child and fills `usage`.
+    let pid = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };
+    assert!(
+        pid > 0 && libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "rapport send failed"
+    );
+    (start.elapsed().as_secs_f64(), usage.ru_maxrss)
+}
