@@ -281,7 +281,7 @@ async fn load(store: &Store, customers: &[TestCustomer]) -> anyhow::Result<()> {
         }};
     }
     match &mut tx {
-        Tx::Sqlite(conn) => {
+        Tx::Sqlite(conn, _) => {
             let conn: &mut sqlx::SqliteConnection = conn;
             fill!(conn)
         }

@@ -7,7 +7,7 @@
 
 use super::checks::send_time_check;
 use super::link::Link;
-use super::outcome::{self, Recorded, RunContext};
+use super::outcome::{self, Attempt, Recorded, RunContext};
 use crate::message::{ComposeError, Composer, DeliveryRef};
 use crate::send::{Backoff, RateLimiter};
 use crate::store::deliveries::{self, Claimed, Mark};
@@ -17,6 +17,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 /// Deliveries one worker claims at a time.
@@ -93,20 +94,72 @@ pub async fn deliver_run(
     delivery: &Delivery<'_>,
     links: Vec<Link>,
 ) -> anyhow::Result<Option<String>> {
-    let workers = links.into_iter().map(|link| worker(delivery, link));
-    for result in futures_util::future::join_all(workers).await {
+    let (ledger, attempts) = mpsc::channel(links.len().max(1));
+    let workers: Vec<_> = links
+        .into_iter()
+        .map(|link| worker(delivery, link, ledger.clone()))
+        .collect();
+    drop(ledger);
+    let (recorded, worked) = tokio::join!(
+        record_attempts(delivery, attempts),
+        futures_util::future::join_all(workers)
+    );
+    for result in worked {
         result?;
     }
+    recorded?;
     Ok(delivery.stopped.lock().expect("not poisoned").clone())
 }
 
-async fn worker(d: &Delivery<'_>, mut link: Link) -> anyhow::Result<()> {
-    let result = work(d, &mut link).await;
+/// An attempt on its way to the ledger, and where to say what was recorded.
+type ToRecord = (Attempt, oneshot::Sender<Recorded>);
+
+/// The ledger writer: records the attempts of all workers, committing together those that arrive
+/// together (group commit). Each worker waits for its attempt to be committed before it claims or
+/// sends anything else, so at most one message per worker is ever sent but unrecorded, while the
+/// commits, each an fsync, are shared.
+async fn record_attempts(
+    d: &Delivery<'_>,
+    mut attempts: mpsc::Receiver<ToRecord>,
+) -> anyhow::Result<()> {
+    let run = RunContext {
+        campaign: d.campaign,
+        run_id: d.run_id,
+        backoff: d.options.backoff,
+    };
+    while let Some(first) = attempts.recv().await {
+        let mut batch = vec![first];
+        while let Ok(more) = attempts.try_recv() {
+            batch.push(more);
+        }
+        let mut tx = d.store.begin().await?;
+        let mut replies = Vec::with_capacity(batch.len());
+        for (attempt, reply) in batch {
+            replies.push((outcome::record_in(&mut tx, &run, attempt).await?, reply));
+        }
+        tx.commit().await?;
+        for (recorded, reply) in replies {
+            let _ = reply.send(recorded);
+        }
+    }
+    Ok(())
+}
+
+async fn worker(
+    d: &Delivery<'_>,
+    mut link: Link,
+    ledger: mpsc::Sender<ToRecord>,
+) -> anyhow::Result<()> {
+    let result = work(d, &mut link, &ledger).await;
     link.close().await;
     result
 }
 
-async fn work(d: &Delivery<'_>, link: &mut Link) -> anyhow::Result<()> {
+async fn work(
+    d: &Delivery<'_>,
+    link: &mut Link,
+    ledger: &mpsc::Sender<ToRecord>,
+) -> anyhow::Result<()> {
     while !d.cancel.is_cancelled() {
         let wanted = reserve(&d.budget, CLAIM_BATCH);
         if wanted == 0 {
@@ -142,7 +195,15 @@ async fn work(d: &Delivery<'_>, link: &mut Link) -> anyhow::Result<()> {
                 .get(&claim.customer_id)
                 .cloned()
                 .unwrap_or_default();
-            process(d, link, claim, customers.get(&claim.customer_id), &summary).await?;
+            process(
+                d,
+                link,
+                ledger,
+                claim,
+                customers.get(&claim.customer_id),
+                &summary,
+            )
+            .await?;
             (d.on_progress)();
         }
     }
@@ -190,6 +251,7 @@ async fn give_back(d: &Delivery<'_>, claims: &[Claimed]) -> anyhow::Result<()> {
 async fn process(
     d: &Delivery<'_>,
     link: &mut Link,
+    ledger: &mpsc::Sender<ToRecord>,
     claim: &Claimed,
     customer: Option<&Customer>,
     summary: &Summary,
@@ -247,22 +309,18 @@ async fn process(
     let result = link
         .send(claim.id, &envelope, composed.message.formatted())
         .await;
-    let run = RunContext {
-        campaign: d.campaign,
-        run_id: d.run_id,
-        backoff: d.options.backoff,
-    };
-    match outcome::record(
-        d.store,
-        &run,
-        claim,
-        customer,
-        &composed.links,
+    let attempt = Attempt {
+        claim: claim.clone(),
+        customer_id: customer.id,
+        email_key: customer.email_key.clone(),
+        links: composed.links,
         result,
-        Timestamp::now(),
-    )
-    .await?
-    {
+        at: Timestamp::now(),
+    };
+    let (reply, recorded) = oneshot::channel();
+    let stopped = || anyhow::anyhow!("the ledger writer stopped");
+    ledger.send((attempt, reply)).await.map_err(|_| stopped())?;
+    match recorded.await.map_err(|_| stopped())? {
         Recorded::Setup(detail) => stop(d, detail),
         Recorded::Policy
             if d.policy_rejections.fetch_add(1, Ordering::SeqCst) + 1 >= POLICY_PAUSE_AFTER =>

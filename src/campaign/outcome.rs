@@ -2,10 +2,10 @@
 //! the suppression, all in one transaction.
 
 use crate::send::{Backoff, Failure};
+use crate::store::Tx;
 use crate::store::deliveries::{self, Claimed, Mark};
 use crate::store::events::{self, EngineEvent};
 use crate::store::suppressions::{self, ALL_TOPICS, Reason};
-use crate::store::{Customer, Store};
 use crate::timestamp::Timestamp;
 use serde_json::{Map, Value, json};
 
@@ -29,23 +29,38 @@ pub struct RunContext<'a> {
     pub backoff: Backoff,
 }
 
-/// Records `result` for `claim` to `customer`, with the message's tracked `links`.
+/// One attempt to record: what was sent to whom, and how it went.
+pub struct Attempt {
+    pub claim: Claimed,
+    pub customer_id: i64,
+    pub email_key: String,
+    /// The message's tracked links.
+    pub links: Vec<String>,
+    pub result: Result<(), Failure>,
+    pub at: Timestamp,
+}
+
+/// Records `attempt` inside the caller's transaction, with the message's tracked links.
 ///
 /// The links are written in the same transaction as the outcome, right after the send, rather than in
 /// a transaction of their own before it: one commit per message instead of two. Should the process die
 /// between sending and recording, the delivery's lease expires and it is sent again with the same
 /// tokens, and its links are recorded then, so clicks on either copy resolve.
-pub async fn record(
-    store: &Store,
+pub async fn record_in(
+    tx: &mut Tx,
     run: &RunContext<'_>,
-    claim: &Claimed,
-    customer: &Customer,
-    links: &[String],
-    result: Result<(), Failure>,
-    now: Timestamp,
+    attempt: Attempt,
 ) -> anyhow::Result<Recorded> {
-    let mut tx = store.begin().await?;
-    crate::store::links::record_links(&mut tx, claim.id, links).await?;
+    let Attempt {
+        claim,
+        customer_id,
+        email_key,
+        links,
+        result,
+        at: now,
+    } = attempt;
+    let claim = &claim;
+    crate::store::links::record_links(tx, claim.id, &links).await?;
     let properties = || -> Map<String, Value> {
         let Value::Object(map) = json!({ "campaign": run.campaign, "run": run.run_id }) else {
             unreachable!()
@@ -53,7 +68,7 @@ pub async fn record(
         map
     };
     let event = |kind| EngineEvent {
-        customer_id: customer.id,
+        customer_id,
         kind,
         delivery_id: claim.id,
         occurred_at: now,
@@ -62,8 +77,8 @@ pub async fn record(
     };
     let recorded = match result {
         Ok(()) => {
-            deliveries::mark(&mut tx, claim, Mark::Sent, now).await?;
-            events::record_engine_event(&mut tx, &event("email.sent"), now).await?;
+            deliveries::mark(tx, claim, Mark::Sent, now).await?;
+            events::record_engine_event(tx, &event("email.sent"), now).await?;
             Recorded::Sent
         }
         Err(failure @ Failure::Transient { .. }) => {
@@ -77,13 +92,12 @@ pub async fn record(
             {
                 Some(delay) => {
                     let at = Timestamp::from(now.datetime() + delay);
-                    deliveries::mark(&mut tx, claim, Mark::Retry { at, error: &error }, now)
-                        .await?;
+                    deliveries::mark(tx, claim, Mark::Retry { at, error: &error }, now).await?;
                     Recorded::Retry
                 }
                 None => {
                     deliveries::mark(
-                        &mut tx,
+                        tx,
                         claim,
                         Mark::Failed {
                             reason: "gave_up",
@@ -99,7 +113,7 @@ pub async fn record(
         Err(failure @ Failure::Bounce { .. }) => {
             let error = failure.to_string();
             deliveries::mark(
-                &mut tx,
+                tx,
                 claim,
                 Mark::Failed {
                     reason: "hard_bounce",
@@ -109,21 +123,21 @@ pub async fn record(
             )
             .await?;
             suppressions::suppress(
-                &mut tx,
-                &customer.email_key,
+                tx,
+                &email_key,
                 ALL_TOPICS,
                 Reason::HardBounce,
                 Some(&error),
                 now,
             )
             .await?;
-            events::record_engine_event(&mut tx, &event("email.bounced"), now).await?;
+            events::record_engine_event(tx, &event("email.bounced"), now).await?;
             Recorded::Failed
         }
         Err(failure @ Failure::Policy { .. }) => {
             let error = failure.to_string();
             deliveries::mark(
-                &mut tx,
+                tx,
                 claim,
                 Mark::Failed {
                     reason: "policy",
@@ -137,7 +151,7 @@ pub async fn record(
         Err(failure @ Failure::Rejected { .. }) => {
             let error = failure.to_string();
             deliveries::mark(
-                &mut tx,
+                tx,
                 claim,
                 Mark::Failed {
                     reason: "rejected",
@@ -150,7 +164,7 @@ pub async fn record(
         }
         Err(failure @ Failure::Uncertain { .. }) => {
             deliveries::mark(
-                &mut tx,
+                tx,
                 claim,
                 Mark::Uncertain {
                     error: &failure.to_string(),
@@ -161,10 +175,9 @@ pub async fn record(
             Recorded::Uncertain
         }
         Err(failure @ Failure::Setup { .. }) => {
-            deliveries::release(&mut tx, claim, now).await?;
+            deliveries::release(tx, claim, now).await?;
             Recorded::Setup(failure.to_string())
         }
     };
-    tx.commit().await?;
     Ok(recorded)
 }

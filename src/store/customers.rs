@@ -186,7 +186,7 @@ pub(crate) async fn upsert_customers(
     now: Timestamp,
 ) -> anyhow::Result<()> {
     let merged_attributes = match tx {
-        Tx::Sqlite(_) => "json_patch(customers.attributes, excluded.attributes)",
+        Tx::Sqlite(..) => "json_patch(customers.attributes, excluded.attributes)",
         Tx::Postgres(_) => "customers.attributes || excluded.attributes",
     };
     let on_conflict = format!(

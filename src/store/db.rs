@@ -13,7 +13,9 @@ use sqlx::sqlite::{
 };
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::{Mutex, OwnedMutexGuard};
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -34,12 +36,19 @@ pub(crate) enum Db {
 pub struct Store {
     pub(crate) db: Db,
     url: String,
+    /// SQLite has one writer: write transactions of this process queue here, in order, instead of
+    /// meeting SQLITE_BUSY and the busy handler's sleeps (other processes still rely on those).
+    writer: Arc<Mutex<()>>,
 }
 
 /// A transaction the caller owns: pass `&mut tx` to store functions, then [`Tx::commit`].
 /// Dropping it without committing rolls everything back.
 pub enum Tx {
-    Sqlite(sqlx::Transaction<'static, Sqlite>),
+    /// With this process's writer turn, for write transactions.
+    Sqlite(
+        sqlx::Transaction<'static, Sqlite>,
+        Option<OwnedMutexGuard<()>>,
+    ),
     Postgres(sqlx::Transaction<'static, Postgres>),
 }
 
@@ -83,7 +92,11 @@ impl Store {
             Db::Sqlite(pool)
         };
         tracing::debug!(database = %printable, "connected");
-        Ok(Store { db, url: printable })
+        Ok(Store {
+            db,
+            url: printable,
+            writer: Arc::default(),
+        })
     }
 
     /// Connects for reading only, without migrating: SQLite opens the file read-only (never creating
@@ -114,7 +127,11 @@ impl Store {
                 .with_context(|| format!("cannot open the SQLite database {}", path.display()))?;
             Db::Sqlite(pool)
         };
-        Ok(Store { db, url: printable })
+        Ok(Store {
+            db,
+            url: printable,
+            writer: Arc::default(),
+        })
     }
 
     /// Applies the migrations this binary knows and the database has not seen; returns how many ran.
@@ -141,7 +158,10 @@ impl Store {
     /// Starts a write transaction (`BEGIN IMMEDIATE` on SQLite).
     pub async fn begin(&self) -> anyhow::Result<Tx> {
         Ok(match &self.db {
-            Db::Sqlite(pool) => Tx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?),
+            Db::Sqlite(pool) => {
+                let turn = self.writer.clone().lock_owned().await;
+                Tx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?, Some(turn))
+            }
             Db::Postgres(pool) => Tx::Postgres(pool.begin().await?),
         })
     }
@@ -150,7 +170,7 @@ impl Store {
     /// store opened read-only).
     pub async fn begin_read(&self) -> anyhow::Result<Tx> {
         Ok(match &self.db {
-            Db::Sqlite(pool) => Tx::Sqlite(pool.begin().await?),
+            Db::Sqlite(pool) => Tx::Sqlite(pool.begin().await?, None),
             Db::Postgres(pool) => Tx::Postgres(pool.begin().await?),
         })
     }
@@ -179,7 +199,7 @@ impl Store {
 impl Tx {
     pub async fn commit(self) -> anyhow::Result<()> {
         match self {
-            Tx::Sqlite(tx) => tx.commit().await?,
+            Tx::Sqlite(tx, _turn) => tx.commit().await?,
             Tx::Postgres(tx) => tx.commit().await?,
         }
         Ok(())
@@ -187,7 +207,7 @@ impl Tx {
 
     pub async fn rollback(self) -> anyhow::Result<()> {
         match self {
-            Tx::Sqlite(tx) => tx.rollback().await?,
+            Tx::Sqlite(tx, _turn) => tx.rollback().await?,
             Tx::Postgres(tx) => tx.rollback().await?,
         }
         Ok(())

@@ -63,7 +63,7 @@ pub async fn claim_due(
 ) -> anyhow::Result<Vec<Claimed>> {
     let lease_until = Timestamp::from(now.datetime() + lease);
     let lock = match tx {
-        Tx::Sqlite(_) => "",
+        Tx::Sqlite(..) => "",
         Tx::Postgres(_) => " FOR UPDATE SKIP LOCKED",
     };
     let sql = format!(

@@ -15,7 +15,7 @@ macro_rules! on_pool {
 macro_rules! on_tx {
     ($tx:expr, $conn:ident => $body:expr) => {
         match $tx {
-            $crate::store::Tx::Sqlite($conn) => {
+            $crate::store::Tx::Sqlite($conn, _) => {
                 let $conn: &mut sqlx::SqliteConnection = &mut *$conn;
                 $body
             }

@@ -77,8 +77,10 @@ impl SmtpSink {
         files.sort();
         files
             .into_iter()
-            .map(|path| {
-                let text = String::from_utf8_lossy(&std::fs::read(path).unwrap()).into_owned();
+            // A file the sink is still creating can vanish between listing and reading: skip it.
+            .filter_map(|path| std::fs::read(path).ok())
+            .map(|bytes| {
+                let text = String::from_utf8_lossy(&bytes).into_owned();
                 let recipients = text
                     .lines()
                     .take_while(|l| !l.is_empty())
