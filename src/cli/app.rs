@@ -60,6 +60,8 @@ pub enum Command {
     Preview(super::preview::Args),
     /// Send a campaign now: plan a run from its segment (or resume the unfinished one) and deliver it.
     Send(super::send::Args),
+    /// Run the tracking and unsubscribe server (opens, clicks, one-click unsubscribe) until stopped.
+    Serve(super::serve::Args),
 }
 
 /// Parses the command line, runs the command and turns errors into messages and exit codes.
@@ -98,6 +100,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Migrate(args) => super::migrate::run(&workspace, args).await,
         Command::Preview(args) => super::preview::run(&workspace, args).await,
         Command::Send(args) => super::send::run(&workspace, args).await,
+        Command::Serve(args) => super::serve::run(&workspace, args).await,
     }
 }
 

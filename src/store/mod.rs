@@ -17,6 +17,7 @@ mod sample;
 mod segments;
 mod summary;
 pub mod suppressions;
+pub mod tracking;
 
 pub use customers::{Customer, CustomerFields};
 pub use db::{Dialect, Store, Tx};
