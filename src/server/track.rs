@@ -3,7 +3,8 @@
 //! An open answers the same 1×1 GIF whatever happens, with caching forbidden so every open reaches
 //! us; a click redirects only to the URL stored for that delivery and position when the message was
 //! composed, never to anything taken from the request. Each records one `email.opened` or
-//! `email.clicked` event (campaign, run, user agent as data, the [`machine`](super::machine) flag).
+//! `email.clicked` event (campaign, run, user agent as data, the [`machine`](super::machine) flag);
+//! if that write fails the answer is still given (the token and link were checked first).
 
 use super::claim::{Endpoint, Target, resolve};
 use super::error::ServerError;
@@ -36,7 +37,7 @@ pub async fn open(
 ) -> Result<Response, ServerError> {
     if let Target::Delivery { delivery, .. } = resolve(&state, &token, Endpoint::Open).await? {
         let properties = properties(&delivery, &headers);
-        record(&state, &delivery, "email.opened", properties).await?;
+        record_or_log(&state, &delivery, "email.opened", properties).await;
     }
     Ok(pixel())
 }
@@ -64,7 +65,7 @@ pub async fn click(
     let mut properties = properties(&delivery, &headers);
     properties.insert("url".into(), Value::from(url.as_str()));
     properties.insert("position".into(), Value::from(position));
-    record(&state, &delivery, "email.clicked", properties).await?;
+    record_or_log(&state, &delivery, "email.clicked", properties).await;
     let mut response = StatusCode::FOUND.into_response();
     response.headers_mut().insert(header::LOCATION, location);
     response
@@ -119,8 +120,26 @@ pub(crate) fn properties(delivery: &TrackedDelivery, headers: &HeaderMap) -> Map
     map
 }
 
+/// Records the event, logging a failure instead of returning it: the reader still gets the pixel or
+/// reaches the shop when the database is briefly unavailable; only the statistic is lost.
+async fn record_or_log(
+    state: &AppState,
+    delivery: &TrackedDelivery,
+    kind: &str,
+    properties: Map<String, Value>,
+) {
+    if let Err(error) = record(state, delivery, kind, properties).await {
+        tracing::error!(
+            error = format!("{error:#}"),
+            kind,
+            delivery = delivery.delivery_id,
+            "cannot record a tracking event"
+        );
+    }
+}
+
 /// Records one engine event about `delivery` in its own transaction.
-pub(crate) async fn record(
+async fn record(
     state: &AppState,
     delivery: &TrackedDelivery,
     kind: &str,
