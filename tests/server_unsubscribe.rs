@@ -200,3 +200,30 @@ async fn hostile_names_are_escaped(engine: Engine) {
     t.stop().await;
 }
 on_both_databases!(hostile_names, hostile_names_are_escaped);
+
+/// Mailbox providers may post the one-click request several times at once: one suppression, one
+/// `email.unsubscribed` event, and every post answered 200.
+async fn concurrent_one_clicks_unsubscribe_once(engine: Engine) {
+    let t = start(engine).await;
+    let path = t.path("c2@example.com", Purpose::Unsubscribe);
+    let posts: Vec<_> = (0..12)
+        .map(|_| {
+            let path = path.clone();
+            let addr = t.addr;
+            tokio::spawn(async move { http::post(addr, &path, "List-Unsubscribe=One-Click").await })
+        })
+        .collect();
+    for post in posts {
+        assert_eq!(post.await.unwrap().status, 200);
+    }
+    assert_eq!(t.suppressions().await["c2@example.com"], ["news"]);
+    assert_eq!(
+        t.events("c2@example.com", "email.unsubscribed").await.len(),
+        1
+    );
+    t.stop().await;
+}
+on_both_databases!(
+    concurrent_one_clicks,
+    concurrent_one_clicks_unsubscribe_once
+);

@@ -5,8 +5,7 @@
 
 use crate::store::Tx;
 use crate::store::events::{EngineEvent, record_engine_event};
-use crate::store::suppressions::{self, Reason};
-use crate::store::tracking::{TrackedDelivery, suppression_reason};
+use crate::store::tracking::{TrackedDelivery, add_unsubscribe, remove_unsubscribe};
 use crate::timestamp::Timestamp;
 use serde_json::{Map, Value};
 
@@ -39,22 +38,10 @@ pub async fn unsubscribe(
     via: Via,
     now: Timestamp,
 ) -> anyhow::Result<bool> {
-    if suppression_reason(tx, &delivery.email_key, topic)
-        .await?
-        .is_some()
-    {
+    let detail = format!("{} (campaign {})", via.as_str(), delivery.campaign);
+    if !add_unsubscribe(tx, &delivery.email_key, topic, &detail, now).await? {
         return Ok(false);
     }
-    let detail = format!("{} (campaign {})", via.as_str(), delivery.campaign);
-    suppressions::suppress(
-        tx,
-        &delivery.email_key,
-        topic,
-        Reason::Unsubscribe,
-        Some(&detail),
-        now,
-    )
-    .await?;
     event(tx, delivery, "email.unsubscribed", topic, via, now).await?;
     Ok(true)
 }
@@ -68,11 +55,9 @@ pub async fn resubscribe(
     via: Via,
     now: Timestamp,
 ) -> anyhow::Result<bool> {
-    let reason = suppression_reason(tx, &delivery.email_key, topic).await?;
-    if reason.as_deref() != Some(Reason::Unsubscribe.as_str()) {
+    if !remove_unsubscribe(tx, &delivery.email_key, topic).await? {
         return Ok(false);
     }
-    suppressions::unsuppress(tx, &delivery.email_key, topic).await?;
     event(tx, delivery, "email.resubscribed", topic, via, now).await?;
     Ok(true)
 }

@@ -38,14 +38,31 @@ impl Store {
     }
 }
 
-/// The reason an existing suppression of `email_key` for `topic` was recorded, if there is one.
-pub async fn suppression_reason(
+/// Suppresses `email_key` for `topic` as an unsubscribe unless it already is; returns whether this
+/// call added it. Two requests racing for the same address both run the insert, and the unique key
+/// lets exactly one of them add the row (on PostgreSQL the second waits for the first to commit).
+pub async fn add_unsubscribe(
     tx: &mut Tx,
     email_key: &str,
     topic: &str,
-) -> anyhow::Result<Option<String>> {
-    let sql = "SELECT reason FROM suppressions WHERE email_key = $1 AND topic = $2";
-    Ok(
-        on_tx!(tx, conn => sqlx::query_scalar(sql).bind(email_key).bind(topic).fetch_optional(&mut *conn).await)?,
-    )
+    detail: &str,
+    now: crate::timestamp::Timestamp,
+) -> anyhow::Result<bool> {
+    let sql = "INSERT INTO suppressions (email_key, topic, reason, detail, created_at) \
+               VALUES ($1, $2, 'unsubscribe', $3, $4) ON CONFLICT (email_key, topic) DO NOTHING";
+    let added = on_tx!(tx, conn => {
+        sqlx::query(sql).bind(email_key).bind(topic).bind(detail).bind(now).execute(&mut *conn).await.map(|r| r.rows_affected())
+    })?;
+    Ok(added == 1)
+}
+
+/// Lifts the suppression of `email_key` for `topic` if an unsubscribe made it (a bounce or a
+/// complaint stays); returns whether this call lifted it.
+pub async fn remove_unsubscribe(tx: &mut Tx, email_key: &str, topic: &str) -> anyhow::Result<bool> {
+    let sql =
+        "DELETE FROM suppressions WHERE email_key = $1 AND topic = $2 AND reason = 'unsubscribe'";
+    let removed = on_tx!(tx, conn => {
+        sqlx::query(sql).bind(email_key).bind(topic).execute(&mut *conn).await.map(|r| r.rows_affected())
+    })?;
+    Ok(removed > 0)
 }
