@@ -10,6 +10,7 @@ use super::error::ServerError;
 use super::optout::{Via, resubscribe, unsubscribe};
 use super::page::{self, button, escape};
 use super::state::AppState;
+use crate::store::Tx;
 use crate::store::suppressions::ALL_TOPICS;
 use crate::store::tracking::TrackedDelivery;
 use crate::timestamp::Timestamp;
@@ -70,7 +71,7 @@ pub async fn post(
     let topic = state.topic_of(&delivery.campaign).to_string();
     let now = Timestamp::now();
     let mut tx = state.store.begin().await?;
-    let (via, notice) = match request {
+    let notice = match request {
         Request::OneClick => {
             unsubscribe(&mut tx, &delivery, &topic, Via::OneClick, now).await?;
             tx.commit().await?;
@@ -79,19 +80,18 @@ pub async fn post(
         }
         Request::Topic => {
             unsubscribe(&mut tx, &delivery, &topic, Via::Page, now).await?;
-            (Via::Page, "Done: you are unsubscribed.")
+            "Done: you are unsubscribed."
         }
         Request::Everything => {
             unsubscribe(&mut tx, &delivery, ALL_TOPICS, Via::Page, now).await?;
-            (Via::Page, "Done: you will get no more emails from us.")
+            "Done: you will get no more emails from us."
         }
-        Request::UndoTopic => (Via::Page, undo(&mut tx, &delivery, &topic, now).await?),
-        Request::UndoEverything => (Via::Page, undo(&mut tx, &delivery, ALL_TOPICS, now).await?),
+        Request::UndoTopic => undo(&mut tx, &delivery, &topic, now).await?,
+        Request::UndoEverything => undo(&mut tx, &delivery, ALL_TOPICS, now).await?,
     };
     tx.commit().await?;
     tracing::info!(
         delivery = delivery.delivery_id,
-        via = via.as_str(),
         ?request,
         "unsubscribe page"
     );
@@ -99,7 +99,7 @@ pub async fn post(
 }
 
 async fn undo(
-    tx: &mut crate::store::Tx,
+    tx: &mut Tx,
     delivery: &TrackedDelivery,
     topic: &str,
     now: Timestamp,
