@@ -15,6 +15,7 @@
 //!   [`message`] turns a rendered template into the exact email (tracking, headers, MIME).
 //! - [`campaign`]: running a campaign: plan a run from its segment, deliver it with send-time checks.
 //! - [`send`]: SMTP connections to the relay and what each failure means for a delivery.
+//! - [`server`]: the tracking and unsubscribe HTTP server (open pixel, clicks, one-click unsubscribe).
 //! - [`demo`]: the synthetic shop of `rapport demo`.
 //! - [`cli`]: one file per subcommand; `main.rs` only calls [`cli::main`].
 
@@ -28,6 +29,7 @@ pub mod import;
 pub mod message;
 pub mod segment;
 pub mod send;
+pub mod server;
 pub mod store;
 pub mod template;
 pub mod timestamp;

@@ -60,6 +60,8 @@ pub enum Command {
     Preview(super::preview::Args),
     /// Send a campaign now: plan a run from its segment (or resume the unfinished one) and deliver it.
     Send(super::send::Args),
+    /// Run the tracking and unsubscribe server (opens, clicks, one-click unsubscribe) until stopped.
+    Serve(super::serve::Args),
     /// Sent, failed, skipped, opened, clicked and unsubscribed, per campaign and run, with rates.
     Stats(super::stats::Args),
 }
@@ -100,6 +102,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Migrate(args) => super::migrate::run(&workspace, args).await,
         Command::Preview(args) => super::preview::run(&workspace, args).await,
         Command::Send(args) => super::send::run(&workspace, args).await,
+        Command::Serve(args) => super::serve::run(&workspace, args).await,
         Command::Stats(args) => super::stats::run(&workspace, args).await,
     }
 }

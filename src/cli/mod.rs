@@ -10,6 +10,7 @@ mod migrate;
 mod preview;
 mod segment;
 mod send;
+mod serve;
 mod stats;
 mod table;
 

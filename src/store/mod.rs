@@ -18,6 +18,7 @@ mod segments;
 pub mod stats;
 mod summary;
 pub mod suppressions;
+pub mod tracking;
 
 pub use customers::{Customer, CustomerFields};
 pub use db::{Dialect, Store, Tx};
