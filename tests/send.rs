@@ -516,3 +516,55 @@ async fn a_bad_dkim_key_is_reported_with_its_file() {
         "nothing was planned"
     );
 }
+
+/// SIGTERM in the middle of a run: the messages in flight finish and are recorded, the exit code is
+/// 0, the summary says what remains, and the next send delivers the rest with no duplicate.
+#[tokio::test]
+async fn sigterm_stops_gracefully_without_duplicates() {
+    let slow = SmtpSink::start(&["-W", "rcpt:1"]);
+    let shop = shop(Engine::Sqlite, 40, &slow, "").await;
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_rapport"))
+        .args(["send", "news"])
+        .current_dir(shop.path())
+        .env("RAPPORT_DATABASE_URL", &shop.database_url)
+        .env_remove("RAPPORT_WORKSPACE")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while slow.messages().len() < 4 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the send made no progress"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+
+    // SAFETY: sending SIGTERM to our own child process.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+    let stopped = child.wait_with_output().unwrap();
+    let delivered_before = slow.messages().len();
+    let addr = slow.addr;
+    drop(slow);
+    let fast = SmtpSink::start_on(addr, &[]);
+    let resumed = shop.rapport(&["send", "news"]);
+
+    assert_eq!(stopped.status.code(), Some(0), "{}", stderr(&stopped));
+    let (sent_before, _) = figure(&stopped, "sent");
+    assert_eq!(
+        sent_before as usize, delivered_before,
+        "every message that arrived was recorded as sent"
+    );
+    assert!(
+        stdout(&stopped).contains("remaining"),
+        "{}",
+        stdout(&stopped)
+    );
+    assert_eq!(figure(&resumed, "sent").0, 40, "{}", stdout(&resumed));
+    assert_eq!(
+        fast.messages().len() + delivered_before,
+        40,
+        "no message twice, none lost"
+    );
+}

@@ -22,6 +22,9 @@ use tokio_util::sync::CancellationToken;
 
 /// Deliveries one worker claims at a time.
 const CLAIM_BATCH: i64 = 8;
+/// A claim is sent only if its lease still has this long to run (a message takes seconds at most,
+/// unless the server is very slow: then the lease must be longer, see `[delivery] lease`).
+const LEASE_MARGIN: chrono::Duration = chrono::Duration::seconds(1);
 /// Policy rejections (5.7.x) in one send after which the run pauses: the sender's setup is wrong.
 const POLICY_PAUSE_AFTER: u64 = 10;
 
@@ -151,6 +154,10 @@ async fn worker(
     ledger: mpsc::Sender<ToRecord>,
 ) -> anyhow::Result<()> {
     let result = work(d, &mut link, &ledger).await;
+    if result.is_err() {
+        // Stop the other workers too: the run is in an unknown state; leases bring its claims back.
+        d.cancel.cancel();
+    }
     link.close().await;
     result
 }
@@ -256,7 +263,6 @@ async fn process(
     customer: Option<&Customer>,
     summary: &Summary,
 ) -> anyhow::Result<()> {
-    let now = Timestamp::now();
     let Some(customer) = customer else {
         return mark_now(
             d,
@@ -267,6 +273,15 @@ async fn process(
         )
         .await;
     };
+    // Wait for the rate limits first, so that the checks below are as fresh as the send itself.
+    if !rate_allows(d).await {
+        return give_back(d, std::slice::from_ref(claim)).await;
+    }
+    // A claim that waited past its lease may already be another sender's: never send it twice.
+    let now = Timestamp::now();
+    if now.datetime() + LEASE_MARGIN >= claim.lease_until.datetime() {
+        return give_back(d, std::slice::from_ref(claim)).await;
+    }
     // The checks only read: a deferred transaction takes no write lock (SQLite has one writer).
     let mut tx = d.store.begin_read().await?;
     let skip = send_time_check(&mut tx, customer, d.topic, d.options.max_per_week, now).await?;
@@ -304,7 +319,7 @@ async fn process(
             .await;
         }
     };
-    wait_for_rate(d).await;
+    take_rate_slot(d).await;
     let envelope = composed.message.envelope().clone();
     let result = link
         .send(claim.id, &envelope, composed.message.formatted())
@@ -322,21 +337,28 @@ async fn process(
     ledger.send((attempt, reply)).await.map_err(|_| stopped())?;
     match recorded.await.map_err(|_| stopped())? {
         Recorded::Setup(detail) => stop(d, detail),
-        Recorded::Policy
-            if d.policy_rejections.fetch_add(1, Ordering::SeqCst) + 1 >= POLICY_PAUSE_AFTER =>
-        {
-            stop(
-                d,
-                format!(
-                    "{POLICY_PAUSE_AFTER} messages were refused by the receiving servers' policy (5.7.x: SPF, DKIM, DMARC or a \
-                 blocklist): check the sender's DNS setup before sending more"
-                ),
+        Recorded::Policy => {
+            let refusals = d.policy_rejections.fetch_add(1, Ordering::SeqCst) + 1;
+            tracing::warn!(
+                delivery = claim.id,
+                "a message was refused by the receiving server's policy"
+            );
+            if refusals >= POLICY_PAUSE_AFTER {
+                stop(
+                    d,
+                    format!(
+                        "{POLICY_PAUSE_AFTER} messages were refused by the receiving servers' policy (5.7.x: SPF, DKIM, \
+                         DMARC or a blocklist): check the sender's DNS setup before sending more"
+                    ),
+                );
+            }
+        }
+        Recorded::LeaseLost => {
+            tracing::warn!(
+                delivery = claim.id,
+                "the lease ran out while sending; another sender had taken the delivery"
             )
         }
-        Recorded::Policy => tracing::warn!(
-            delivery = claim.id,
-            "a message was refused by the receiving server's policy"
-        ),
         _ => {}
     }
     Ok(())
@@ -348,12 +370,27 @@ async fn mark_now(d: &Delivery<'_>, claim: &Claimed, mark: Mark<'_>) -> anyhow::
     tx.commit().await
 }
 
-/// Waits until every rate limit allows one more message, and counts it.
-async fn wait_for_rate(d: &Delivery<'_>) {
+/// Waits until every rate limit allows one more message; false if the send was cancelled meanwhile.
+async fn rate_allows(d: &Delivery<'_>) -> bool {
+    loop {
+        let wait = d.limiter.lock().expect("not poisoned").wait(seconds_now());
+        if wait.is_zero() {
+            return true;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = d.cancel.cancelled() => return false,
+        }
+    }
+}
+
+/// Counts one message against the rate limits, waiting (briefly: [`rate_allows`] came first) if
+/// another worker took the last slot meanwhile.
+async fn take_rate_slot(d: &Delivery<'_>) {
     loop {
         let wait = {
             let mut limiter = d.limiter.lock().expect("not poisoned");
-            let now = Timestamp::now().micros() as f64 / 1e6;
+            let now = seconds_now();
             let wait = limiter.wait(now);
             if wait.is_zero() {
                 limiter.record(now);
@@ -365,6 +402,10 @@ async fn wait_for_rate(d: &Delivery<'_>) {
         }
         tokio::time::sleep(wait).await;
     }
+}
+
+fn seconds_now() -> f64 {
+    Timestamp::now().micros() as f64 / 1e6
 }
 
 /// Stops every worker after its current message, remembering why.

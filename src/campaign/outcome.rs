@@ -20,6 +20,8 @@ pub enum Recorded {
     Setup(String),
     /// The policy of the receiving side refused us (5.7.x): counted to pause the run if they pile up.
     Policy,
+    /// The claim's lease had run out and another sender took the delivery: nothing was recorded.
+    LeaseLost,
 }
 
 /// About the run, for events and retries.
@@ -60,6 +62,9 @@ pub async fn record_in(
         at: now,
     } = attempt;
     let claim = &claim;
+    if !deliveries::still_held(tx, claim).await? {
+        return Ok(Recorded::LeaseLost);
+    }
     crate::store::links::record_links(tx, claim.id, &links).await?;
     let properties = || -> Map<String, Value> {
         let Value::Object(map) = json!({ "campaign": run.campaign, "run": run.run_id }) else {

@@ -40,6 +40,12 @@ pub async fn start_run(
     let condition = compile(&rule.expr, store.dialect(), now)?;
     let mut tx = store.begin().await?;
     let campaign_id = runs::campaign_id(&mut tx, name, now).await?;
+    // Another process may have planned a run since we looked: decide again under the campaign's lock.
+    runs::lock_campaign(&mut tx, campaign_id).await?;
+    if let Some(run_id) = runs::unfinished_run(&mut tx, campaign_id).await? {
+        tx.rollback().await?;
+        return Ok(Start::Resumed { run_id });
+    }
     let Some(run_id) = runs::create_run(&mut tx, campaign_id, now, now).await? else {
         anyhow::bail!(
             "another process started a run of campaign {name:?} at this same instant; try again"

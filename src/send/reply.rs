@@ -5,8 +5,10 @@
 //!   transient; a lost connection or a timeout counts as 451;
 //! - a timeout or lost connection after the final "." has an *unknown* outcome: the server may have
 //!   taken the message, so it is recorded as uncertain rather than blindly retried;
-//! - mailbox errors (5.1.x, 5.2.1) at any stage, and any other permanent refusal of RCPT (the reply
-//!   that is about this one recipient), mean the address is bad: a hard bounce that suppresses it;
+//! - mailbox errors (5.1.x, 5.2.1) once a recipient is named, and any other permanent refusal of RCPT
+//!   (the reply that is about this one recipient), mean the address is bad: a hard bounce;
+//! - a permanent refusal before any recipient is named (greeting, AUTH, MAIL FROM: e.g. `553 5.1.8`
+//!   for our own sender address) is about our setup: the run pauses, nobody is suppressed;
 //! - 5.7.x policy rejections (DMARC, blocklists) mean *our* setup is wrong: fail, never suppress;
 //! - 552 at RCPT ("too many recipients") is transient; 530/535 authentication failures pause the run.
 
@@ -100,6 +102,19 @@ pub fn classify(stage: Stage, code: Option<u16>, text: &str) -> Failure {
                 detail,
             }
         }
+        // A refusal before any recipient is named is about us (our sender address, our client), not
+        // about a customer: pause the run rather than fail or suppress anyone.
+        500..=599
+            if matches!(
+                stage,
+                Stage::Connect | Stage::Greeting | Stage::Auth | Stage::Mail
+            ) =>
+        {
+            Failure::Setup {
+                code: Some(code),
+                detail,
+            }
+        }
         500..=599 => match enhanced {
             Some((5, 1, _)) | Some((5, 2, 1)) => Failure::Bounce { code, detail },
             Some((5, 7, _)) => Failure::Policy { code, detail },
@@ -169,6 +184,13 @@ mod tests {
             Failure::Rejected { .. }
         ));
         assert!(classify(Stage::Rcpt, Some(500), "5.3.0 Error: command failed").is_hard_bounce());
+    }
+
+    #[test]
+    fn refusals_of_our_own_sender_pause_instead_of_suppressing() {
+        let failure = classify(Stage::Mail, Some(553), "5.1.8 sender address rejected");
+        assert!(matches!(failure, Failure::Setup { .. }), "{failure:?}");
+        assert!(!failure.is_hard_bounce());
     }
 
     #[test]

@@ -68,7 +68,7 @@ impl Store {
             let options = PgConnectOptions::from_str(url.expose())
                 .with_context(|| format!("invalid PostgreSQL URL {printable}"))?;
             let pool = PgPoolOptions::new()
-                .max_connections(8)
+                .max_connections(32)
                 .acquire_timeout(Duration::from_secs(5))
                 .connect_with(options)
                 .await

@@ -175,3 +175,11 @@ pub async fn sent_since(
         on_tx!(tx, conn => sqlx::query_scalar(sql).bind(since).bind(limit).fetch_all(&mut *conn).await)?,
     )
 }
+
+/// Whether `claim` still holds its delivery (its lease was not taken over).
+pub async fn still_held(tx: &mut Tx, claim: &Claimed) -> anyhow::Result<bool> {
+    let sql =
+        "SELECT COUNT(*) FROM deliveries WHERE id = $1 AND status = 'sending' AND lease_until = $2";
+    let n: i64 = on_tx!(tx, conn => sqlx::query_scalar(sql).bind(claim.id).bind(claim.lease_until).fetch_one(&mut *conn).await)?;
+    Ok(n == 1)
+}

@@ -125,3 +125,21 @@ impl Store {
         row.map(Run::try_from).transpose()
     }
 }
+
+/// Locks the campaign's row until the transaction ends (PostgreSQL `FOR UPDATE`; SQLite's write
+/// transaction already excludes other writers), so that two processes cannot both plan a run.
+pub async fn lock_campaign(tx: &mut Tx, campaign_id: i64) -> anyhow::Result<()> {
+    if let Tx::Postgres(..) = tx {
+        let sql = "SELECT id FROM campaigns WHERE id = $1 FOR UPDATE";
+        on_tx!(tx, conn => sqlx::query_scalar::<_, i64>(sql).bind(campaign_id).fetch_one(&mut *conn).await)?;
+    }
+    Ok(())
+}
+
+/// The campaign's most recent run that has not finished, if any.
+pub async fn unfinished_run(tx: &mut Tx, campaign_id: i64) -> anyhow::Result<Option<i64>> {
+    let sql = "SELECT id FROM runs WHERE campaign_id = $1 AND status <> 'finished' ORDER BY id DESC LIMIT 1";
+    Ok(
+        on_tx!(tx, conn => sqlx::query_scalar(sql).bind(campaign_id).fetch_optional(&mut *conn).await)?,
+    )
+}
