@@ -351,3 +351,64 @@ fn documented_delivery_settings_are_valid() {
     assert_eq!(config.delivery.lease.0.as_secs(), 900);
     assert_eq!(config.delivery.rate.0.len(), 3);
 }
+
+/// The backup and upgrade examples of docs/operations.md print what the page shows, and the backup is
+/// a complete database.
+#[tokio::test]
+async fn the_backup_and_migrate_examples_run_as_documented() {
+    let page = std::fs::read_to_string(common::repo_file("docs/operations.md")).unwrap();
+    let examples: Vec<Vec<&str>> = page
+        .split("```console\n")
+        .skip(1)
+        .map(|block| block.split("```").next().unwrap().lines().collect())
+        .filter(|lines: &Vec<&str>| {
+            lines[0].starts_with("$ rapport backup") || lines[0].starts_with("$ rapport migrate")
+        })
+        .collect();
+    assert_eq!(examples.len(), 2, "a backup and a migrate example");
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_rapport"))
+            .args(args)
+            .current_dir(dir.path())
+            .env_remove("RAPPORT_DATABASE_URL")
+            .env_remove("RAPPORT_WORKSPACE")
+            .output()
+            .unwrap()
+    };
+    assert!(run(&["init", "."]).status.success());
+    std::fs::write(dir.path().join("c.csv"), "email\nann@example.com\n").unwrap();
+    assert!(run(&["import", "customers", "c.csv"]).status.success());
+    std::fs::create_dir(dir.path().join("backups")).unwrap();
+
+    for example in &examples {
+        let args: Vec<&str> = example[0]
+            .trim_start_matches("$ rapport ")
+            .split(' ')
+            .collect();
+        let out = run(&args);
+        assert!(out.status.success(), "{}: {}", example[0], stderr(&out));
+        assert_eq!(
+            stdout(&out).lines().collect::<Vec<_>>(),
+            example[1..],
+            "{}",
+            example[0]
+        );
+    }
+
+    let backup = dir.path().join("backups/rapport-2026-11-27.db");
+    let url =
+        rapport::config::DatabaseUrl::parse(format!("sqlite://{}", backup.display())).unwrap();
+    let store = rapport::store::Store::open(&url, dir.path()).await.unwrap();
+    assert_eq!(
+        store.count_customers().await.unwrap(),
+        1,
+        "the backup holds the data"
+    );
+    let again = run(&["backup", "backups/rapport-2026-11-27.db"]);
+    assert!(
+        stderr(&again).contains("exists already"),
+        "a backup never overwrites: {}",
+        stderr(&again)
+    );
+}

@@ -54,6 +54,8 @@ pub enum Command {
     Customer(super::customer::Args),
     /// Segments: list them, count or show members, explain why a customer is in or out.
     Segment(super::segment::Args),
+    /// Copy the SQLite database to FILE, consistently, even while rapport runs.
+    Backup(super::backup::Args),
     /// Apply database migrations now (they are also applied whenever the database is opened).
     Migrate(super::migrate::Args),
     /// Print exactly the message one customer would get from a campaign, without sending or storing.
@@ -100,6 +102,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Customer(args) => super::customer::run(&workspace, args).await,
         Command::Segment(args) => super::segment::run(&workspace, args).await,
         Command::Migrate(args) => super::migrate::run(&workspace, args).await,
+        Command::Backup(args) => super::backup::run(&workspace, args).await,
         Command::Preview(args) => super::preview::run(&workspace, args).await,
         Command::Send(args) => super::send::run(&workspace, args).await,
         Command::Serve(args) => super::serve::run(&workspace, args).await,

@@ -1,6 +1,7 @@
 //! The command line: one file per subcommand, each with its `Args` and `run`.
 
 mod app;
+mod backup;
 mod check;
 mod customer;
 mod demo;

@@ -182,6 +182,23 @@ impl Store {
         }
     }
 
+    /// Writes a consistent copy of a SQLite database to `target` (`VACUUM INTO`, safe while other
+    /// connections read and write).
+    pub async fn backup_sqlite(&self, target: &Path) -> anyhow::Result<()> {
+        let Db::Sqlite(pool) = &self.db else {
+            anyhow::bail!("only a SQLite database can be backed up this way")
+        };
+        let path = target
+            .to_str()
+            .context("the backup path is not valid UTF-8")?;
+        sqlx::query("VACUUM INTO $1")
+            .bind(path)
+            .execute(pool)
+            .await
+            .with_context(|| format!("cannot write {path}"))?;
+        Ok(())
+    }
+
     /// The database URL with any password hidden.
     pub fn url(&self) -> &str {
         &self.url
