@@ -568,3 +568,88 @@ async fn sigterm_stops_gracefully_without_duplicates() {
         "no message twice, none lost"
     );
 }
+
+/// Rate limits count what was actually sent, across sends: a limit reached in one send still holds in
+/// the next, which sends nothing until the window allows it, and says when that will be.
+#[tokio::test]
+async fn rate_limits_hold_across_sends() {
+    let sink = SmtpSink::start(&[]);
+    let shop = shop(Engine::Sqlite, 5, &sink, "").await;
+    let config = std::fs::read_to_string(shop.path().join("rapport.toml")).unwrap();
+    shop.write(
+        "rapport.toml",
+        &config.replace("concurrency = 4", "concurrency = 4\nrate = \"2/hour\""),
+    );
+
+    let first = shop.rapport(&["send", "news"]);
+    let second = shop.rapport(&["send", "news"]);
+
+    assert!(first.status.success(), "{}", stderr(&first));
+    assert_eq!(figure(&first, "sent").0, 2, "{}", stdout(&first));
+    assert!(
+        stderr(&first).contains("the sending rate limit is reached: the next message may go at"),
+        "{}",
+        stderr(&first)
+    );
+    assert!(
+        stdout(&first).contains("3 not attempted"),
+        "{}",
+        stdout(&first)
+    );
+    assert_eq!(
+        figure(&second, "sent").0,
+        2,
+        "the second send sends nothing: {}",
+        stdout(&second)
+    );
+    assert_eq!(sink.messages().len(), 2);
+}
+
+/// A dry run renders everyone, reports skips and fallbacks, and records and sends nothing.
+async fn a_dry_run_reports_and_records_nothing(engine: Engine) {
+    let sink = SmtpSink::start(&[]);
+    let shop = shop(engine, 6, &sink, "").await;
+    shop.write("more.csv", "email\nnameless@example.com\n");
+    shop.rapport(&["import", "customers", "more.csv"]);
+    let store = shop.store().await;
+    let mut tx = store.begin().await.unwrap();
+    let now = rapport::timestamp::Timestamp::now();
+    rapport::store::suppressions::suppress(
+        &mut tx,
+        "c0@example.com",
+        "*",
+        rapport::store::suppressions::Reason::HardBounce,
+        None,
+        now,
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    store.close().await;
+
+    let out = shop.rapport(&["send", "news", "--dry-run"]);
+
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("dry run of campaign news: 7 in the segment, 6 would be sent"),
+        "{text}"
+    );
+    assert!(text.contains("skipped: 1 suppressed"), "{text}");
+    assert!(text.contains("fallback: 1 have no first name"), "{text}");
+    assert!(text.contains("fallback: 6 have no time zone"), "{text}");
+    assert!(sink.messages().is_empty());
+    assert!(
+        shop.store()
+            .await
+            .latest_run("news")
+            .await
+            .unwrap()
+            .is_none(),
+        "no run recorded"
+    );
+}
+on_both_databases!(
+    a_dry_run_reports_and_records_nothing,
+    a_dry_run_reports_and_records_nothing
+);

@@ -15,7 +15,7 @@ use crate::store::{Customer, Store, Summary};
 use crate::timestamp::Timestamp;
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -56,6 +56,8 @@ pub struct Delivery<'a> {
     limiter: Mutex<RateLimiter>,
     budget: AtomicI64,
     policy_rejections: AtomicU64,
+    /// Set once the rate limits would make the send wait longer than it is willing to.
+    rate_exhausted: AtomicBool,
     stopped: Mutex<Option<String>>,
 }
 
@@ -85,6 +87,7 @@ impl<'a> Delivery<'a> {
             limiter: Mutex::new(limiter),
             budget,
             policy_rejections: AtomicU64::new(0),
+            rate_exhausted: AtomicBool::new(false),
             stopped: Mutex::new(None),
         }
     }
@@ -370,12 +373,22 @@ async fn mark_now(d: &Delivery<'_>, claim: &Claimed, mark: Mark<'_>) -> anyhow::
     tx.commit().await
 }
 
-/// Waits until every rate limit allows one more message; false if the send was cancelled meanwhile.
+/// Waits until every rate limit allows one more message; false if the send was cancelled meanwhile,
+/// or if the wait is longer than the send is willing to wait (`wait_for_retries`): then every worker
+/// stops, and the deliveries left wait for a later send, which counts the same windows.
 async fn rate_allows(d: &Delivery<'_>) -> bool {
     loop {
         let wait = d.limiter.lock().expect("not poisoned").wait(seconds_now());
         if wait.is_zero() {
             return true;
+        }
+        if wait > d.options.wait_for_retries {
+            if !d.rate_exhausted.swap(true, Ordering::SeqCst) {
+                let next = Timestamp::from(Timestamp::now().datetime() + wait);
+                eprintln!("the sending rate limit is reached: the next message may go at {next}");
+            }
+            d.cancel.cancel();
+            return false;
         }
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}

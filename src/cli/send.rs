@@ -346,6 +346,7 @@ async fn dry_run(
     let mut skipped = std::collections::BTreeMap::<&str, u64>::new();
     let mut failures = Vec::new();
     let mut shown = 0;
+    let (mut no_first_name, mut no_timezone) = (0u64, 0u64);
     for chunk in ids.chunks(500) {
         let customers = store.customers_by_ids(chunk).await?;
         let summaries = store.summaries(chunk).await?;
@@ -368,6 +369,9 @@ async fn dry_run(
             match composer.compose(customer, &summary, PREVIEW, now) {
                 Ok(composed) => {
                     would_send += 1;
+                    no_first_name +=
+                        u64::from(customer.first_name.as_deref().is_none_or(str::is_empty));
+                    no_timezone += u64::from(customer.timezone.is_none());
                     if shown < 20 {
                         shown += 1;
                         println!("would send to {:<32} {}", customer.email, composed.subject);
@@ -390,6 +394,17 @@ async fn dry_run(
     }
     for failure in &failures {
         println!("  cannot render: {failure}");
+    }
+    if no_first_name > 0 {
+        println!(
+            "  fallback: {no_first_name} have no first name: the template's default greeting is used"
+        );
+    }
+    if no_timezone > 0 {
+        let zone = workspace.config.courtesy.default_timezone.0;
+        println!(
+            "  fallback: {no_timezone} have no time zone: courtesy.default_timezone ({zone}) is used"
+        );
     }
     println!("nothing was sent or recorded");
     Ok(if failures.is_empty() {
