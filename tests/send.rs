@@ -515,6 +515,17 @@ async fn a_bad_dkim_key_is_reported_with_its_file() {
             .is_none(),
         "nothing was planned"
     );
+    let check = shop.rapport(&["check"]);
+    assert_eq!(
+        check.status.code(),
+        Some(1),
+        "check finds the bad key before a send would"
+    );
+    assert!(
+        stderr(&check).contains("dkim.key is not a valid rsa key"),
+        "{}",
+        stderr(&check)
+    );
 }
 
 /// SIGTERM in the middle of a run: the messages in flight finish and are recorded, the exit code is

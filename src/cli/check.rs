@@ -14,6 +14,14 @@ pub async fn run(dir: &Path, _args: Args) -> anyhow::Result<ExitCode> {
     warn_if_secret_is_published(&workspace);
     let mut problems = check_campaign_references(&workspace)?;
     problems.extend(crate::template::check_templates(&workspace).await?);
+    let dkim_problem = workspace
+        .config
+        .dkim
+        .as_ref()
+        .and_then(|settings| crate::message::dkim::load(settings, &workspace.dir).err());
+    if let Some(problem) = &dkim_problem {
+        eprintln!("error: {problem:#}\n");
+    }
     let store = workspace.open_store().await?;
     let segments = crate::segment::check::check_segments(&workspace.dir, &store).await?;
     problems.extend(segments.errors);
@@ -36,11 +44,14 @@ pub async fn run(dir: &Path, _args: Args) -> anyhow::Result<ExitCode> {
         store.url()
     );
     println!("{}", segments.summary);
-    if problems.is_empty() {
+    if problems.is_empty() && dkim_problem.is_none() {
         println!("ok");
         Ok(ExitCode::SUCCESS)
     } else {
-        println!("{} problems", problems.len());
+        println!(
+            "{} problems",
+            problems.len() + usize::from(dkim_problem.is_some())
+        );
         Ok(ExitCode::FAILURE)
     }
 }
