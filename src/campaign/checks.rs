@@ -4,6 +4,7 @@
 use crate::domain::EmailAddress;
 use crate::store::{Customer, Tx, events, suppressions};
 use crate::timestamp::Timestamp;
+use std::collections::HashMap;
 use std::time::Duration;
 
 /// Why a delivery is skipped; `reason()` is what the ledger and the summary say.
@@ -58,4 +59,47 @@ pub async fn send_time_check(
         }
     }
     Ok(None)
+}
+
+/// The same checks for a batch of customers in two queries: who must not get this campaign's message
+/// now, by customer id.
+pub async fn send_time_checks(
+    tx: &mut Tx,
+    customers: &[&Customer],
+    topic: &str,
+    max_per_week: Option<u32>,
+    now: Timestamp,
+) -> anyhow::Result<HashMap<i64, Skip>> {
+    let mut skips = HashMap::new();
+    let by_key: HashMap<&str, i64> = customers
+        .iter()
+        .map(|c| (c.email_key.as_str(), c.id))
+        .collect();
+    let keys: Vec<&str> = by_key.keys().copied().collect();
+    for (key, scope) in suppressions::suppressions_for_keys(tx, &keys, topic).await? {
+        let skip = if scope == suppressions::ALL_TOPICS {
+            Skip::Suppressed
+        } else {
+            Skip::OptedOut
+        };
+        if let Some(id) = by_key.get(key.as_str()) {
+            skips.entry(*id).or_insert(skip);
+        }
+    }
+    if let Some(cap) = max_per_week {
+        let since = Timestamp::from(now.datetime() - WEEK);
+        let ids: Vec<i64> = customers.iter().map(|c| c.id).collect();
+        for (id, sent) in events::emails_sent_since_many(tx, &ids, since).await? {
+            if sent >= i64::from(cap) {
+                skips.entry(id).or_insert(Skip::WeeklyCap);
+            }
+        }
+    }
+    for customer in customers
+        .iter()
+        .filter(|c| EmailAddress::parse(&c.email).is_err())
+    {
+        skips.insert(customer.id, Skip::InvalidAddress);
+    }
+    Ok(skips)
 }

@@ -5,7 +5,7 @@
 //! crash loses nothing and duplicates at most the messages in flight. Cancellation is checked between
 //! messages, never mid-send; claimed but unsent deliveries are given back.
 
-use super::checks::send_time_check;
+use super::checks::{send_time_check, send_time_checks};
 use super::link::Link;
 use super::outcome::{self, Attempt, Recorded, RunContext};
 use crate::message::{ComposeError, Composer, DeliveryRef};
@@ -25,6 +25,15 @@ const CLAIM_BATCH: i64 = 8;
 /// A claim is sent only if its lease still has this long to run (a message takes seconds at most,
 /// unless the server is very slow: then the lease must be longer, see `[delivery] lease`).
 const LEASE_MARGIN: chrono::Duration = chrono::Duration::seconds(1);
+/// Batch checks older than this are made again for the one message about to be sent.
+const RECHECK_AFTER: Duration = Duration::from_secs(1);
+
+/// The send-time checks of a claimed batch, and when they were made.
+struct Checked {
+    skips: HashMap<i64, crate::campaign::Skip>,
+    at: std::time::Instant,
+}
+
 /// Policy rejections (5.7.x) in one send after which the run pauses: the sender's setup is wrong.
 const POLICY_PAUSE_AFTER: u64 = 10;
 
@@ -196,6 +205,26 @@ async fn work(
             .map(|c| (c.id, c))
             .collect();
         let summaries = d.store.summaries(&ids).await?;
+        // Send-time checks for the whole batch at once; a message that then waits (for the rate
+        // limits) longer than RECHECK_AFTER is checked again on its own just before it is sent.
+        let batch: Vec<&Customer> = claims
+            .iter()
+            .filter_map(|c| customers.get(&c.customer_id))
+            .collect();
+        let mut tx = d.store.begin_read().await?;
+        let skips = send_time_checks(
+            &mut tx,
+            &batch,
+            d.topic,
+            d.options.max_per_week,
+            Timestamp::now(),
+        )
+        .await?;
+        tx.rollback().await?;
+        let checked = Checked {
+            skips,
+            at: std::time::Instant::now(),
+        };
         for (i, claim) in claims.iter().enumerate() {
             if d.cancel.is_cancelled() {
                 give_back(d, &claims[i..]).await?;
@@ -212,6 +241,7 @@ async fn work(
                 claim,
                 customers.get(&claim.customer_id),
                 &summary,
+                &checked,
             )
             .await?;
             (d.on_progress)();
@@ -265,6 +295,7 @@ async fn process(
     claim: &Claimed,
     customer: Option<&Customer>,
     summary: &Summary,
+    checked: &Checked,
 ) -> anyhow::Result<()> {
     let Some(customer) = customer else {
         return mark_now(
@@ -285,10 +316,15 @@ async fn process(
     if now.datetime() + LEASE_MARGIN >= claim.lease_until.datetime() {
         return give_back(d, std::slice::from_ref(claim)).await;
     }
-    // The checks only read: a deferred transaction takes no write lock (SQLite has one writer).
-    let mut tx = d.store.begin_read().await?;
-    let skip = send_time_check(&mut tx, customer, d.topic, d.options.max_per_week, now).await?;
-    tx.rollback().await?;
+    let skip = if checked.at.elapsed() <= RECHECK_AFTER {
+        checked.skips.get(&customer.id).cloned()
+    } else {
+        // The checks only read: a deferred transaction takes no write lock (SQLite has one writer).
+        let mut tx = d.store.begin_read().await?;
+        let skip = send_time_check(&mut tx, customer, d.topic, d.options.max_per_week, now).await?;
+        tx.rollback().await?;
+        skip
+    };
     if let Some(skip) = skip {
         return mark_now(
             d,

@@ -8,7 +8,7 @@ mod outcome;
 mod plan;
 mod summary;
 
-pub use checks::{Skip, send_time_check};
+pub use checks::{Skip, send_time_check, send_time_checks};
 pub use deliver::{Delivery, DeliveryOptions, deliver_run};
 pub use link::Link;
 pub use plan::{Start, start_run};

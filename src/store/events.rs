@@ -144,3 +144,29 @@ pub async fn emails_sent_since(
         on_tx!(tx, conn => sqlx::query_scalar(sql).bind(customer_id).bind(since).fetch_one(&mut *conn).await)?,
     )
 }
+
+/// For each of `customer_ids` with any: how many marketing emails they were sent since `since`.
+pub async fn emails_sent_since_many(
+    tx: &mut Tx,
+    customer_ids: &[i64],
+    since: Timestamp,
+) -> anyhow::Result<Vec<(i64, i64)>> {
+    if customer_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let placeholders = (2..=customer_ids.len() + 1)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = format!(
+        "SELECT customer_id, COUNT(*) FROM events WHERE kind = 'email.sent' AND occurred_at > $1 \
+         AND customer_id IN ({placeholders}) GROUP BY customer_id"
+    );
+    Ok(on_tx!(tx, conn => {
+        let mut query = sqlx::query_as(&sql).bind(since);
+        for id in customer_ids {
+            query = query.bind(*id);
+        }
+        query.fetch_all(&mut *conn).await
+    })?)
+}

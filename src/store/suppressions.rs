@@ -64,3 +64,30 @@ pub async fn suppression_for(
         on_tx!(tx, conn => sqlx::query_as(sql).bind(email_key).bind(topic).fetch_optional(&mut *conn).await)?,
     )
 }
+
+/// For each of `email_keys` suppressed for `topic` (or for every topic): the key and the scope that
+/// applies, the address-level one first. One query for a batch of recipients.
+pub async fn suppressions_for_keys(
+    tx: &mut Tx,
+    email_keys: &[&str],
+    topic: &str,
+) -> anyhow::Result<Vec<(String, String)>> {
+    if email_keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    let placeholders = (2..=email_keys.len() + 1)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = format!(
+        "SELECT email_key, topic FROM suppressions WHERE topic IN ('*', $1) AND email_key IN ({placeholders}) \
+         ORDER BY email_key, CASE WHEN topic = '*' THEN 0 ELSE 1 END"
+    );
+    Ok(on_tx!(tx, conn => {
+        let mut query = sqlx::query_as(&sql).bind(topic);
+        for key in email_keys {
+            query = query.bind(*key);
+        }
+        query.fetch_all(&mut *conn).await
+    })?)
+}
