@@ -32,6 +32,13 @@ pub(crate) enum Db {
     Postgres(PgPool),
 }
 
+/// Whether a store may write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Access {
+    ReadWrite,
+    ReadOnly,
+}
+
 /// A connection pool to the workspace database.
 pub struct Store {
     pub(crate) db: Db,
@@ -63,12 +70,30 @@ impl Store {
 
     /// Connects without migrating.
     pub async fn connect(url: &DatabaseUrl, workspace: &Path) -> anyhow::Result<Store> {
+        Store::connect_as(url, workspace, Access::ReadWrite).await
+    }
+
+    /// Connects for reading only, without migrating: SQLite opens the file read-only (never creating
+    /// it) and PostgreSQL sessions default to read-only transactions. For dry runs such as `preview`.
+    pub async fn open_read_only(url: &DatabaseUrl, workspace: &Path) -> anyhow::Result<Store> {
+        Store::connect_as(url, workspace, Access::ReadOnly).await
+    }
+
+    async fn connect_as(
+        url: &DatabaseUrl,
+        workspace: &Path,
+        access: Access,
+    ) -> anyhow::Result<Store> {
         let printable = url.to_string();
+        let read_only = access == Access::ReadOnly;
         let db = if url.is_postgres() {
-            let options = PgConnectOptions::from_str(url.expose())
+            let mut options = PgConnectOptions::from_str(url.expose())
                 .with_context(|| format!("invalid PostgreSQL URL {printable}"))?;
+            if read_only {
+                options = options.options([("default_transaction_read_only", "on")]);
+            }
             let pool = PgPoolOptions::new()
-                .max_connections(32)
+                .max_connections(if read_only { 2 } else { 32 })
                 .acquire_timeout(Duration::from_secs(5))
                 .connect_with(options)
                 .await
@@ -78,55 +103,25 @@ impl Store {
             let path = sqlite_path(url.expose(), workspace)?;
             let options = SqliteConnectOptions::new()
                 .filename(&path)
-                .create_if_missing(true)
-                .journal_mode(SqliteJournalMode::Wal)
-                .synchronous(SqliteSynchronous::Full)
-                .busy_timeout(Duration::from_secs(10))
-                .foreign_keys(true)
-                .pragma("cache_size", "-16384");
-            let pool = SqlitePoolOptions::new()
-                .max_connections(4)
-                .connect_with(options)
-                .await
-                .with_context(|| format!("cannot open the SQLite database {}", path.display()))?;
-            Db::Sqlite(pool)
-        };
-        tracing::debug!(database = %printable, "connected");
-        Ok(Store {
-            db,
-            url: printable,
-            writer: Arc::default(),
-        })
-    }
-
-    /// Connects for reading only, without migrating: SQLite opens the file read-only (never creating
-    /// it) and PostgreSQL sessions default to read-only transactions. For dry runs such as `preview`.
-    pub async fn open_read_only(url: &DatabaseUrl, workspace: &Path) -> anyhow::Result<Store> {
-        let printable = url.to_string();
-        let db = if url.is_postgres() {
-            let options = PgConnectOptions::from_str(url.expose())
-                .with_context(|| format!("invalid PostgreSQL URL {printable}"))?
-                .options([("default_transaction_read_only", "on")]);
-            let pool = PgPoolOptions::new()
-                .max_connections(2)
-                .acquire_timeout(Duration::from_secs(10))
-                .connect_with(options)
-                .await
-                .with_context(|| format!("cannot connect to PostgreSQL at {printable}"))?;
-            Db::Postgres(pool)
-        } else {
-            let path = sqlite_path(url.expose(), workspace)?;
-            let options = SqliteConnectOptions::new()
-                .filename(&path)
-                .read_only(true)
                 .busy_timeout(Duration::from_secs(10));
+            let options = if read_only {
+                options.read_only(true)
+            } else {
+                options
+                    .create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Full)
+                    .foreign_keys(true)
+                    .pragma("cache_size", "-16384")
+            };
             let pool = SqlitePoolOptions::new()
-                .max_connections(2)
+                .max_connections(if read_only { 2 } else { 4 })
                 .connect_with(options)
                 .await
                 .with_context(|| format!("cannot open the SQLite database {}", path.display()))?;
             Db::Sqlite(pool)
         };
+        tracing::debug!(database = %printable, ?access, "connected");
         Ok(Store {
             db,
             url: printable,
