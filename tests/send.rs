@@ -314,23 +314,8 @@ on_both_databases!(
 async fn a_killed_send_resumes_without_loss() {
     let sink = SmtpSink::start(&[]);
     let shop = shop(Engine::Sqlite, 2000, &sink, "").await;
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_rapport"))
-        .args(["send", "news"])
-        .current_dir(shop.path())
-        .env("RAPPORT_DATABASE_URL", &shop.database_url)
-        .env_remove("RAPPORT_WORKSPACE")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while sink.messages().len() < 300 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the first send made no progress"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    let mut child = shop.command(&["send", "news"]).spawn().unwrap();
+    sink.wait_for(300);
 
     child.kill().unwrap();
     child.wait().unwrap();
@@ -534,23 +519,8 @@ async fn a_bad_dkim_key_is_reported_with_its_file() {
 async fn sigterm_stops_gracefully_without_duplicates() {
     let slow = SmtpSink::start(&["-W", "rcpt:1"]);
     let shop = shop(Engine::Sqlite, 40, &slow, "").await;
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_rapport"))
-        .args(["send", "news"])
-        .current_dir(shop.path())
-        .env("RAPPORT_DATABASE_URL", &shop.database_url)
-        .env_remove("RAPPORT_WORKSPACE")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while slow.messages().len() < 4 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the send made no progress"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    let child = shop.command(&["send", "news"]).spawn().unwrap();
+    slow.wait_for(4);
 
     // SAFETY: sending SIGTERM to our own child process.
     unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };

@@ -102,10 +102,7 @@ impl Store {
     pub async fn customers_by_ids(&self, ids: &[i64]) -> anyhow::Result<Vec<Customer>> {
         let mut found = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(UPSERT_CHUNK) {
-            let placeholders = (1..=chunk.len())
-                .map(|i| format!("${i}"))
-                .collect::<Vec<_>>()
-                .join(", ");
+            let placeholders = super::dispatch::placeholders(1, chunk.len());
             let sql = format!("SELECT {COLUMNS} FROM customers WHERE id IN ({placeholders})");
             let rows: Vec<Customer> = on_pool!(self, pool => {
                 let mut query = sqlx::query_as(&sql);
@@ -154,10 +151,7 @@ where
     };
     let mut found = Vec::with_capacity(keys.len());
     for chunk in keys.chunks(UPSERT_CHUNK) {
-        let placeholders = (1..=chunk.len())
-            .map(|i| format!("${i}"))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let placeholders = super::dispatch::placeholders(1, chunk.len());
         let sql =
             format!("SELECT {columns} FROM customers WHERE email_key IN ({placeholders}){lock}");
         let rows: Vec<T> = on_tx!(tx, conn => {

@@ -26,3 +26,11 @@ macro_rules! on_tx {
         }
     };
 }
+
+/// `$first, $first+1, …` for `count` bound values, as in `WHERE id IN (…)`.
+pub(crate) fn placeholders(first: usize, count: usize) -> String {
+    (first..first + count)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}

@@ -154,10 +154,7 @@ pub async fn emails_sent_since_many(
     if customer_ids.is_empty() {
         return Ok(Vec::new());
     }
-    let placeholders = (2..=customer_ids.len() + 1)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let placeholders = super::dispatch::placeholders(2, customer_ids.len());
     let sql = format!(
         "SELECT customer_id, COUNT(*) FROM events WHERE kind = 'email.sent' AND occurred_at > $1 \
          AND customer_id IN ({placeholders}) GROUP BY customer_id"

@@ -103,10 +103,7 @@ fn summary_sql(dialect: Dialect, n: usize) -> String {
         Dialect::Sqlite => "CAST(json_extract(properties, '$.category') AS TEXT)",
         Dialect::Postgres => "(properties ->> 'category')",
     };
-    let placeholders = (1..=n)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let placeholders = super::dispatch::placeholders(1, n);
     format!(
         "WITH ev AS ( \
            SELECT id, customer_id, kind, occurred_at, amount, properties \

@@ -75,10 +75,7 @@ pub async fn suppressions_for_keys(
     if email_keys.is_empty() {
         return Ok(Vec::new());
     }
-    let placeholders = (2..=email_keys.len() + 1)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let placeholders = super::dispatch::placeholders(2, email_keys.len());
     let sql = format!(
         "SELECT email_key, topic FROM suppressions WHERE topic IN ('*', $1) AND email_key IN ({placeholders}) \
          ORDER BY email_key, CASE WHEN topic = '*' THEN 0 ELSE 1 END"

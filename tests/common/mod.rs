@@ -132,16 +132,9 @@ impl Shop {
     }
 
     pub fn rapport_with_stdin(&self, args: &[&str], stdin: Option<&[u8]>) -> Output {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_rapport"))
-            .args(args)
-            .current_dir(self.path())
-            .env("RAPPORT_DATABASE_URL", &self.database_url)
-            .env_remove("RAPPORT_SMTP_URL")
-            .env_remove("RAPPORT_WORKSPACE")
-            .env_remove("RUST_LOG")
+        let mut child = self
+            .command(args)
             .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
             .spawn()
             .expect("run rapport");
         let mut input = child.stdin.take().unwrap();
@@ -150,6 +143,22 @@ impl Shop {
         }
         drop(input);
         child.wait_with_output().expect("wait for rapport")
+    }
+
+    /// The real binary in this workspace, its output captured, ready to spawn (for tests that signal
+    /// or kill it while it runs).
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_rapport"));
+        command
+            .args(args)
+            .current_dir(self.path())
+            .env("RAPPORT_DATABASE_URL", &self.database_url)
+            .env_remove("RAPPORT_SMTP_URL")
+            .env_remove("RAPPORT_WORKSPACE")
+            .env_remove("RUST_LOG")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        command
     }
 
     /// The workspace's store, opened by the library as the binary does.

@@ -67,6 +67,18 @@ impl SmtpSink {
         format!("smtp://{}", self.addr)
     }
 
+    /// Waits (at most a minute) until the sink has received `count` messages.
+    pub fn wait_for(&self, count: usize) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while self.messages().len() < count {
+            assert!(
+                Instant::now() < deadline,
+                "the sink received fewer than {count} messages in a minute"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Every message received so far.
     pub fn messages(&self) -> Vec<Dumped> {
         let mut files: Vec<PathBuf> = std::fs::read_dir(self.dump.path())
