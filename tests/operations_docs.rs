@@ -1,0 +1,82 @@
+//! The systemd units and the helper script that docs/operations.md shows are the files of
+//! docs/examples/, word for word, so an owner who copies either gets the same thing.
+
+mod common;
+use common::repo_file;
+
+const PAGE: &str = "docs/operations.md";
+
+/// The blocks of the page fenced as `language`.
+fn blocks(language: &str) -> Vec<String> {
+    let text = std::fs::read_to_string(repo_file(PAGE)).unwrap();
+    let fence = format!("```{language}\n");
+    text.split(&fence)
+        .skip(1)
+        .map(|rest| rest.split("```").next().unwrap().to_string())
+        .collect()
+}
+
+fn example(name: &str) -> String {
+    std::fs::read_to_string(repo_file(&format!("docs/examples/{name}"))).unwrap()
+}
+
+/// Each unit file shown (its first line names where it goes) is the example file of that name.
+#[test]
+fn the_units_shown_are_the_example_files() {
+    let units: Vec<String> = blocks("ini")
+        .into_iter()
+        .filter(|b| b.starts_with("# /etc/systemd/system/"))
+        .collect();
+    let names: Vec<&str> = units
+        .iter()
+        .map(|b| {
+            let first = b.lines().next().unwrap();
+            let path = first.trim_start_matches("# ").split(':').next().unwrap();
+            path.rsplit('/').next().unwrap()
+        })
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "rapport.service",
+            "rapport-backup.service",
+            "rapport-backup.timer"
+        ]
+    );
+
+    for (name, shown) in names.iter().zip(&units) {
+        assert_eq!(*shown, example(name), "{PAGE} shows docs/examples/{name}");
+    }
+}
+
+/// The helper script shown is the example file.
+#[test]
+fn the_admin_script_shown_is_the_example_file() {
+    let script = blocks("sh")
+        .into_iter()
+        .find(|b| b.starts_with("#!/bin/sh\n# rapport-admin"))
+        .expect("the page shows rapport-admin");
+
+    assert_eq!(script, example("rapport-admin"));
+}
+
+/// The service runs the daemon in /srv/rapport and gives it more time to stop than it needs (30 s).
+#[test]
+fn the_service_runs_the_daemon_and_waits_for_a_clean_stop() {
+    let unit = example("rapport.service");
+    let value = |key: &str| {
+        unit.lines()
+            .find_map(|line| line.strip_prefix(key)?.strip_prefix('='))
+            .unwrap_or_else(|| panic!("rapport.service sets {key}"))
+    };
+
+    assert_eq!(
+        value("ExecStart"),
+        "/usr/local/bin/rapport --workspace /srv/rapport daemon"
+    );
+    assert_eq!(value("Type"), "simple");
+    assert_eq!(value("Restart"), "on-failure");
+    assert_eq!(value("ReadWritePaths"), "/srv/rapport");
+    let stop: u64 = value("TimeoutStopSec").parse().unwrap();
+    assert!(stop >= 60, "TimeoutStopSec={stop} leaves too little room");
+}
