@@ -11,5 +11,5 @@ mod summary;
 pub use checks::{Skip, send_time_check, send_time_checks};
 pub use deliver::{Delivery, DeliveryOptions, deliver_run};
 pub use link::Link;
-pub use plan::{Start, start_run};
+pub use plan::{Start, audience, start_run};
 pub use summary::RunSummary;

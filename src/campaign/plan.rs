@@ -3,9 +3,9 @@
 //! never repeated by accident: a new blast needs `new_run`.
 
 use crate::config::CampaignConfig;
-use crate::segment::{Library, compile};
+use crate::segment::{Condition, Library, compile};
 use crate::store::runs::{self, Run, RunStatus};
-use crate::store::{Store, plan_members};
+use crate::store::{Dialect, Store, plan_members};
 use crate::timestamp::Timestamp;
 use std::path::Path;
 
@@ -18,6 +18,23 @@ pub enum Start {
     Resumed { run_id: i64 },
     /// The last run finished; nothing is sent without `new_run`.
     AlreadyFinished { run: Run },
+}
+
+/// Who the campaign is for at `now`: its segment compiled for `dialect`, or everyone when a
+/// triggered campaign has no segment.
+pub fn audience(
+    segments_dir: &Path,
+    campaign: &CampaignConfig,
+    dialect: Dialect,
+    now: Timestamp,
+) -> anyhow::Result<Condition> {
+    match campaign.segment_name() {
+        Some(name) => {
+            let rule = Library::load(segments_dir)?.rule(name)?;
+            compile(&rule.expr, dialect, now)
+        }
+        None => Ok(Condition::everyone()),
+    }
 }
 
 /// Resumes or plans the run of `campaign` (segments are read from `segments_dir`).
@@ -36,8 +53,7 @@ pub async fn start_run(
             _ => return Ok(Start::Resumed { run_id: run.id }),
         }
     }
-    let rule = Library::load(segments_dir)?.rule(campaign.segment.get_ref().as_str())?;
-    let condition = compile(&rule.expr, store.dialect(), now)?;
+    let condition = audience(segments_dir, campaign, store.dialect(), now)?;
     let mut tx = store.begin().await?;
     let campaign_id = runs::campaign_id(&mut tx, name, now).await?;
     // Another process may have planned a run since we looked: decide again under the campaign's lock.

@@ -78,10 +78,12 @@ fn check_campaign_references(workspace: &Workspace) -> anyhow::Result<Vec<Diagno
     let templates = names_in(&workspace.templates_dir(), "html");
     let mut problems = Vec::new();
     for campaign in &workspace.config.campaigns {
-        for (reference, known, folder, ext) in [
-            (&campaign.segment, &segments, "segments", "seg"),
-            (&campaign.template, &templates, "templates", "html"),
-        ] {
+        let references = [
+            (campaign.segment.as_ref(), &segments, "segments", "seg"),
+            (Some(&campaign.template), &templates, "templates", "html"),
+        ];
+        for (reference, known, folder, ext) in references {
+            let Some(reference) = reference else { continue };
             let name = reference.get_ref().as_str();
             if known.iter().any(|k| k == name) {
                 continue;

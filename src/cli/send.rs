@@ -6,7 +6,8 @@
 
 use super::preview::{find_campaign, load_template};
 use crate::campaign::{
-    Delivery, DeliveryOptions, Link, RunSummary, Start, deliver_run, send_time_check, start_run,
+    Delivery, DeliveryOptions, Link, RunSummary, Start, audience, deliver_run, send_time_check,
+    start_run,
 };
 use crate::config::{CampaignConfig, Transport};
 use crate::message::{Composer, PREVIEW};
@@ -332,9 +333,7 @@ async fn dry_run(
     limit: Option<i64>,
 ) -> anyhow::Result<ExitCode> {
     let now = Timestamp::now();
-    let rule = crate::segment::Library::load(&workspace.segments_dir())?
-        .rule(campaign.segment.get_ref().as_str())?;
-    let condition = crate::segment::compile(&rule.expr, store.dialect(), now)?;
+    let condition = audience(&workspace.segments_dir(), campaign, store.dialect(), now)?;
     let mut ids = Vec::new();
     store
         .for_each_member(&condition, limit, |c| {
