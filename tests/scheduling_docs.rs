@@ -1,0 +1,150 @@
+//! The examples of docs/scheduling.md are valid for the example shop: each ```toml block is put into a
+//! workspace made by `rapport init` (this repository's rapport.toml, segments/ and templates/), in
+//! place of the tables it sets (a block with a `[[campaign]]` replaces the shop's campaigns), and
+//! `rapport check` passes. Each ```seg file=PATH block is a file the page asks the owner to create:
+//! it is written to the workspace first.
+
+mod common;
+use common::{Engine, Shop, repo_file, stderr, stdout};
+
+const PAGE: &str = "docs/scheduling.md";
+
+/// A fenced block: the words after the fence, and the text inside.
+#[derive(Debug)]
+struct Block {
+    info: Vec<String>,
+    body: String,
+}
+
+impl Block {
+    fn language(&self) -> &str {
+        self.info.first().map_or("", String::as_str)
+    }
+
+    fn attribute(&self, name: &str) -> Option<&str> {
+        self.info
+            .iter()
+            .find_map(|w| w.strip_prefix(name)?.strip_prefix('='))
+    }
+}
+
+fn blocks() -> Vec<Block> {
+    let text = std::fs::read_to_string(repo_file(PAGE)).unwrap();
+    let mut blocks = Vec::new();
+    let mut current: Option<Block> = None;
+    for line in text.lines() {
+        match (line.strip_prefix("```"), current.take()) {
+            (Some(_), Some(block)) => blocks.push(block),
+            (Some(info), None) => {
+                let info = info.split_whitespace().map(str::to_string).collect();
+                current = Some(Block {
+                    info,
+                    body: String::new(),
+                });
+            }
+            (None, Some(mut block)) => {
+                block.body.push_str(line);
+                block.body.push('\n');
+                current = Some(block);
+            }
+            (None, None) => {}
+        }
+    }
+    assert!(current.is_none(), "{PAGE} has an unclosed code block");
+    blocks
+}
+
+/// The header of each table of a TOML text: `[courtesy]`, `[[campaign]]`.
+fn headers(toml: &str) -> Vec<&str> {
+    toml.lines()
+        .map(str::trim)
+        .filter(|line| line.starts_with('['))
+        .map(|line| line.split('#').next().unwrap().trim())
+        .collect()
+}
+
+/// `config` with `example` in place of the tables it sets: a table of the same header is dropped,
+/// and every `[[campaign]]` when the example has one (its names may be the shop's own).
+fn with_example(config: &str, example: &str) -> String {
+    let replaced = headers(example);
+    let mut out = String::new();
+    let mut keep = true;
+    for line in config.lines() {
+        let trimmed = line.trim();
+        if trimmed.starts_with('[') {
+            let header = trimmed.split('#').next().unwrap().trim();
+            keep = !replaced.contains(&header);
+        }
+        if keep {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    format!("{out}\n{example}")
+}
+
+/// Every ```toml example passes `rapport check` in the example shop.
+#[tokio::test]
+async fn every_toml_example_passes_check_in_the_example_shop() {
+    let blocks = blocks();
+    let examples: Vec<&Block> = blocks.iter().filter(|b| b.language() == "toml").collect();
+    let campaigns = examples
+        .iter()
+        .filter(|b| b.body.contains("[[campaign]]"))
+        .count();
+    assert!(campaigns >= 4, "{PAGE} shows its campaigns");
+    for key in [
+        "schedule =",
+        "at =",
+        "trigger =",
+        "delay =",
+        "deliver_at =",
+        "[daemon]",
+    ] {
+        assert!(
+            examples.iter().any(|b| b.body.contains(key)),
+            "{PAGE} shows `{key}`"
+        );
+    }
+
+    let shop = Shop::new(Engine::Sqlite).await;
+    for block in blocks.iter().filter(|b| b.language() == "seg") {
+        let file = block
+            .attribute("file")
+            .unwrap_or_else(|| panic!("a ```seg block names its file=: {}", block.body));
+        shop.write(file, &block.body);
+    }
+    let config = std::fs::read_to_string(shop.path().join("rapport.toml")).unwrap();
+
+    for example in examples {
+        let text = with_example(&config, &example.body);
+        rapport::config::parse("rapport.toml", &text).unwrap_or_else(|d| panic!("{d}"));
+        shop.write("rapport.toml", &text);
+
+        let out = shop.rapport(&["check"]);
+
+        assert!(
+            out.status.success(),
+            "{PAGE} example:\n{}\nstdout: {}\nstderr: {}",
+            example.body,
+            stdout(&out),
+            stderr(&out)
+        );
+    }
+}
+
+/// The replacement keeps the shop's other tables and drops those the example sets.
+#[test]
+fn an_example_replaces_only_the_tables_it_sets() {
+    let config = "# shop\n[sender]\nfrom = \"a\"\n\n[courtesy]\nmax_per_week = 1\n\n[[campaign]]\nname = \"old\"\n";
+    let example = "[courtesy]\nmax_per_week = 2\n\n[[campaign]]\nname = \"new\"\n";
+
+    let text = with_example(config, example);
+
+    assert!(text.contains("# shop\n[sender]\nfrom = \"a\"\n"), "{text}");
+    assert!(
+        !text.contains("max_per_week = 1") && !text.contains("\"old\""),
+        "{text}"
+    );
+    assert!(text.ends_with(example), "{text}");
+}
