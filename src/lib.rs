@@ -17,6 +17,7 @@
 //! - [`schedule`]: when campaigns fire and when each recipient's message is due (time zones, quiet hours).
 //! - [`campaign`]: running a campaign: plan a run from its segment, deliver it with send-time checks.
 //! - [`send`]: SMTP connections to the relay and what each failure means for a delivery.
+//! - [`daemon`]: `rapport daemon`: fires schedules and triggers, delivers every unfinished run.
 //! - [`server`]: the tracking and unsubscribe HTTP server (open pixel, clicks, one-click unsubscribe).
 //! - [`demo`]: the synthetic shop of `rapport demo`.
 //! - [`cli`]: one file per subcommand; `main.rs` only calls [`cli::main`].
@@ -25,6 +26,7 @@ pub mod campaign;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod daemon;
 pub mod demo;
 pub mod diagnostic;
 pub mod domain;

@@ -4,6 +4,7 @@ mod app;
 mod backup;
 mod check;
 mod customer;
+mod daemon;
 mod demo;
 mod import;
 mod init;

@@ -1,0 +1,146 @@
+//! The planner: fires campaigns on their schedule or `at` time (one run per fire, however many
+//! daemons share the database), and adds triggered campaigns' deliveries as events arrive.
+//!
+//! Where it stands is kept in the database, not in memory: a scheduled campaign's cursor starts at
+//! its latest planned fire (or when the campaign was first seen), so after downtime only the latest
+//! missed fire runs, within `[daemon] grace`; a triggered campaign rescans events recorded since a
+//! little before it last looked, so no event is missed across restarts and none counts twice.
+
+use crate::campaign::{plan_fire, plan_triggers};
+use crate::clock::Clock;
+use crate::config::{CampaignConfig, Config};
+use crate::schedule::{Timing, When, catch_up, next_fire};
+use crate::store::Store;
+use crate::store::runs;
+use crate::timestamp::Timestamp;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Triggered campaigns are evaluated at least this often.
+pub const TRIGGER_EVERY: Duration = Duration::from_secs(60);
+/// Events recorded this long before the last look are looked at again: a transaction that took its
+/// `recorded_at` before the last look may have committed after it.
+const RESCAN: Duration = Duration::from_secs(600);
+
+/// What one step of the planner did, and when it wants to run again.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Planned {
+    /// Runs created by fires: `(campaign, run id)`.
+    pub fired: Vec<(String, i64)>,
+    /// Deliveries added to triggered campaigns.
+    pub triggered: u64,
+    /// The next fire of any campaign, or the next trigger evaluation, whichever is first.
+    pub next: Option<Timestamp>,
+}
+
+pub struct Planner<'a> {
+    config: &'a Config,
+    store: &'a Store,
+    segments_dir: PathBuf,
+    clock: Clock,
+    /// Per scheduled campaign: fires up to this instant have been dealt with.
+    cursors: HashMap<String, Timestamp>,
+    /// Per triggered campaign: when events were last looked at.
+    looked: HashMap<String, Timestamp>,
+}
+
+impl<'a> Planner<'a> {
+    pub fn new(config: &'a Config, store: &'a Store, segments_dir: PathBuf, clock: Clock) -> Self {
+        Planner {
+            config,
+            store,
+            segments_dir,
+            clock,
+            cursors: HashMap::new(),
+            looked: HashMap::new(),
+        }
+    }
+
+    /// Fires what is due and evaluates the triggers, as of the clock's now.
+    pub async fn run_once(&mut self) -> anyhow::Result<Planned> {
+        let now = self.clock.now();
+        let tz = self.config.workspace_timezone();
+        let mut planned = Planned::default();
+        let mut next: Option<Timestamp> = None;
+        for campaign in &self.config.campaigns {
+            let Some(when) = when(campaign) else {
+                continue;
+            };
+            let name = campaign.name().to_string();
+            let after = match self.cursors.get(&name) {
+                Some(cursor) => *cursor,
+                None => self.first_cursor(campaign, now).await?,
+            };
+            let catchup = catch_up(when, tz, after, now, self.config.daemon.grace.0);
+            for missed in &catchup.missed {
+                tracing::warn!(
+                    campaign = %name,
+                    fire = %missed,
+                    "a fire was missed while no daemon ran; it is skipped (only the latest fire within [daemon] grace runs)"
+                );
+            }
+            if let Some(fire) = catchup.run {
+                let timing = Timing::new(self.config, campaign.deliver_at);
+                match plan_fire(self.store, &self.segments_dir, campaign, timing, fire, now).await?
+                {
+                    Some((run_id, _)) => planned.fired.push((name.clone(), run_id)),
+                    None => {
+                        tracing::info!(campaign = %name, fire = %fire, "this fire already has its run")
+                    }
+                }
+            }
+            self.cursors.insert(name, now);
+            if let Some(fire) = next_fire(when, tz, now) {
+                next = Some(next.map_or(fire, |n| n.min(fire)));
+            }
+        }
+        for campaign in self.config.campaigns.iter().filter(|c| c.is_triggered()) {
+            planned.triggered += self.evaluate_trigger(campaign, now).await?;
+            let again = Timestamp::from(now.datetime() + TRIGGER_EVERY);
+            next = Some(next.map_or(again, |n| n.min(again)));
+        }
+        planned.next = next;
+        Ok(planned)
+    }
+
+    /// Where a scheduled campaign's fires start counting: its latest planned fire, or when the
+    /// campaign was first seen (a new campaign does not fire for times before it existed).
+    async fn first_cursor(
+        &self,
+        campaign: &CampaignConfig,
+        now: Timestamp,
+    ) -> anyhow::Result<Timestamp> {
+        let mut tx = self.store.begin().await?;
+        runs::campaign_id(&mut tx, campaign.name(), now).await?;
+        let cursor = runs::schedule_cursor(&mut tx, campaign.name()).await?;
+        tx.commit().await?;
+        Ok(cursor)
+    }
+
+    async fn evaluate_trigger(
+        &mut self,
+        campaign: &CampaignConfig,
+        now: Timestamp,
+    ) -> anyhow::Result<u64> {
+        let name = campaign.name().to_string();
+        // The first look after a start scans every event since the campaign began.
+        let since = self.looked.get(&name).map_or_else(
+            || Timestamp::from_micros(0).expect("the epoch"),
+            |last| Timestamp::from(last.datetime() - RESCAN),
+        );
+        let timing = Timing::new(self.config, campaign.deliver_at);
+        let added =
+            plan_triggers(self.store, &self.segments_dir, campaign, timing, since, now).await?;
+        self.looked.insert(name, now);
+        Ok(added)
+    }
+}
+
+/// The campaign's fire times, if it has a schedule or an `at` time.
+fn when(campaign: &CampaignConfig) -> Option<When<'_>> {
+    if let Some(schedule) = &campaign.schedule {
+        return Some(When::Cron(&schedule.get_ref().schedule));
+    }
+    campaign.at.as_ref().map(|at| When::Once(at.get_ref().0))
+}
