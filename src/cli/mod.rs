@@ -5,6 +5,7 @@ mod backup;
 mod check;
 mod customer;
 mod daemon;
+mod decision;
 mod demo;
 mod import;
 mod init;

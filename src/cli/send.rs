@@ -6,7 +6,7 @@
 
 use super::preview::{find_campaign, load_template};
 use crate::campaign::{
-    Pass, RunSummary, Start, audience, deliver_pass, send_time_check, start_run,
+    Pass, RunSummary, Start, audience, deliver_pass, plan_triggers, send_time_check, start_run,
 };
 use crate::clock::Clock;
 use crate::config::CampaignConfig;
@@ -134,6 +134,22 @@ pub(super) async fn send_campaign(
     let name = campaign.name();
     let clock = Clock::from_env()?;
     let timing = Timing::new(&workspace.config, campaign.deliver_at);
+    if let Some(kind) = &campaign.trigger {
+        let epoch = Timestamp::from_micros(0).expect("the epoch");
+        let added = plan_triggers(
+            store,
+            &workspace.segments_dir(),
+            campaign,
+            timing,
+            epoch,
+            clock.now(),
+        )
+        .await?;
+        eprintln!(
+            "campaign {name}: sent on `{}` events; {added} new customers to write to",
+            kind.get_ref().as_str()
+        );
+    }
     let start = start_run(
         store,
         &workspace.segments_dir(),

@@ -17,10 +17,10 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// Triggered campaigns are evaluated at least this often.
-pub const TRIGGER_EVERY: Duration = Duration::from_secs(60);
-/// Events recorded this long before the last look are looked at again: a transaction that took its
-/// `recorded_at` before the last look may have committed after it.
+/// Triggered campaigns are evaluated this often (one indexed query each).
+pub const TRIGGER_EVERY: Duration = Duration::from_secs(10);
+/// Events recorded up to this long before the newest one seen at the last look are looked at again:
+/// an import that took its `recorded_at` earlier may have committed after the look.
 const RESCAN: Duration = Duration::from_secs(600);
 
 /// What one step of the planner did, and when it wants to run again.
@@ -41,8 +41,9 @@ pub struct Planner<'a> {
     clock: Clock,
     /// Per scheduled campaign: fires up to this instant have been dealt with.
     cursors: HashMap<String, Timestamp>,
-    /// Per triggered campaign: when events were last looked at.
-    looked: HashMap<String, Timestamp>,
+    /// Per triggered campaign: the newest `recorded_at` of its event kind at the last look (the
+    /// events' own stamps, not the clock, so a clock set for a rehearsal cannot skip any).
+    looked: HashMap<String, Option<Timestamp>>,
 }
 
 impl<'a> Planner<'a> {
@@ -124,15 +125,20 @@ impl<'a> Planner<'a> {
         now: Timestamp,
     ) -> anyhow::Result<u64> {
         let name = campaign.name().to_string();
+        let Some(kind) = &campaign.trigger else {
+            return Ok(0);
+        };
+        let newest = self.store.newest_recorded(kind.get_ref().as_str()).await?;
+        let epoch = Timestamp::from_micros(0).expect("the epoch");
         // The first look after a start scans every event since the campaign began.
-        let since = self.looked.get(&name).map_or_else(
-            || Timestamp::from_micros(0).expect("the epoch"),
-            |last| Timestamp::from(last.datetime() - RESCAN),
-        );
+        let since = match self.looked.get(&name) {
+            Some(Some(last)) => Timestamp::from(last.datetime() - RESCAN),
+            Some(None) | None => epoch,
+        };
         let timing = Timing::new(self.config, campaign.deliver_at);
         let added =
             plan_triggers(self.store, &self.segments_dir, campaign, timing, since, now).await?;
-        self.looked.insert(name, now);
+        self.looked.insert(name, newest);
         Ok(added)
     }
 }

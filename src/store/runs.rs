@@ -114,7 +114,35 @@ pub async fn set_run_status(
     Ok(())
 }
 
+/// One delivery as listed for the owner: who, where it stands, and when it is (or was) due.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Listed {
+    pub email: String,
+    pub status: String,
+    pub reason: Option<String>,
+    pub due_at: Timestamp,
+    pub sent_at: Option<Timestamp>,
+}
+
 impl Store {
+    /// Every run of a campaign, oldest fire first.
+    pub async fn runs_of(&self, campaign_name: &str) -> anyhow::Result<Vec<Run>> {
+        let sql = format!(
+            "SELECT {RUN_COLUMNS} FROM runs WHERE campaign_id = (SELECT id FROM campaigns WHERE name = $1) \
+             ORDER BY scheduled_for, id"
+        );
+        let rows: Vec<RunRow> =
+            on_pool!(self, pool => sqlx::query_as(&sql).bind(campaign_name).fetch_all(pool).await)?;
+        rows.into_iter().map(Run::try_from).collect()
+    }
+
+    /// The deliveries of a run, by address.
+    pub async fn run_deliveries(&self, run_id: i64) -> anyhow::Result<Vec<Listed>> {
+        let sql = "SELECT c.email, d.status, d.reason, d.due_at, d.sent_at FROM deliveries d \
+                   JOIN customers c ON c.id = d.customer_id WHERE d.run_id = $1 ORDER BY c.email_key";
+        Ok(on_pool!(self, pool => sqlx::query_as(sql).bind(run_id).fetch_all(pool).await)?)
+    }
+
     /// The most recent run of a campaign, finished or not.
     pub async fn latest_run(&self, campaign_name: &str) -> anyhow::Result<Option<Run>> {
         let sql = format!(

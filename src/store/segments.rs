@@ -5,6 +5,7 @@
 
 use super::{Customer, Store};
 use crate::segment::{Bind, Condition, Piece};
+use crate::timestamp::Timestamp;
 use futures_util::TryStreamExt;
 use sqlx::{Database, QueryBuilder};
 
@@ -86,6 +87,13 @@ impl Store {
             query.build_query_scalar::<i64>().fetch_one(pool).await
         })?;
         Ok(count > 0)
+    }
+
+    /// The newest `recorded_at` among events of `kind` (uses `events_kind_recorded`): how far a
+    /// triggered campaign has looked.
+    pub async fn newest_recorded(&self, kind: &str) -> anyhow::Result<Option<Timestamp>> {
+        let sql = "SELECT MAX(recorded_at) FROM events WHERE kind = $1";
+        Ok(on_pool!(self, pool => sqlx::query_scalar(sql).bind(kind).fetch_one(pool).await)?)
     }
 
     /// Every distinct event kind stored (a full scan: used by `check` only).

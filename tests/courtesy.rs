@@ -1,0 +1,316 @@
+//! Local-time delivery, quiet hours and triggered campaigns, driven step by step through the
+//! daemon's planner and courier with an injected clock (no sleeps), on SQLite and PostgreSQL.
+
+mod common;
+use common::{Engine, Shop, stderr};
+use rapport::clock::Clock;
+use rapport::daemon::{Campaigns, Courier, Planner};
+use rapport::store::Store;
+use rapport::template::Library;
+use rapport::timestamp::Timestamp;
+use rapport::workspace::Workspace;
+use std::collections::BTreeMap;
+use tokio_util::sync::CancellationToken;
+
+fn at(text: &str) -> Timestamp {
+    Timestamp::parse_flexible(text).unwrap()
+}
+
+/// A shop with one customer in each of Los Angeles, Paris and Tokyo, and one without a zone (the
+/// default, New York), sending to the outbox; `courtesy` and `campaign` are appended to its config.
+async fn shop(engine: Engine, courtesy: &str, campaigns: &str) -> Shop {
+    let shop = Shop::new(engine).await;
+    shop.write(
+        "customers.csv",
+        "email,first_name,timezone\nla@example.com,Lou,America/Los_Angeles\n\
+         paris@example.com,Pia,Europe/Paris\ntokyo@example.com,Taro,Asia/Tokyo\nnone@example.com,Noa,\n",
+    );
+    let out = shop.rapport(&["import", "customers", "customers.csv"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    shop.write("segments/everyone.seg", "email exists\n");
+    shop.write("segments/first_purchase.seg", "purchase.count() == 1\n");
+    shop.write(
+        "rapport.toml",
+        &format!(
+            r#"[sender]
+from = "Maple & Thread <hello@maplethread.example>"
+postal_address = "12 Alder St, Portland OR 97201"
+
+[database]
+url = "{}"
+
+[tracking]
+base_url = "https://mail.maplethread.example"
+secret = "8f1e0b6c2d4a9e7f3b5c1d0e9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a0b"
+
+[daemon]
+timezone = "UTC"
+
+[courtesy]
+default_timezone = "America/New_York"
+{courtesy}
+
+{campaigns}"#,
+            shop.database_url
+        ),
+    );
+    shop
+}
+
+/// Runs the planner and the courier once at the clock's time; returns the outbox's message count.
+async fn step(planner: &mut Planner<'_>, courier: &mut Courier<'_>, shop: &Shop) -> usize {
+    planner.run_once().await.expect("plan");
+    courier
+        .run_once(&CancellationToken::new())
+        .await
+        .expect("deliver");
+    std::fs::read_dir(shop.path().join("outbox"))
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+/// Due times of the campaign's runs' deliveries, by address.
+async fn due_times(store: &Store, campaign: &str) -> BTreeMap<String, Timestamp> {
+    let mut due = BTreeMap::new();
+    for run in store.runs_of(campaign).await.unwrap() {
+        for d in store.run_deliveries(run.id).await.unwrap() {
+            due.insert(d.email, d.due_at);
+        }
+    }
+    due
+}
+
+/// `deliver_at = "10:00"`: each recipient's message is due at the next 10:00 of their own zone, and
+/// goes out then, not before.
+async fn local_time_delivery_in_three_zones(engine: Engine) {
+    let campaign = r#"[[campaign]]
+name = "morning"
+segment = "everyone"
+template = "winback"
+at = "2026-12-01T12:00"
+deliver_at = "10:00""#;
+    let shop = shop(engine, "", campaign).await;
+    let workspace = Workspace::load(shop.path()).unwrap();
+    let (library, _) = Library::load(&workspace.templates_dir()).unwrap();
+    let campaigns = Campaigns::new(&workspace, &library).unwrap();
+    let store = workspace.open_store().await.unwrap();
+    let clock = Clock::manual(at("2026-12-01T11:00:00Z"));
+    let mut planner = Planner::new(
+        &workspace.config,
+        &store,
+        workspace.segments_dir(),
+        clock.clone(),
+    );
+    let mut courier = Courier::new(&workspace, &store, &campaigns.composers, clock.clone());
+    step(&mut planner, &mut courier, &shop).await; // the campaign is first seen before its time
+
+    clock.set(at("2026-12-01T12:00:00Z"));
+    assert_eq!(
+        step(&mut planner, &mut courier, &shop).await,
+        0,
+        "nobody is at 10:00 yet"
+    );
+
+    let due = due_times(&store, "morning").await;
+    assert_eq!(
+        due["la@example.com"],
+        at("2026-12-01T18:00:00Z"),
+        "10:00 in Los Angeles (UTC-8)"
+    );
+    assert_eq!(
+        due["paris@example.com"],
+        at("2026-12-02T09:00:00Z"),
+        "10:00 tomorrow in Paris (UTC+1)"
+    );
+    assert_eq!(
+        due["tokyo@example.com"],
+        at("2026-12-02T01:00:00Z"),
+        "10:00 tomorrow in Tokyo (UTC+9)"
+    );
+    assert_eq!(
+        due["none@example.com"],
+        at("2026-12-01T15:00:00Z"),
+        "the default zone, New York (UTC-5)"
+    );
+
+    for (now, sent) in [
+        ("2026-12-01T14:59:59Z", 0),
+        ("2026-12-01T15:00:00Z", 1),
+        ("2026-12-01T18:00:00Z", 2),
+        ("2026-12-02T01:00:00Z", 3),
+        ("2026-12-02T08:59:00Z", 3),
+        ("2026-12-02T09:00:00Z", 4),
+    ] {
+        clock.set(at(now));
+        assert_eq!(
+            step(&mut planner, &mut courier, &shop).await,
+            sent,
+            "messages out by {now}"
+        );
+    }
+    let run = &store.runs_of("morning").await.unwrap()[0];
+    assert_eq!(run.scheduled_for, at("2026-12-01T12:00:00Z"));
+    assert_eq!(run.status, rapport::store::runs::RunStatus::Finished);
+    store.close().await;
+}
+on_both_databases!(local_time, local_time_delivery_in_three_zones);
+
+/// Quiet hours (21:00-08:00 in each recipient's zone) hold a noon UTC fire for the recipients whose
+/// night it is, until their morning; the others get it at once.
+async fn quiet_hours_defer_to_each_recipients_morning(engine: Engine) {
+    let campaign = r#"[[campaign]]
+name = "noon"
+segment = "everyone"
+template = "winback"
+schedule = "0 0 12 * * *""#;
+    let shop = shop(engine, "quiet_hours = \"21:00-08:00\"", campaign).await;
+    let workspace = Workspace::load(shop.path()).unwrap();
+    let (library, _) = Library::load(&workspace.templates_dir()).unwrap();
+    let campaigns = Campaigns::new(&workspace, &library).unwrap();
+    let store = workspace.open_store().await.unwrap();
+    let clock = Clock::manual(at("2026-12-01T11:59:00Z"));
+    let mut planner = Planner::new(
+        &workspace.config,
+        &store,
+        workspace.segments_dir(),
+        clock.clone(),
+    );
+    let mut courier = Courier::new(&workspace, &store, &campaigns.composers, clock.clone());
+    step(&mut planner, &mut courier, &shop).await;
+
+    clock.set(at("2026-12-01T12:00:00Z"));
+    assert_eq!(
+        step(&mut planner, &mut courier, &shop).await,
+        1,
+        "Paris (13:00) gets it at once"
+    );
+    let due = due_times(&store, "noon").await;
+    assert_eq!(
+        due["la@example.com"],
+        at("2026-12-01T16:00:00Z"),
+        "04:00 in LA: at 08:00 there"
+    );
+    assert_eq!(
+        due["none@example.com"],
+        at("2026-12-01T13:00:00Z"),
+        "07:00 in New York: at 08:00"
+    );
+    assert_eq!(
+        due["tokyo@example.com"],
+        at("2026-12-01T23:00:00Z"),
+        "21:00 in Tokyo: 08:00 tomorrow"
+    );
+
+    for (now, sent) in [
+        ("2026-12-01T13:00:00Z", 2),
+        ("2026-12-01T16:00:00Z", 3),
+        ("2026-12-01T22:59:00Z", 3),
+        ("2026-12-01T23:00:00Z", 4),
+    ] {
+        clock.set(at(now));
+        assert_eq!(
+            step(&mut planner, &mut courier, &shop).await,
+            sent,
+            "messages out by {now}"
+        );
+    }
+    // The next day's fire is a new run: one more message each, nobody twice in one run.
+    clock.set(at("2026-12-02T12:00:00Z"));
+    step(&mut planner, &mut courier, &shop).await;
+    let runs = store.runs_of("noon").await.unwrap();
+    assert_eq!(runs.len(), 2, "one run per fire");
+    store.close().await;
+}
+on_both_databases!(quiet_hours, quiet_hours_defer_to_each_recipients_morning);
+
+/// A triggered campaign writes to a customer once, `delay` after their first purchase, only if the
+/// segment filter holds then, and never again for that customer.
+async fn a_triggered_campaign_sends_once_per_customer_after_the_delay(engine: Engine) {
+    let campaign = r#"[[campaign]]
+name = "thank-you"
+trigger = "purchase"
+delay = "3d"
+segment = "first_purchase"
+template = "winback"
+topic = "orders""#;
+    let shop = shop(engine, "", campaign).await;
+    let workspace = Workspace::load(shop.path()).unwrap();
+    let (library, _) = Library::load(&workspace.templates_dir()).unwrap();
+    let campaigns = Campaigns::new(&workspace, &library).unwrap();
+    let store = workspace.open_store().await.unwrap();
+    // The clock starts at the real now: events are stamped with the real time when imported.
+    let start = Timestamp::from_micros(Timestamp::now().micros() / 1_000_000 * 1_000_000).unwrap();
+    let clock = Clock::manual(start);
+    let mut planner = Planner::new(
+        &workspace.config,
+        &store,
+        workspace.segments_dir(),
+        clock.clone(),
+    );
+    let mut courier = Courier::new(&workspace, &store, &campaigns.composers, clock.clone());
+    step(&mut planner, &mut courier, &shop).await; // the campaign begins here
+
+    let hours = |h: i64| Timestamp::from(start.datetime() + chrono::Duration::hours(h));
+    let import = |rows: &[(&str, Timestamp)]| {
+        let mut csv = String::from("email,kind,occurred_at,amount\n");
+        for (email, when) in rows {
+            csv.push_str(&format!(
+                "{email},purchase,{},20\n",
+                when.datetime().to_rfc3339()
+            ));
+        }
+        shop.write("events.csv", &csv);
+        let out = shop.rapport(&["import", "events", "events.csv"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+    };
+    import(&[
+        ("paris@example.com", hours(1)),   // a first purchase: thanked
+        ("tokyo@example.com", hours(-48)), // before the campaign began: not a trigger
+        ("la@example.com", hours(1)),      // two purchases: not a first-time buyer
+        ("la@example.com", hours(2)),
+    ]);
+    clock.set(hours(3));
+    assert_eq!(
+        step(&mut planner, &mut courier, &shop).await,
+        0,
+        "not before the delay"
+    );
+    let due = due_times(&store, "thank-you").await;
+    assert_eq!(due.keys().collect::<Vec<_>>(), ["paris@example.com"]);
+    assert_eq!(
+        due["paris@example.com"],
+        hours(1 + 72),
+        "three days after the purchase"
+    );
+
+    clock.set(hours(1 + 72));
+    assert_eq!(
+        step(&mut planner, &mut courier, &shop).await,
+        1,
+        "thanked after three days"
+    );
+
+    // Another purchase, and a restarted planner (it rescans every event): still one message.
+    import(&[("paris@example.com", hours(80))]);
+    let mut planner = Planner::new(
+        &workspace.config,
+        &store,
+        workspace.segments_dir(),
+        clock.clone(),
+    );
+    clock.set(hours(200));
+    assert_eq!(
+        step(&mut planner, &mut courier, &shop).await,
+        1,
+        "never twice"
+    );
+    // A new customer's first purchase, seen by the running planner at its next look.
+    import(&[("none@example.com", hours(201))]);
+    clock.set(hours(201 + 72));
+    assert_eq!(step(&mut planner, &mut courier, &shop).await, 2);
+    store.close().await;
+}
+on_both_databases!(
+    triggered,
+    a_triggered_campaign_sends_once_per_customer_after_the_delay
+);
