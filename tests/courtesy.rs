@@ -2,7 +2,7 @@
 //! daemon's planner and courier with an injected clock (no sleeps), on SQLite and PostgreSQL.
 
 mod common;
-use common::{Engine, Shop, stderr};
+use common::{Engine, Shop, stderr, stdout};
 use rapport::clock::Clock;
 use rapport::daemon::{Campaigns, Courier, Planner};
 use rapport::store::Store;
@@ -314,3 +314,100 @@ on_both_databases!(
     triggered,
     a_triggered_campaign_sends_once_per_customer_after_the_delay
 );
+
+/// Runs the real binary with its clock started at `now`.
+fn rapport_at(shop: &Shop, now: &str, args: &[&str]) -> std::process::Output {
+    shop.command(args)
+        .env("RAPPORT_CLOCK", now)
+        .output()
+        .expect("run rapport")
+}
+
+/// Quiet hours bind `rapport send` too: those in their night wait, the summary says how many and
+/// until when, and preview tells each customer's decision.
+async fn send_and_preview_respect_the_quiet_hours(engine: Engine) {
+    let campaign = "[[campaign]]\nname = \"news\"\nsegment = \"everyone\"\ntemplate = \"winback\"\ntopic = \"news\"";
+    let shop = shop(engine, "quiet_hours = \"21:00-08:00\"", campaign).await;
+    let store = shop.store().await;
+    let mut tx = store.begin().await.unwrap();
+    rapport::store::suppressions::suppress(
+        &mut tx,
+        "tokyo@example.com",
+        rapport::store::suppressions::ALL_TOPICS,
+        rapport::store::suppressions::Reason::HardBounce,
+        None,
+        Timestamp::now(),
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let noon = "2026-12-01T12:00:00Z";
+
+    let la = rapport_at(&shop, noon, &["preview", "news", "--to", "la@example.com"]);
+    let paris = rapport_at(
+        &shop,
+        noon,
+        &[
+            "preview",
+            "news",
+            "--to",
+            "paris@example.com",
+            "--part",
+            "subject",
+        ],
+    );
+    let tokyo = rapport_at(
+        &shop,
+        noon,
+        &["preview", "news", "--to", "tokyo@example.com"],
+    );
+    let sent = rapport_at(&shop, noon, &["send", "news"]);
+    let later = rapport_at(&shop, "2026-12-01T16:00:01Z", &["send", "news"]);
+    let last = rapport_at(&shop, "2026-12-01T23:00:00Z", &["send", "news"]);
+
+    assert!(
+        stdout(&la).trim_end().ends_with(
+            "send decision now: deferred until 2026-12-01 08:00 America/Los_Angeles (2026-12-01 16:00 UTC): quiet hours"
+        ),
+        "{}",
+        stdout(&la)
+    );
+    assert!(
+        stderr(&paris).contains("send decision now: sent at once"),
+        "{}",
+        stderr(&paris)
+    );
+    assert!(
+        !stdout(&paris).contains("decision"),
+        "a single part stays clean for piping"
+    );
+    assert!(
+        stdout(&tokyo).contains("send decision now: skipped: suppressed"),
+        "{}",
+        stdout(&tokyo)
+    );
+
+    let summary = stdout(&sent);
+    assert!(
+        summary.contains("  sent             1\n"),
+        "Paris only: {summary}"
+    );
+    assert!(
+        summary.contains("waiting          3  (3 not yet sent, 0 to retry, 0 in flight; the next is due at 2026-12-01 13:00 UTC)"),
+        "New York, Los Angeles and Tokyo wait for their morning: {summary}"
+    );
+    let summary = stdout(&later);
+    assert!(summary.contains("  sent             3\n"), "{summary}");
+    assert!(
+        summary.contains("the next is due at 2026-12-01 23:00 UTC"),
+        "Tokyo's morning: {summary}"
+    );
+    let summary = stdout(&last);
+    assert!(
+        summary.contains("skipped          1  (suppressed 1)"),
+        "checked when due: {summary}"
+    );
+    assert!(!summary.contains("waiting"), "{summary}");
+    store.close().await;
+}
+on_both_databases!(quiet_send, send_and_preview_respect_the_quiet_hours);
