@@ -1,0 +1,178 @@
+//! Fires: after downtime only the latest missed fire runs, within the grace period (on an injected
+//! clock); and two daemons sharing one database plan each fire once (the real binary, smtp-sink).
+
+mod common;
+use common::smtp_sink::SmtpSink;
+use common::{Engine, Shop, stderr};
+use rapport::clock::Clock;
+use rapport::daemon::Planner;
+use rapport::timestamp::Timestamp;
+use rapport::workspace::Workspace;
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::time::{Duration, Instant};
+
+fn at(text: &str) -> Timestamp {
+    Timestamp::parse_flexible(text).unwrap()
+}
+
+/// A shop of `n` customers (`c0@example.com` …) with `config` after its sender and tracking tables.
+async fn shop(engine: Engine, n: usize, config: &str) -> Shop {
+    let shop = Shop::new(engine).await;
+    let mut csv = String::from("email,first_name\n");
+    for i in 0..n {
+        csv.push_str(&format!("c{i}@example.com,First{i}\n"));
+    }
+    shop.write("customers.csv", &csv);
+    let out = shop.rapport(&["import", "customers", "customers.csv"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    shop.write("segments/everyone.seg", "email exists\n");
+    shop.write(
+        "rapport.toml",
+        &format!(
+            r#"[sender]
+from = "Maple & Thread <hello@maplethread.example>"
+postal_address = "12 Alder St, Portland OR 97201"
+
+[database]
+url = "{}"
+
+[tracking]
+base_url = "https://mail.maplethread.example"
+secret = "8f1e0b6c2d4a9e7f3b5c1d0e9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a0b"
+
+{config}"#,
+            shop.database_url
+        ),
+    );
+    shop
+}
+
+/// Fire instants of a campaign's runs.
+async fn fires(store: &rapport::store::Store, campaign: &str) -> Vec<Timestamp> {
+    let runs = store.runs_of(campaign).await.unwrap();
+    runs.iter().map(|r| r.scheduled_for).collect()
+}
+
+/// A daemon that was down misses fires: on restart only the latest runs, and only if it is at most
+/// `[daemon] grace` late; a one-shot time missed by more than the grace never runs.
+async fn after_downtime_only_the_latest_fire_within_grace_runs(engine: Engine) {
+    let config = r#"[daemon]
+timezone = "UTC"
+grace = "1h"
+
+[[campaign]]
+name = "hourly"
+segment = "everyone"
+template = "winback"
+schedule = "0 0 * * * *"
+
+[[campaign]]
+name = "once"
+segment = "everyone"
+template = "winback"
+at = "2026-12-01T11:00""#;
+    let shop = shop(engine, 2, config).await;
+    let workspace = Workspace::load(shop.path()).unwrap();
+    let store = workspace.open_store().await.unwrap();
+    let clock = Clock::manual(at("2026-12-01T09:30:00Z"));
+    let planner = || {
+        Planner::new(
+            &workspace.config,
+            &store,
+            workspace.segments_dir(),
+            clock.clone(),
+        )
+    };
+
+    planner().run_once().await.unwrap(); // first seen at 09:30: nothing to catch up
+    clock.set(at("2026-12-01T10:00:00Z"));
+    let mut running = planner();
+    running.run_once().await.unwrap();
+    assert_eq!(fires(&store, "hourly").await, [at("2026-12-01T10:00:00Z")]);
+
+    // Down from 10:00 to 13:10: 11:00 and 12:00 are skipped, 13:00 (10 minutes late) runs.
+    clock.set(at("2026-12-01T13:10:00Z"));
+    planner().run_once().await.unwrap();
+    // Down again until 15:30 and then 18:30: each time the latest fire, 30 minutes late, runs.
+    clock.set(at("2026-12-01T15:30:00Z"));
+    planner().run_once().await.unwrap();
+    clock.set(at("2026-12-01T18:30:00Z"));
+    let step = planner().run_once().await.unwrap();
+
+    let hours = |h: &[u32]| -> Vec<Timestamp> {
+        h.iter()
+            .map(|h| at(&format!("2026-12-01T{h:02}:00:00Z")))
+            .collect()
+    };
+    assert_eq!(fires(&store, "hourly").await, hours(&[10, 13, 15, 18]));
+    assert!(
+        fires(&store, "once").await.is_empty(),
+        "11:00 was missed by more than the grace"
+    );
+    assert_eq!(
+        step.next,
+        Some(at("2026-12-01T19:00:00Z")),
+        "the planner wakes for the next fire"
+    );
+    store.close().await;
+}
+on_both_databases!(
+    downtime,
+    after_downtime_only_the_latest_fire_within_grace_runs
+);
+
+/// Two daemons on one database: every fire has exactly one run, and every customer gets exactly one
+/// message per fire, though both daemons deliver.
+async fn two_daemons_plan_each_fire_once(engine: Engine) {
+    let sink = SmtpSink::start(&[]);
+    let config = format!(
+        "[delivery]\ntransport = \"smtp\"\nsmtp_url = \"{}\"\nconcurrency = 2\n\n\
+         [[campaign]]\nname = \"pulse\"\nsegment = \"everyone\"\ntemplate = \"winback\"\nschedule = \"*/2 * * * * *\"\n",
+        sink.url()
+    );
+    let shop = shop(engine, 5, &config).await;
+    let daemons: Vec<_> = (0..2)
+        .map(|_| shop.command(&["daemon", "--no-server"]).spawn().unwrap())
+        .collect();
+    let store = shop.store().await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while fires(&store, "pulse").await.len() < 4 {
+        assert!(Instant::now() < deadline, "four fires within a minute");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for mut daemon in daemons {
+        unsafe { libc::kill(daemon.id() as i32, libc::SIGTERM) };
+        let status = daemon.wait().unwrap();
+        let mut log = String::new();
+        for line in BufReader::new(daemon.stderr.take().unwrap()).lines() {
+            log.push_str(&line.unwrap());
+        }
+        assert!(status.success(), "{status}: {log}");
+    }
+    let out = shop.rapport(&["send", "pulse"]); // finishes a run planned just before the stop
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let fires = fires(&store, "pulse").await;
+    for pair in fires.windows(2) {
+        assert_eq!(
+            pair[1].micros() - pair[0].micros(),
+            2_000_000,
+            "each fire once, none skipped: {fires:?}"
+        );
+    }
+    let mut per_customer: HashMap<String, usize> = HashMap::new();
+    for message in sink.messages() {
+        for recipient in message.recipients {
+            *per_customer.entry(recipient).or_default() += 1;
+        }
+    }
+    assert_eq!(per_customer.len(), 5);
+    assert!(
+        per_customer.values().all(|&n| n == fires.len()),
+        "one message per customer per fire ({} fires): {per_customer:?}",
+        fires.len()
+    );
+    store.close().await;
+}
+on_both_databases!(two_daemons, two_daemons_plan_each_fire_once);
