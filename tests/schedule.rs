@@ -176,3 +176,88 @@ async fn two_daemons_plan_each_fire_once(engine: Engine) {
     store.close().await;
 }
 on_both_databases!(two_daemons, two_daemons_plan_each_fire_once);
+
+/// `rapport check` says when each campaign goes out, and warns about a one-shot time already past,
+/// a trigger on an event kind never stored, and a tracking server open to other machines.
+async fn check_tells_when_each_campaign_goes_out(engine: Engine) {
+    let config = r#"[daemon]
+timezone = "America/Los_Angeles"
+
+[[campaign]]
+name = "weekly"
+segment = "everyone"
+template = "winback"
+schedule = "0 0 10 * * Tue"
+
+[[campaign]]
+name = "launch"
+segment = "everyone"
+template = "winback"
+at = "2026-11-01T10:00"
+
+[[campaign]]
+name = "thanks"
+trigger = "purchse"
+delay = "3d"
+template = "winback"
+deliver_at = "10:00"
+
+[[campaign]]
+name = "manual"
+segment = "everyone"
+template = "winback""#;
+    let shop = shop(engine, 1, config).await;
+    shop.write(
+        "events.csv",
+        "email,kind,occurred_at\nc0@example.com,purchase,2026-11-20\n",
+    );
+    assert!(
+        shop.rapport(&["import", "events", "events.csv"])
+            .status
+            .success()
+    );
+    let toml = std::fs::read_to_string(shop.path().join("rapport.toml")).unwrap();
+    let open_to_all = "[tracking]\nlisten = \"0.0.0.0:8080\"\n";
+    shop.write("rapport.toml", &toml.replace("[tracking]\n", open_to_all));
+
+    let out = shop
+        .command(&["check"])
+        .env("RAPPORT_CLOCK", "2026-11-27T12:00:00Z")
+        .output()
+        .unwrap();
+
+    let (text, warnings) = (common::stdout(&out), stderr(&out));
+    assert!(
+        out.status.success(),
+        "warnings do not fail check: {text}{warnings}"
+    );
+    assert!(
+        text.contains(
+            "weekly  next fire Tue 2026-12-01 10:00 America/Los_Angeles (2026-12-01 18:00 UTC)"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("thanks  after each customer's `purchse` event, 3d later, once per customer; delivered at 10:00"),
+        "{text}"
+    );
+    assert!(
+        text.contains("manual  only when you run `rapport send`"),
+        "{text}"
+    );
+    assert!(
+        warnings.contains("campaign \"launch\": its `at` time has passed"),
+        "{warnings}"
+    );
+    assert!(
+        warnings.contains("no `purchse` event is stored yet (did you mean `purchase`?)"),
+        "{warnings}"
+    );
+    assert!(
+        warnings.contains(
+            "[tracking] listen = \"0.0.0.0:8080\" accepts connections from other machines"
+        ),
+        "{warnings}"
+    );
+}
+on_both_databases!(check_when, check_tells_when_each_campaign_goes_out);

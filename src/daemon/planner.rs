@@ -65,7 +65,7 @@ impl<'a> Planner<'a> {
         let mut planned = Planned::default();
         let mut next: Option<Timestamp> = None;
         for campaign in &self.config.campaigns {
-            let Some(when) = when(campaign) else {
+            let Some(when) = When::of(campaign) else {
                 continue;
             };
             let name = campaign.name().to_string();
@@ -141,12 +141,4 @@ impl<'a> Planner<'a> {
         self.looked.insert(name, newest);
         Ok(added)
     }
-}
-
-/// The campaign's fire times, if it has a schedule or an `at` time.
-fn when(campaign: &CampaignConfig) -> Option<When<'_>> {
-    if let Some(schedule) = &campaign.schedule {
-        return Some(When::Cron(&schedule.get_ref().schedule));
-    }
-    campaign.at.as_ref().map(|at| When::Once(at.get_ref().0))
 }
