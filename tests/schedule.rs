@@ -261,3 +261,41 @@ template = "winback""#;
     );
 }
 on_both_databases!(check_when, check_tells_when_each_campaign_goes_out);
+
+/// A segment broken while the daemon runs costs that campaign its fire until it is fixed, not the
+/// daemon: the planner logs it, goes on, and plans the fire once the file is fixed (within grace).
+async fn a_broken_segment_delays_its_fire_until_fixed(engine: Engine) {
+    let config = "[daemon]\ntimezone = \"UTC\"\n\n[[campaign]]\nname = \"hourly\"\nsegment = \"everyone\"\ntemplate = \"winback\"\nschedule = \"0 0 * * * *\"\n";
+    let shop = shop(engine, 2, config).await;
+    let workspace = Workspace::load(shop.path()).unwrap();
+    let store = workspace.open_store().await.unwrap();
+    let clock = Clock::manual(at("2026-12-01T09:30:00Z"));
+    let mut planner = Planner::new(
+        &workspace.config,
+        &store,
+        workspace.segments_dir(),
+        clock.clone(),
+    );
+    planner.run_once().await.unwrap();
+
+    shop.write("segments/everyone.seg", "email exists and\n");
+    clock.set(at("2026-12-01T10:00:00Z"));
+    let broken = planner
+        .run_once()
+        .await
+        .expect("the planner survives a broken segment");
+    shop.write("segments/everyone.seg", "email exists\n");
+    clock.set(at("2026-12-01T10:00:30Z"));
+    let fixed = planner.run_once().await.unwrap();
+
+    assert!(broken.fired.is_empty());
+    assert_eq!(
+        broken.next,
+        Some(at("2026-12-01T10:00:30Z")),
+        "tried again shortly"
+    );
+    assert_eq!(fixed.fired.len(), 1);
+    assert_eq!(fires(&store, "hourly").await, [at("2026-12-01T10:00:00Z")]);
+    store.close().await;
+}
+on_both_databases!(broken_segment, a_broken_segment_delays_its_fire_until_fixed);
