@@ -8,7 +8,6 @@ use rapport::clock::Clock;
 use rapport::daemon::Planner;
 use rapport::timestamp::Timestamp;
 use rapport::workspace::Workspace;
-use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::time::{Duration, Instant};
 
@@ -18,34 +17,7 @@ fn at(text: &str) -> Timestamp {
 
 /// A shop of `n` customers (`c0@example.com` …) with `config` after its sender and tracking tables.
 async fn shop(engine: Engine, n: usize, config: &str) -> Shop {
-    let shop = Shop::new(engine).await;
-    let mut csv = String::from("email,first_name\n");
-    for i in 0..n {
-        csv.push_str(&format!("c{i}@example.com,First{i}\n"));
-    }
-    shop.write("customers.csv", &csv);
-    let out = shop.rapport(&["import", "customers", "customers.csv"]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    shop.write("segments/everyone.seg", "email exists\n");
-    shop.write(
-        "rapport.toml",
-        &format!(
-            r#"[sender]
-from = "Maple & Thread <hello@maplethread.example>"
-postal_address = "12 Alder St, Portland OR 97201"
-
-[database]
-url = "{}"
-
-[tracking]
-base_url = "https://mail.maplethread.example"
-secret = "8f1e0b6c2d4a9e7f3b5c1d0e9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a0b"
-
-{config}"#,
-            shop.database_url
-        ),
-    );
-    shop
+    common::shop_with(engine, &common::numbered_customers(n), config).await
 }
 
 /// Fire instants of a campaign's runs.
@@ -76,14 +48,7 @@ at = "2026-12-01T11:00""#;
     let workspace = Workspace::load(shop.path()).unwrap();
     let store = workspace.open_store().await.unwrap();
     let clock = Clock::manual(at("2026-12-01T09:30:00Z"));
-    let planner = || {
-        Planner::new(
-            &workspace.config,
-            &store,
-            workspace.segments_dir(),
-            clock.clone(),
-        )
-    };
+    let planner = || Planner::for_workspace(&workspace, &store, clock.clone());
 
     planner().run_once().await.unwrap(); // first seen at 09:30: nothing to catch up
     clock.set(at("2026-12-01T10:00:00Z"));
@@ -154,25 +119,7 @@ async fn two_daemons_plan_each_fire_once(engine: Engine) {
     assert!(out.status.success(), "{}", stderr(&out));
 
     let fires = fires(&store, "pulse").await;
-    for pair in fires.windows(2) {
-        assert_eq!(
-            pair[1].micros() - pair[0].micros(),
-            2_000_000,
-            "each fire once, none skipped: {fires:?}"
-        );
-    }
-    let mut per_customer: HashMap<String, usize> = HashMap::new();
-    for message in sink.messages() {
-        for recipient in message.recipients {
-            *per_customer.entry(recipient).or_default() += 1;
-        }
-    }
-    assert_eq!(per_customer.len(), 5);
-    assert!(
-        per_customer.values().all(|&n| n == fires.len()),
-        "one message per customer per fire ({} fires): {per_customer:?}",
-        fires.len()
-    );
+    sink.assert_each_fire_reached_everyone_once(&fires, Duration::from_secs(2), 5);
     store.close().await;
 }
 on_both_databases!(two_daemons, two_daemons_plan_each_fire_once);
@@ -270,12 +217,7 @@ async fn a_broken_segment_delays_its_fire_until_fixed(engine: Engine) {
     let workspace = Workspace::load(shop.path()).unwrap();
     let store = workspace.open_store().await.unwrap();
     let clock = Clock::manual(at("2026-12-01T09:30:00Z"));
-    let mut planner = Planner::new(
-        &workspace.config,
-        &store,
-        workspace.segments_dir(),
-        clock.clone(),
-    );
+    let mut planner = Planner::for_workspace(&workspace, &store, clock.clone());
     planner.run_once().await.unwrap();
 
     shop.write("segments/everyone.seg", "email exists and\n");

@@ -13,6 +13,7 @@ use crate::schedule::{Timing, When, catch_up, next_fire};
 use crate::store::Store;
 use crate::store::runs;
 use crate::timestamp::Timestamp;
+use crate::workspace::Workspace;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -58,6 +59,11 @@ impl<'a> Planner<'a> {
             cursors: HashMap::new(),
             looked: HashMap::new(),
         }
+    }
+
+    /// The planner of `workspace`'s campaigns.
+    pub fn for_workspace(workspace: &'a Workspace, store: &'a Store, clock: Clock) -> Self {
+        Planner::new(&workspace.config, store, workspace.segments_dir(), clock)
     }
 
     /// Fires what is due and evaluates the triggers, as of the clock's now. A campaign that fails

@@ -61,12 +61,7 @@ pub async fn run_daemon(
     cancel: CancellationToken,
 ) -> anyhow::Result<()> {
     let planned = Notify::new();
-    let mut planner = Planner::new(
-        &workspace.config,
-        store,
-        workspace.segments_dir(),
-        clock.clone(),
-    );
+    let mut planner = Planner::for_workspace(workspace, store, clock.clone());
     let mut courier = Courier::new(workspace, store, &campaigns.composers, clock.clone());
     tracing::info!(
         campaigns = workspace.config.campaigns.len(),
