@@ -125,13 +125,13 @@ impl<'a> Planner<'a> {
             let timing = Timing::new(self.config, campaign.deliver_at);
             run = plan_fire(self.store, &self.segments_dir, campaign, timing, fire, now).await?;
             if run.is_none() {
-                tracing::info!(campaign = name, fire = %fire, "this fire already has its run");
+                tracing::info!(campaign = name, fire = %fire.datetime(), "this fire already has its run");
             }
         }
         for missed in &catchup.missed {
             tracing::warn!(
                 campaign = name,
-                fire = %missed,
+                fire = %missed.datetime(),
                 "a fire was missed while no daemon ran; it is skipped (only the latest fire within [daemon] grace runs)"
             );
         }
