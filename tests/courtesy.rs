@@ -2,7 +2,7 @@
 //! daemon's planner and courier with an injected clock (no sleeps), on SQLite and PostgreSQL.
 
 mod common;
-use common::{Engine, Shop, stderr};
+use common::{Engine, Shop, stderr, stdout};
 use rapport::clock::Clock;
 use rapport::daemon::{Campaigns, Courier, Planner};
 use rapport::store::Store;
@@ -19,42 +19,27 @@ fn at(text: &str) -> Timestamp {
 /// A shop with one customer in each of Los Angeles, Paris and Tokyo, and one without a zone (the
 /// default, New York), sending to the outbox; `courtesy` and `campaign` are appended to its config.
 async fn shop(engine: Engine, courtesy: &str, campaigns: &str) -> Shop {
-    let shop = Shop::new(engine).await;
-    shop.write(
-        "customers.csv",
-        "email,first_name,timezone\nla@example.com,Lou,America/Los_Angeles\n\
-         paris@example.com,Pia,Europe/Paris\ntokyo@example.com,Taro,Asia/Tokyo\nnone@example.com,Noa,\n",
+    let customers = "email,first_name,timezone\nla@example.com,Lou,America/Los_Angeles\n\
+         paris@example.com,Pia,Europe/Paris\ntokyo@example.com,Taro,Asia/Tokyo\nnone@example.com,Noa,\n";
+    let config = format!(
+        "[daemon]\ntimezone = \"UTC\"\n\n[courtesy]\ndefault_timezone = \"America/New_York\"\n{courtesy}\n\n{campaigns}"
     );
-    let out = shop.rapport(&["import", "customers", "customers.csv"]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    shop.write("segments/everyone.seg", "email exists\n");
-    shop.write("segments/first_purchase.seg", "purchase.count() == 1\n");
-    shop.write(
-        "rapport.toml",
-        &format!(
-            r#"[sender]
-from = "Maple & Thread <hello@maplethread.example>"
-postal_address = "12 Alder St, Portland OR 97201"
+    common::shop_with(engine, customers, &config).await
+}
 
-[database]
-url = "{}"
-
-[tracking]
-base_url = "https://mail.maplethread.example"
-secret = "8f1e0b6c2d4a9e7f3b5c1d0e9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a0b"
-
-[daemon]
-timezone = "UTC"
-
-[courtesy]
-default_timezone = "America/New_York"
-{courtesy}
-
-{campaigns}"#,
-            shop.database_url
-        ),
-    );
-    shop
+/// Binds the workspace of `shop`, its store, a manual clock started at `start`, and the daemon's
+/// planner and courier on that clock.
+macro_rules! engine {
+    ($shop:expr, $start:expr => $workspace:ident, $store:ident, $planner:ident, $courier:ident, $clock:ident) => {
+        let $workspace = Workspace::load($shop.path()).unwrap();
+        let (library, _) = Library::load(&$workspace.templates_dir()).unwrap();
+        let campaigns = Campaigns::new(&$workspace, &library).unwrap();
+        let $store = $workspace.open_store().await.unwrap();
+        let $clock = Clock::manual($start);
+        #[allow(unused_mut)]
+        let mut $planner = Planner::for_workspace(&$workspace, &$store, $clock.clone());
+        let mut $courier = Courier::new(&$workspace, &$store, &campaigns.composers, $clock.clone());
+    };
 }
 
 /// Runs the planner and the courier once at the clock's time; returns the outbox's message count.
@@ -90,18 +75,7 @@ template = "winback"
 at = "2026-12-01T12:00"
 deliver_at = "10:00""#;
     let shop = shop(engine, "", campaign).await;
-    let workspace = Workspace::load(shop.path()).unwrap();
-    let (library, _) = Library::load(&workspace.templates_dir()).unwrap();
-    let campaigns = Campaigns::new(&workspace, &library).unwrap();
-    let store = workspace.open_store().await.unwrap();
-    let clock = Clock::manual(at("2026-12-01T11:00:00Z"));
-    let mut planner = Planner::new(
-        &workspace.config,
-        &store,
-        workspace.segments_dir(),
-        clock.clone(),
-    );
-    let mut courier = Courier::new(&workspace, &store, &campaigns.composers, clock.clone());
+    engine!(shop, at("2026-12-01T11:00:00Z") => workspace, store, planner, courier, clock);
     step(&mut planner, &mut courier, &shop).await; // the campaign is first seen before its time
 
     clock.set(at("2026-12-01T12:00:00Z"));
@@ -164,18 +138,7 @@ segment = "everyone"
 template = "winback"
 schedule = "0 0 12 * * *""#;
     let shop = shop(engine, "quiet_hours = \"21:00-08:00\"", campaign).await;
-    let workspace = Workspace::load(shop.path()).unwrap();
-    let (library, _) = Library::load(&workspace.templates_dir()).unwrap();
-    let campaigns = Campaigns::new(&workspace, &library).unwrap();
-    let store = workspace.open_store().await.unwrap();
-    let clock = Clock::manual(at("2026-12-01T11:59:00Z"));
-    let mut planner = Planner::new(
-        &workspace.config,
-        &store,
-        workspace.segments_dir(),
-        clock.clone(),
-    );
-    let mut courier = Courier::new(&workspace, &store, &campaigns.composers, clock.clone());
+    engine!(shop, at("2026-12-01T11:59:00Z") => workspace, store, planner, courier, clock);
     step(&mut planner, &mut courier, &shop).await;
 
     clock.set(at("2026-12-01T12:00:00Z"));
@@ -234,20 +197,9 @@ segment = "first_purchase"
 template = "winback"
 topic = "orders""#;
     let shop = shop(engine, "", campaign).await;
-    let workspace = Workspace::load(shop.path()).unwrap();
-    let (library, _) = Library::load(&workspace.templates_dir()).unwrap();
-    let campaigns = Campaigns::new(&workspace, &library).unwrap();
-    let store = workspace.open_store().await.unwrap();
     // The clock starts at the real now: events are stamped with the real time when imported.
     let start = Timestamp::from_micros(Timestamp::now().micros() / 1_000_000 * 1_000_000).unwrap();
-    let clock = Clock::manual(start);
-    let mut planner = Planner::new(
-        &workspace.config,
-        &store,
-        workspace.segments_dir(),
-        clock.clone(),
-    );
-    let mut courier = Courier::new(&workspace, &store, &campaigns.composers, clock.clone());
+    engine!(shop, start => workspace, store, planner, courier, clock);
     step(&mut planner, &mut courier, &shop).await; // the campaign begins here
 
     let hours = |h: i64| Timestamp::from(start.datetime() + chrono::Duration::hours(h));
@@ -292,12 +244,7 @@ topic = "orders""#;
 
     // Another purchase, and a restarted planner (it rescans every event): still one message.
     import(&[("paris@example.com", hours(80))]);
-    let mut planner = Planner::new(
-        &workspace.config,
-        &store,
-        workspace.segments_dir(),
-        clock.clone(),
-    );
+    let mut planner = Planner::for_workspace(&workspace, &store, clock.clone());
     clock.set(hours(200));
     assert_eq!(
         step(&mut planner, &mut courier, &shop).await,
@@ -314,3 +261,100 @@ on_both_databases!(
     triggered,
     a_triggered_campaign_sends_once_per_customer_after_the_delay
 );
+
+/// Runs the real binary with its clock started at `now`.
+fn rapport_at(shop: &Shop, now: &str, args: &[&str]) -> std::process::Output {
+    shop.command(args)
+        .env("RAPPORT_CLOCK", now)
+        .output()
+        .expect("run rapport")
+}
+
+/// Quiet hours bind `rapport send` too: those in their night wait, the summary says how many and
+/// until when, and preview tells each customer's decision.
+async fn send_and_preview_respect_the_quiet_hours(engine: Engine) {
+    let campaign = "[[campaign]]\nname = \"news\"\nsegment = \"everyone\"\ntemplate = \"winback\"\ntopic = \"news\"";
+    let shop = shop(engine, "quiet_hours = \"21:00-08:00\"", campaign).await;
+    let store = shop.store().await;
+    let mut tx = store.begin().await.unwrap();
+    rapport::store::suppressions::suppress(
+        &mut tx,
+        "tokyo@example.com",
+        rapport::store::suppressions::ALL_TOPICS,
+        rapport::store::suppressions::Reason::HardBounce,
+        None,
+        Timestamp::now(),
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let noon = "2026-12-01T12:00:00Z";
+
+    let la = rapport_at(&shop, noon, &["preview", "news", "--to", "la@example.com"]);
+    let paris = rapport_at(
+        &shop,
+        noon,
+        &[
+            "preview",
+            "news",
+            "--to",
+            "paris@example.com",
+            "--part",
+            "subject",
+        ],
+    );
+    let tokyo = rapport_at(
+        &shop,
+        noon,
+        &["preview", "news", "--to", "tokyo@example.com"],
+    );
+    let sent = rapport_at(&shop, noon, &["send", "news"]);
+    let later = rapport_at(&shop, "2026-12-01T16:00:01Z", &["send", "news"]);
+    let last = rapport_at(&shop, "2026-12-01T23:00:00Z", &["send", "news"]);
+
+    assert!(
+        stdout(&la).trim_end().ends_with(
+            "send decision now: deferred until 2026-12-01 08:00 America/Los_Angeles (2026-12-01 16:00 UTC): quiet hours"
+        ),
+        "{}",
+        stdout(&la)
+    );
+    assert!(
+        stderr(&paris).contains("send decision now: sent at once"),
+        "{}",
+        stderr(&paris)
+    );
+    assert!(
+        !stdout(&paris).contains("decision"),
+        "a single part stays clean for piping"
+    );
+    assert!(
+        stdout(&tokyo).contains("send decision now: skipped: suppressed"),
+        "{}",
+        stdout(&tokyo)
+    );
+
+    let summary = stdout(&sent);
+    assert!(
+        summary.contains("  sent             1\n"),
+        "Paris only: {summary}"
+    );
+    assert!(
+        summary.contains("waiting          3  (3 not yet sent, 0 to retry, 0 in flight; the next is due at 2026-12-01 13:00 UTC)"),
+        "New York, Los Angeles and Tokyo wait for their morning: {summary}"
+    );
+    let summary = stdout(&later);
+    assert!(summary.contains("  sent             3\n"), "{summary}");
+    assert!(
+        summary.contains("the next is due at 2026-12-01 23:00 UTC"),
+        "Tokyo's morning: {summary}"
+    );
+    let summary = stdout(&last);
+    assert!(
+        summary.contains("skipped          1  (suppressed 1)"),
+        "checked when due: {summary}"
+    );
+    assert!(!summary.contains("waiting"), "{summary}");
+    store.close().await;
+}
+on_both_databases!(quiet_send, send_and_preview_respect_the_quiet_hours);

@@ -4,7 +4,6 @@
 mod common;
 use common::smtp_sink::SmtpSink;
 use common::{Engine, Shop, stderr, stdout};
-use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::Child;
@@ -12,37 +11,11 @@ use std::time::{Duration, Instant};
 
 /// A shop of `n` customers sending through `sink`, with the given campaign tables.
 async fn shop(engine: Engine, n: usize, sink: &SmtpSink, campaigns: &str) -> Shop {
-    let shop = Shop::new(engine).await;
-    let mut csv = String::from("email,first_name\n");
-    for i in 0..n {
-        csv.push_str(&format!("c{i}@example.com,First{i}\n"));
-    }
-    shop.write("customers.csv", &csv);
-    let out = shop.rapport(&["import", "customers", "customers.csv"]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    shop.write("segments/everyone.seg", "email exists\n");
-    shop.write("segments/first_purchase.seg", "purchase.count() == 1\n");
-    shop.write(
-        "rapport.toml",
-        &format!(
-            r#"[sender]
-from = "Maple & Thread <hello@maplethread.example>"
-postal_address = "12 Alder St, Portland OR 97201"
-
-[delivery]
-transport = "smtp"
-smtp_url = "{}"
-concurrency = 2
-
-[tracking]
-base_url = "https://mail.maplethread.example"
-secret = "8f1e0b6c2d4a9e7f3b5c1d0e9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a0b"
-
-{campaigns}"#,
-            sink.url()
-        ),
+    let config = format!(
+        "[delivery]\ntransport = \"smtp\"\nsmtp_url = \"{}\"\nconcurrency = 2\n\n{campaigns}",
+        sink.url()
     );
-    shop
+    common::shop_with(engine, &common::numbered_customers(n), &config).await
 }
 
 /// A running daemon and the address of its tracking server.
@@ -163,27 +136,8 @@ async fn a_schedule_fires_once_per_fire_across_a_restart(engine: Engine) {
     let out = shop.rapport(&["send", "pulse"]);
     assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
 
-    let runs = runs().await;
-    let fires: Vec<i64> = runs.iter().map(|r| r.scheduled_for.micros()).collect();
-    for pair in fires.windows(2) {
-        assert_eq!(
-            pair[1] - pair[0],
-            3_000_000,
-            "consecutive fires, none skipped: {fires:?}"
-        );
-    }
-    let mut per_customer: HashMap<String, usize> = HashMap::new();
-    for message in sink.messages() {
-        for recipient in message.recipients {
-            *per_customer.entry(recipient).or_default() += 1;
-        }
-    }
-    assert_eq!(per_customer.len(), 5);
-    assert!(
-        per_customer.values().all(|&n| n == runs.len()),
-        "one message per customer per fire ({} fires): {per_customer:?}",
-        runs.len()
-    );
+    let fires: Vec<_> = runs().await.iter().map(|r| r.scheduled_for).collect();
+    sink.assert_each_fire_reached_everyone_once(&fires, Duration::from_secs(3), 5);
     store.close().await;
 }
 on_both_databases!(

@@ -112,7 +112,7 @@ pub async fn plan_fire(
     };
     let members = plan(&mut tx, run_id, &condition, timing, now).await?;
     tx.commit().await?;
-    tracing::info!(campaign = name, run = run_id, fire = %fire, planned = members, "run started");
+    tracing::info!(campaign = name, run = run_id, fire = %fire.datetime(), planned = members, "run started");
     Ok(Some((run_id, members)))
 }
 

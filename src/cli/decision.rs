@@ -20,6 +20,8 @@ pub enum Decision {
     },
     /// Skipped, with the reason in the owner's words.
     Skipped(String),
+    /// A triggered campaign: what would set it off.
+    Triggered(String),
 }
 
 /// Decides for `customer` as the engine would at `now`.
@@ -64,12 +66,45 @@ pub async fn decide(
         };
         return Ok(Decision::Skipped(why));
     }
+    if let Some(kind) = &campaign.trigger {
+        return triggered(store, campaign, customer, kind.get_ref().as_str()).await;
+    }
     let timing = Timing::new(config, campaign.deliver_at);
     let zone = timing.zone(customer.timezone.as_deref());
     Ok(match timing.due(zone, now) {
         Some(deferral) => Decision::Deferred { deferral, zone },
         None => Decision::SentAtOnce,
     })
+}
+
+/// A triggered campaign's decision: already written to (when), or waiting for the event.
+async fn triggered(
+    store: &Store,
+    campaign: &CampaignConfig,
+    customer: &Customer,
+    kind: &str,
+) -> anyhow::Result<Decision> {
+    if let Some(run) = store.latest_run(campaign.name()).await?
+        && let Some(delivery) = store.delivery_for(run.id, customer.id).await?
+    {
+        let when = delivery.sent_at.unwrap_or(delivery.due_at);
+        return Ok(Decision::Skipped(format!(
+            "already {} for this customer ({}, {when}): a triggered campaign writes once",
+            if delivery.sent_at.is_some() {
+                "sent"
+            } else {
+                "planned"
+            },
+            delivery.status
+        )));
+    }
+    let delay = campaign.delay.as_ref().map_or_else(
+        || "at once".to_string(),
+        |d| format!("{} later", d.get_ref()),
+    );
+    Ok(Decision::Triggered(format!(
+        "sent after their next `{kind}` event ({delay}), once, if they are in the segment then"
+    )))
 }
 
 impl fmt::Display for Decision {
@@ -87,6 +122,7 @@ impl fmt::Display for Decision {
                 )
             }
             Decision::Skipped(why) => write!(f, "send decision now: skipped: {why}"),
+            Decision::Triggered(when) => write!(f, "send decision now: {when}"),
         }
     }
 }

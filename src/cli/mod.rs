@@ -3,6 +3,7 @@
 mod app;
 mod backup;
 mod check;
+mod check_when;
 mod customer;
 mod daemon;
 mod decision;

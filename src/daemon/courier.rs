@@ -22,6 +22,8 @@ pub struct Delivered {
     pub paused: Vec<(i64, String)>,
     /// When the next delivery of any run falls due.
     pub next: Option<Timestamp>,
+    /// A run's delivery failed (the database or the disk): the courier should wait before retrying.
+    pub failed: bool,
 }
 
 pub struct Courier<'a> {

@@ -13,6 +13,7 @@ use crate::schedule::{Timing, When, catch_up, next_fire};
 use crate::store::Store;
 use crate::store::runs;
 use crate::timestamp::Timestamp;
+use crate::workspace::Workspace;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -22,6 +23,8 @@ pub const TRIGGER_EVERY: Duration = Duration::from_secs(10);
 /// Events recorded up to this long before the newest one seen at the last look are looked at again:
 /// an import that took its `recorded_at` earlier may have committed after the look.
 const RESCAN: Duration = Duration::from_secs(600);
+/// A campaign whose planning failed is tried again this soon.
+const RETRY_AFTER: Duration = Duration::from_secs(30);
 
 /// What one step of the planner did, and when it wants to run again.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -58,51 +61,82 @@ impl<'a> Planner<'a> {
         }
     }
 
-    /// Fires what is due and evaluates the triggers, as of the clock's now.
+    /// The planner of `workspace`'s campaigns.
+    pub fn for_workspace(workspace: &'a Workspace, store: &'a Store, clock: Clock) -> Self {
+        Planner::new(&workspace.config, store, workspace.segments_dir(), clock)
+    }
+
+    /// Fires what is due and evaluates the triggers, as of the clock's now. A campaign that fails
+    /// (a segment file broken since the start, the database briefly away) is logged and tried again
+    /// at the next step; the others go on.
     pub async fn run_once(&mut self) -> anyhow::Result<Planned> {
         let now = self.clock.now();
         let tz = self.config.workspace_timezone();
         let mut planned = Planned::default();
-        let mut next: Option<Timestamp> = None;
+        let mut wake = Vec::new();
         for campaign in &self.config.campaigns {
-            let Some(when) = when(campaign) else {
+            let Some(when) = When::of(campaign) else {
                 continue;
             };
-            let name = campaign.name().to_string();
-            let after = match self.cursors.get(&name) {
-                Some(cursor) => *cursor,
-                None => self.first_cursor(campaign, now).await?,
-            };
-            let catchup = catch_up(when, tz, after, now, self.config.daemon.grace.0);
-            for missed in &catchup.missed {
-                tracing::warn!(
-                    campaign = %name,
-                    fire = %missed,
-                    "a fire was missed while no daemon ran; it is skipped (only the latest fire within [daemon] grace runs)"
-                );
-            }
-            if let Some(fire) = catchup.run {
-                let timing = Timing::new(self.config, campaign.deliver_at);
-                match plan_fire(self.store, &self.segments_dir, campaign, timing, fire, now).await?
-                {
-                    Some((run_id, _)) => planned.fired.push((name.clone(), run_id)),
-                    None => {
-                        tracing::info!(campaign = %name, fire = %fire, "this fire already has its run")
-                    }
+            match self.fire_due(campaign, when, now).await {
+                Ok(Some(run_id)) => planned.fired.push((campaign.name().to_string(), run_id)),
+                Ok(None) => {}
+                Err(error) => {
+                    tracing::error!(
+                        campaign = campaign.name(),
+                        "cannot plan the fire: {error:#}; trying again shortly"
+                    );
+                    wake.push(Timestamp::from(now.datetime() + RETRY_AFTER));
                 }
             }
-            self.cursors.insert(name, now);
-            if let Some(fire) = next_fire(when, tz, now) {
-                next = Some(next.map_or(fire, |n| n.min(fire)));
-            }
+            wake.extend(next_fire(when, tz, now));
         }
         for campaign in self.config.campaigns.iter().filter(|c| c.is_triggered()) {
-            planned.triggered += self.evaluate_trigger(campaign, now).await?;
-            let again = Timestamp::from(now.datetime() + TRIGGER_EVERY);
-            next = Some(next.map_or(again, |n| n.min(again)));
+            match self.evaluate_trigger(campaign, now).await {
+                Ok(added) => planned.triggered += added,
+                Err(error) => tracing::error!(
+                    campaign = campaign.name(),
+                    "cannot look for triggering events: {error:#}; trying again shortly"
+                ),
+            }
+            wake.push(Timestamp::from(now.datetime() + TRIGGER_EVERY));
         }
-        planned.next = next;
+        planned.next = wake.into_iter().min();
         Ok(planned)
+    }
+
+    /// Plans the latest due fire of a scheduled campaign, if any; logs the missed ones. The cursor
+    /// moves only once this succeeded, so a failed fire is tried again (within the grace).
+    async fn fire_due(
+        &mut self,
+        campaign: &CampaignConfig,
+        when: When<'_>,
+        now: Timestamp,
+    ) -> anyhow::Result<Option<i64>> {
+        let name = campaign.name();
+        let after = match self.cursors.get(name) {
+            Some(cursor) => *cursor,
+            None => self.first_cursor(campaign, now).await?,
+        };
+        let tz = self.config.workspace_timezone();
+        let catchup = catch_up(when, tz, after, now, self.config.daemon.grace.0);
+        let mut run = None;
+        if let Some(fire) = catchup.run {
+            let timing = Timing::new(self.config, campaign.deliver_at);
+            run = plan_fire(self.store, &self.segments_dir, campaign, timing, fire, now).await?;
+            if run.is_none() {
+                tracing::info!(campaign = name, fire = %fire.datetime(), "this fire already has its run");
+            }
+        }
+        for missed in &catchup.missed {
+            tracing::warn!(
+                campaign = name,
+                fire = %missed.datetime(),
+                "a fire was missed while no daemon ran; it is skipped (only the latest fire within [daemon] grace runs)"
+            );
+        }
+        self.cursors.insert(name.to_string(), now);
+        Ok(run.map(|(run_id, _)| run_id))
     }
 
     /// Where a scheduled campaign's fires start counting: its latest planned fire, or when the
@@ -141,12 +175,4 @@ impl<'a> Planner<'a> {
         self.looked.insert(name, newest);
         Ok(added)
     }
-}
-
-/// The campaign's fire times, if it has a schedule or an `at` time.
-fn when(campaign: &CampaignConfig) -> Option<When<'_>> {
-    if let Some(schedule) = &campaign.schedule {
-        return Some(When::Cron(&schedule.get_ref().schedule));
-    }
-    campaign.at.as_ref().map(|at| When::Once(at.get_ref().0))
 }

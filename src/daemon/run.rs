@@ -19,6 +19,9 @@ use tokio_util::sync::CancellationToken;
 pub const SHUTDOWN_BOUND: Duration = Duration::from_secs(30);
 /// A loop never sleeps longer than this, so a changed clock or a missed notification heals itself.
 const MAX_SLEEP: Duration = Duration::from_secs(60);
+/// After an error (the database away, the disk full), a loop waits this long before trying again:
+/// a daemon outlives such outages instead of exiting.
+const ERROR_PAUSE: Duration = Duration::from_secs(10);
 
 /// Every configured campaign's composer, built once at start (templates are read then: restart the
 /// daemon after editing them).
@@ -58,48 +61,55 @@ pub async fn run_daemon(
     cancel: CancellationToken,
 ) -> anyhow::Result<()> {
     let planned = Notify::new();
-    let mut planner = Planner::new(
-        &workspace.config,
-        store,
-        workspace.segments_dir(),
-        clock.clone(),
-    );
+    let mut planner = Planner::for_workspace(workspace, store, clock.clone());
     let mut courier = Courier::new(workspace, store, &campaigns.composers, clock.clone());
     tracing::info!(
         campaigns = workspace.config.campaigns.len(),
         timezone = %workspace.config.workspace_timezone(),
         "daemon started"
     );
+    let later = |by: Duration| Timestamp::from(clock.now().datetime() + by);
     let planning = async {
         while !cancel.is_cancelled() {
-            let step = planner.run_once().await?;
-            if !step.fired.is_empty() || step.triggered > 0 {
-                planned.notify_one();
-            }
-            let next = step
-                .next
-                .unwrap_or_else(|| Timestamp::from(clock.now().datetime() + TRIGGER_EVERY));
+            let next = match planner.run_once().await {
+                Ok(step) => {
+                    if !step.fired.is_empty() || step.triggered > 0 {
+                        planned.notify_one();
+                    }
+                    step.next.unwrap_or_else(|| later(TRIGGER_EVERY))
+                }
+                Err(error) => {
+                    tracing::error!("planning failed: {error:#}; trying again shortly");
+                    later(ERROR_PAUSE)
+                }
+            };
             sleep_until(&clock, next, &cancel, None).await;
         }
         anyhow::Ok(())
     };
     let delivering = async {
         while !cancel.is_cancelled() {
-            let step = courier.run_once(&cancel).await?;
-            for (run, why) in &step.paused {
-                tracing::error!(
-                    run,
-                    "run paused: {why}; fix the cause, then `rapport send` resumes it"
-                );
-            }
-            let next = step
-                .next
-                .map(|t| t.max(clock.now()))
-                .unwrap_or_else(|| Timestamp::from(clock.now().datetime() + MAX_SLEEP));
-            // A run that stays due (paused, or of a removed campaign) must not spin the loop.
-            let next = next.max(Timestamp::from(
-                clock.now().datetime() + Duration::from_millis(200),
-            ));
+            let next = match courier.run_once(&cancel).await {
+                Ok(step) => {
+                    for (run, why) in &step.paused {
+                        tracing::error!(
+                            run,
+                            "run paused: {why}; fix the cause, then `rapport send` resumes it"
+                        );
+                    }
+                    if step.failed {
+                        later(ERROR_PAUSE)
+                    } else {
+                        step.next.unwrap_or_else(|| later(MAX_SLEEP))
+                    }
+                }
+                Err(error) => {
+                    tracing::error!("delivery failed: {error:#}; trying again shortly");
+                    later(ERROR_PAUSE)
+                }
+            };
+            // A run that stays due (of a campaign removed from rapport.toml) must not spin the loop.
+            let next = next.max(later(Duration::from_millis(200)));
             sleep_until(&clock, next, &cancel, Some(&planned)).await;
         }
         anyhow::Ok(())

@@ -17,6 +17,16 @@ pub enum When<'a> {
     Once(NaiveDateTime),
 }
 
+impl<'a> When<'a> {
+    /// The campaign's fire times, if it has a schedule or an `at` time.
+    pub fn of(campaign: &'a crate::config::CampaignConfig) -> Option<When<'a>> {
+        if let Some(schedule) = &campaign.schedule {
+            return Some(When::Cron(&schedule.get_ref().schedule));
+        }
+        campaign.at.as_ref().map(|at| When::Once(at.get_ref().0))
+    }
+}
+
 /// Fires after `after` up to and including `until`, oldest first, at most `cap` of them.
 pub fn fires_between(
     when: When<'_>,

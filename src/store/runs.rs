@@ -143,6 +143,19 @@ impl Store {
         Ok(on_pool!(self, pool => sqlx::query_as(sql).bind(run_id).fetch_all(pool).await)?)
     }
 
+    /// The delivery of `customer_id` in run `run_id`, if it has one.
+    pub async fn delivery_for(
+        &self,
+        run_id: i64,
+        customer_id: i64,
+    ) -> anyhow::Result<Option<Listed>> {
+        let sql = "SELECT c.email, d.status, d.reason, d.due_at, d.sent_at FROM deliveries d \
+                   JOIN customers c ON c.id = d.customer_id WHERE d.run_id = $1 AND d.customer_id = $2";
+        Ok(
+            on_pool!(self, pool => sqlx::query_as(sql).bind(run_id).bind(customer_id).fetch_optional(pool).await)?,
+        )
+    }
+
     /// The most recent run of a campaign, finished or not.
     pub async fn latest_run(&self, campaign_name: &str) -> anyhow::Result<Option<Run>> {
         let sql = format!(
