@@ -308,6 +308,7 @@ async fn send_and_preview_respect_the_quiet_hours(engine: Engine) {
         noon,
         &["preview", "news", "--to", "tokyo@example.com"],
     );
+    let dry = rapport_at(&shop, noon, &["send", "news", "--dry-run"]);
     let sent = rapport_at(&shop, noon, &["send", "news"]);
     let later = rapport_at(&shop, "2026-12-01T16:00:01Z", &["send", "news"]);
     let last = rapport_at(&shop, "2026-12-01T23:00:00Z", &["send", "news"]);
@@ -334,6 +335,11 @@ async fn send_and_preview_respect_the_quiet_hours(engine: Engine) {
         stdout(&tokyo)
     );
 
+    assert!(
+        stdout(&dry).contains("deferred: 2 would wait for the end of their quiet hours (the first until 2026-12-01 13:00 UTC)"),
+        "{}",
+        stdout(&dry)
+    );
     let summary = stdout(&sent);
     assert!(
         summary.contains("  sent             1\n"),
