@@ -308,7 +308,9 @@ async fn send_and_preview_respect_the_quiet_hours(engine: Engine) {
         noon,
         &["preview", "news", "--to", "tokyo@example.com"],
     );
+    let dry = rapport_at(&shop, noon, &["send", "news", "--dry-run"]);
     let sent = rapport_at(&shop, noon, &["send", "news"]);
+    let waiting = shop.rapport(&["customer", "la@example.com"]);
     let later = rapport_at(&shop, "2026-12-01T16:00:01Z", &["send", "news"]);
     let last = rapport_at(&shop, "2026-12-01T23:00:00Z", &["send", "news"]);
 
@@ -334,6 +336,11 @@ async fn send_and_preview_respect_the_quiet_hours(engine: Engine) {
         stdout(&tokyo)
     );
 
+    assert!(
+        stdout(&dry).contains("deferred: 2 would wait for the end of their quiet hours (the first until 2026-12-01 13:00 UTC)"),
+        "{}",
+        stdout(&dry)
+    );
     let summary = stdout(&sent);
     assert!(
         summary.contains("  sent             1\n"),
@@ -342,6 +349,11 @@ async fn send_and_preview_respect_the_quiet_hours(engine: Engine) {
     assert!(
         summary.contains("waiting          3  (3 not yet sent, 0 to retry, 0 in flight; the next is due at 2026-12-01 13:00 UTC)"),
         "New York, Los Angeles and Tokyo wait for their morning: {summary}"
+    );
+    assert!(
+        stdout(&waiting).contains("Emails waiting to be sent\nCAMPAIGN  RUN  STATUS   DUE\nnews        1  pending  2026-12-01 16:00 UTC"),
+        "the customer page shows the waiting email: {}",
+        stdout(&waiting)
     );
     let summary = stdout(&later);
     assert!(summary.contains("  sent             3\n"), "{summary}");

@@ -143,6 +143,18 @@ impl Store {
         Ok(on_pool!(self, pool => sqlx::query_as(sql).bind(run_id).fetch_all(pool).await)?)
     }
 
+    /// A customer's emails not sent yet (planned, waiting for a retry, or in flight), soonest first:
+    /// `(campaign, run, status, due)`. Uses `deliveries_customer`.
+    pub async fn waiting_for_customer(
+        &self,
+        customer_id: i64,
+    ) -> anyhow::Result<Vec<(String, i64, String, Timestamp)>> {
+        let sql = "SELECT c.name, d.run_id, d.status, d.due_at FROM deliveries d JOIN runs r ON r.id = d.run_id \
+                   JOIN campaigns c ON c.id = r.campaign_id \
+                   WHERE d.customer_id = $1 AND d.status IN ('pending', 'retry', 'sending') ORDER BY d.due_at, d.id";
+        Ok(on_pool!(self, pool => sqlx::query_as(sql).bind(customer_id).fetch_all(pool).await)?)
+    }
+
     /// The delivery of `customer_id` in run `run_id`, if it has one.
     pub async fn delivery_for(
         &self,
