@@ -56,15 +56,22 @@ pub async fn describe(
                             "warning: campaign {name:?}: no `{kind}` event is stored yet{hint}: it triggers on the first one"
                         ));
                     }
-                    let delay = campaign.delay.as_ref().map_or_else(
-                        || "at once".to_string(),
-                        |d| format!("{} later", d.get_ref()),
-                    );
+                    let delay = campaign.delay_words();
                     format!("after each customer's `{kind}` event, {delay}, once per customer")
                 }
                 None => "only when you run `rapport send`".to_string(),
             },
         };
+        if let (Some(at), Some(quiet)) = (campaign.deliver_at, config.courtesy.quiet_hours)
+            && quiet.contains(at.0)
+        {
+            warnings.push(format!(
+                "warning: campaign {name:?}: deliver_at = \"{}\" falls in the quiet hours ({quiet}): every message will \
+                 wait until {} instead",
+                at.0.format("%H:%M"),
+                quiet.end.format("%H:%M")
+            ));
+        }
         let local_time = campaign
             .deliver_at
             .map(|t| {

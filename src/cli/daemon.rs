@@ -3,7 +3,7 @@
 //! messages in flight finish (at most about 30 seconds), stops the server and exits 0.
 
 use crate::clock::Clock;
-use crate::daemon::{Campaigns, run_daemon};
+use crate::daemon::{CampaignComposers, run_daemon};
 use crate::server::{AppState, Limits, serve};
 use crate::template::Library;
 use crate::workspace::Workspace;
@@ -29,7 +29,7 @@ pub struct Args {
 pub async fn run(dir: &Path, args: Args) -> anyhow::Result<ExitCode> {
     let workspace = Workspace::load(dir)?;
     let (library, _problems) = Library::load(&workspace.templates_dir())?;
-    let campaigns = Campaigns::new(&workspace, &library)?;
+    let campaigns = CampaignComposers::new(&workspace, &library)?;
     let clock = Clock::from_env()?;
     let store = Arc::new(workspace.open_store().await?);
     let cancel = CancellationToken::new();
@@ -58,10 +58,12 @@ pub async fn run(dir: &Path, args: Args) -> anyhow::Result<ExitCode> {
     // Whatever ended the daemon ends the server too.
     cancel.cancel();
     if let Some(server) = server {
-        match server.await {
-            Ok(Err(e)) => tracing::error!("the tracking server failed: {e:#}"),
-            Err(e) => tracing::error!("the tracking server panicked: {e}"),
-            Ok(Ok(())) => {}
+        // The server gives requests in flight a few seconds; never wait for it without bound.
+        match tokio::time::timeout(std::time::Duration::from_secs(15), server).await {
+            Ok(Ok(Err(e))) => tracing::error!("the tracking server failed: {e:#}"),
+            Ok(Err(e)) => tracing::error!("the tracking server panicked: {e}"),
+            Err(_) => tracing::warn!("the tracking server did not stop in time"),
+            Ok(Ok(Ok(()))) => {}
         }
     }
     store.close().await;

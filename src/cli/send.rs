@@ -135,7 +135,7 @@ pub(super) async fn send_campaign(
     let clock = Clock::from_env()?;
     let timing = Timing::new(&workspace.config, campaign.deliver_at);
     if let Some(kind) = &campaign.trigger {
-        let epoch = Timestamp::from_micros(0).expect("the epoch");
+        let epoch = Timestamp::EPOCH;
         let added = plan_triggers(
             store,
             &workspace.segments_dir(),
