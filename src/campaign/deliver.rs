@@ -363,7 +363,10 @@ async fn process(
         delivery_id: claim.id,
         run_id: d.run_id,
     };
-    let composed = match d.composer.compose(customer, summary, delivery, now) {
+    let composed = match d
+        .composer
+        .compose_unsigned(customer, summary, delivery, now)
+    {
         Ok(composed) => composed,
         Err(e) => {
             let reason = if matches!(e, ComposeError::Address(_)) {
@@ -382,8 +385,9 @@ async fn process(
             .await;
         }
     };
-    take_rate_slot(d).await;
     let envelope = composed.message.envelope().clone();
+    let bytes = d.composer.wire_bytes(composed.message).await;
+    take_rate_slot(d).await;
     // The previous message's outcome is committed while this one's envelope goes out, and before
     // this one is delivered; if that fails, or the send was stopped meanwhile, it is not delivered.
     let mut settled = Ok(());
@@ -397,12 +401,7 @@ async fn process(
     };
     let result = lane
         .link
-        .send(
-            claim.id,
-            &envelope,
-            composed.message.formatted(),
-            before_delivery,
-        )
+        .send(claim.id, &envelope, bytes, before_delivery)
         .await;
     if let Some(previous) = lane.previous.take() {
         // The send failed before it came to delivering.
