@@ -182,7 +182,7 @@ async fn check_reports_errors_and_warnings(engine: Engine) {
         stderr(&clean)
     );
     assert!(
-        stdout(&clean).contains("segments: 7 files, 0 errors, 0 warnings"),
+        stdout(&clean).contains("segments: 8 files, 0 errors, 0 warnings"),
         "{}",
         stdout(&clean)
     );

@@ -4,37 +4,17 @@
 mod common;
 use common::smtp_sink::SmtpSink;
 use common::{Engine, Shop, stderr, stdout};
-use std::collections::HashMap;
 
 /// A shop of `n` customers (`c0@example.com` … named `First0` …), a segment of everyone, and a
 /// campaign `news` sending through `sink`.
 async fn shop(engine: Engine, n: usize, sink: &SmtpSink, courtesy: &str) -> Shop {
-    let shop = Shop::new(engine).await;
-    let mut csv = String::from("email,first_name\n");
-    for i in 0..n {
-        csv.push_str(&format!("c{i}@example.com,First{i}\n"));
-    }
-    shop.write("customers.csv", &csv);
-    let out = shop.rapport(&["import", "customers", "customers.csv"]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    shop.write("segments/everyone.seg", "# Everyone.\nemail exists\n");
-    shop.write(
-        "rapport.toml",
-        &format!(
-            r#"[sender]
-from = "Maple & Thread <hello@maplethread.example>"
-postal_address = "12 Alder St, Portland OR 97201"
-
-[delivery]
+    let config = format!(
+        r#"[delivery]
 transport = "smtp"
 smtp_url = "{}"
 concurrency = 4
 retry_after = "1s"
 lease = "3s"
-
-[tracking]
-base_url = "https://mail.maplethread.example"
-secret = "8f1e0b6c2d4a9e7f3b5c1d0e9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a0b"
 
 [courtesy]
 {courtesy}
@@ -59,10 +39,9 @@ topic = "news"
 track_opens = false
 track_clicks = false
 "#,
-            sink.url()
-        ),
+        sink.url()
     );
-    shop
+    common::shop_with(engine, &common::numbered_customers(n), &config).await
 }
 
 /// The figure on the summary line `label` (`sent`, `skipped`, `failed`) and its reasons, e.g.
@@ -80,17 +59,6 @@ fn figure(out: &std::process::Output, label: &str) -> (i64, String) {
         .map(|(_, r)| r.trim_end_matches(')').to_string())
         .unwrap_or_default();
     (n, reasons)
-}
-
-/// Messages per recipient in the sink.
-fn per_recipient(sink: &SmtpSink) -> HashMap<String, usize> {
-    let mut counts = HashMap::new();
-    for message in sink.messages() {
-        for recipient in message.recipients {
-            *counts.entry(recipient).or_default() += 1;
-        }
-    }
-    counts
 }
 
 /// The value of `header` in a raw message (first occurrence, folded lines joined).
@@ -121,7 +89,7 @@ async fn a_campaign_reaches_every_member_once(engine: Engine) {
 
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(figure(&out, "sent").0, 300);
-    let counts = per_recipient(&sink);
+    let counts = sink.per_recipient();
     assert_eq!(counts.len(), 300);
     assert!(counts.values().all(|n| *n == 1), "nobody gets two messages");
     let messages = sink.messages();
@@ -194,13 +162,9 @@ async fn temporary_refusals_are_retried_until_delivered(engine: Engine) {
     let healthy = SmtpSink::start_on(addr, &[]);
     let second = shop.rapport(&["send", "news", "--wait-retries", "30"]);
 
-    assert!(
-        stdout(&first).contains("20 waiting for a retry"),
-        "{}",
-        stdout(&first)
-    );
+    assert!(stdout(&first).contains("20 to retry"), "{}", stdout(&first));
     assert_eq!(figure(&second, "sent").0, 20);
-    let counts = per_recipient(&healthy);
+    let counts = healthy.per_recipient();
     assert_eq!(counts.len(), 20);
     assert!(counts.values().all(|n| *n == 1));
 }
@@ -245,7 +209,7 @@ async fn dropped_connections_lose_nothing(engine: Engine) {
     let out = shop.rapport(&["send", "news", "--wait-retries", "30"]);
 
     assert!(out.status.success(), "{}", stderr(&out));
-    let counts = per_recipient(&healthy);
+    let counts = healthy.per_recipient();
     assert_eq!(counts.len(), 12, "{}", stdout(&out));
     assert!(counts.values().all(|n| *n == 1));
 }
@@ -280,7 +244,7 @@ async fn an_unsubscribe_mid_run_stops_later_messages(engine: Engine) {
     let second = shop.rapport(&["send", "news"]);
 
     assert!(
-        stdout(&first).contains("25 not attempted"),
+        stdout(&first).contains("25 not yet sent"),
         "{}",
         stdout(&first)
     );
@@ -327,7 +291,7 @@ async fn a_killed_send_resumes_without_loss() {
         "the kill came before the end ({before_resume} sent)"
     );
     assert!(resumed.status.success(), "{}", stderr(&resumed));
-    let counts = per_recipient(&sink);
+    let counts = sink.per_recipient();
     assert_eq!(counts.len(), 2000, "every member got the message");
     let duplicates: usize = counts.values().map(|n| n - 1).sum();
     assert!(
@@ -537,11 +501,7 @@ async fn sigterm_stops_gracefully_without_duplicates() {
         sent_before as usize, delivered_before,
         "every message that arrived was recorded as sent"
     );
-    assert!(
-        stdout(&stopped).contains("remaining"),
-        "{}",
-        stdout(&stopped)
-    );
+    assert!(stdout(&stopped).contains("waiting"), "{}", stdout(&stopped));
     assert_eq!(figure(&resumed, "sent").0, 40, "{}", stdout(&resumed));
     assert_eq!(
         fast.messages().len() + delivered_before,
@@ -573,7 +533,7 @@ async fn rate_limits_hold_across_sends() {
         stderr(&first)
     );
     assert!(
-        stdout(&first).contains("3 not attempted"),
+        stdout(&first).contains("3 not yet sent"),
         "{}",
         stdout(&first)
     );

@@ -14,7 +14,9 @@
 use super::checks::{send_time_check, send_time_checks};
 use super::link::Link;
 use super::outcome::{self, Attempt, Recorded, RunContext};
+use crate::clock::Clock;
 use crate::message::{ComposeError, Composer, DeliveryRef};
+use crate::schedule::Timing;
 use crate::send::{Backoff, RateLimiter};
 use crate::store::deliveries::{self, Claimed, Mark};
 use crate::store::{Customer, Store, Summary};
@@ -53,10 +55,15 @@ pub struct DeliveryOptions {
     pub limit: Option<i64>,
     /// Keep waiting for retries due within this long; later ones are left for the next send.
     pub wait_for_retries: Duration,
+    /// Wait at most this long for the rate limits to allow a message; past it, the pass stops.
+    pub wait_for_rate: Duration,
     /// How long a claim holds before another sender may take the delivery back.
     pub lease: Duration,
     pub backoff: Backoff,
     pub max_per_week: Option<u32>,
+    /// Quiet hours (and the default time zone) checked at the moment of sending.
+    pub timing: Timing,
+    pub clock: Clock,
 }
 
 /// One run being delivered, shared by its workers.
@@ -204,7 +211,7 @@ async fn work(d: &Delivery<'_>, lane: &mut Lane<'_>) -> anyhow::Result<()> {
         if wanted == 0 {
             break;
         }
-        let now = Timestamp::now();
+        let now = d.options.clock.now();
         let mut tx = d.store.begin().await?;
         let claims =
             deliveries::claim_due_indexed(&mut tx, d.run_id, now, d.options.lease, wanted).await?;
@@ -242,7 +249,7 @@ async fn work(d: &Delivery<'_>, lane: &mut Lane<'_>) -> anyhow::Result<()> {
             &batch,
             d.topic,
             d.options.max_per_week,
-            Timestamp::now(),
+            d.options.clock.now(),
         )
         .await?;
         tx.rollback().await?;
@@ -308,7 +315,7 @@ async fn wait_for_next_due(d: &Delivery<'_>, now: Timestamp) -> anyhow::Result<b
 async fn give_back(d: &Delivery<'_>, claims: &[Claimed]) -> anyhow::Result<()> {
     let mut tx = d.store.begin().await?;
     for claim in claims {
-        deliveries::release(&mut tx, claim, Timestamp::now()).await?;
+        deliveries::release(&mut tx, claim, d.options.clock.now()).await?;
     }
     tx.commit().await
 }
@@ -336,7 +343,7 @@ async fn process(
         return give_back(d, std::slice::from_ref(claim)).await;
     }
     // A claim that waited past its lease may already be another sender's: never send it twice.
-    let now = Timestamp::now();
+    let now = d.options.clock.now();
     if now.datetime() + LEASE_MARGIN >= claim.lease_until.datetime() {
         return give_back(d, std::slice::from_ref(claim)).await;
     }
@@ -358,6 +365,11 @@ async fn process(
             },
         )
         .await;
+    }
+    // Quiet hours hold at the moment of sending too: a retry or a resumed run may fall into them.
+    let timing = &d.options.timing;
+    if let Some(until) = timing.quiet_until(timing.zone(customer.timezone.as_deref()), now) {
+        return mark_now(d, claim, Mark::Deferred { until }).await;
     }
     let delivery = DeliveryRef {
         delivery_id: claim.id,
@@ -417,7 +429,7 @@ async fn process(
         email_key: customer.email_key.clone(),
         links: composed.links,
         result,
-        at: Timestamp::now(),
+        at: d.options.clock.now(),
     };
     let (reply, recorded) = oneshot::channel();
     lane.ledger
@@ -476,7 +488,7 @@ async fn settle(d: &Delivery<'_>, pending: Pending) -> anyhow::Result<()> {
 
 async fn mark_now(d: &Delivery<'_>, claim: &Claimed, mark: Mark<'_>) -> anyhow::Result<()> {
     let mut tx = d.store.begin().await?;
-    deliveries::mark(&mut tx, claim, mark, Timestamp::now()).await?;
+    deliveries::mark(&mut tx, claim, mark, d.options.clock.now()).await?;
     tx.commit().await
 }
 
@@ -485,13 +497,13 @@ async fn mark_now(d: &Delivery<'_>, claim: &Claimed, mark: Mark<'_>) -> anyhow::
 /// stops, and the deliveries left wait for a later send, which counts the same windows.
 async fn rate_allows(d: &Delivery<'_>) -> bool {
     loop {
-        let wait = d.limiter.lock().expect("not poisoned").wait(seconds_now());
+        let wait = d.limiter.lock().expect("not poisoned").wait(seconds_now(d));
         if wait.is_zero() {
             return true;
         }
-        if wait > d.options.wait_for_retries {
+        if wait > d.options.wait_for_rate {
             if !d.rate_exhausted.swap(true, Ordering::SeqCst) {
-                let next = Timestamp::from(Timestamp::now().datetime() + wait);
+                let next = Timestamp::from(d.options.clock.now().datetime() + wait);
                 eprintln!("the sending rate limit is reached: the next message may go at {next}");
             }
             d.cancel.cancel();
@@ -510,7 +522,7 @@ async fn take_rate_slot(d: &Delivery<'_>) {
     loop {
         let wait = {
             let mut limiter = d.limiter.lock().expect("not poisoned");
-            let now = seconds_now();
+            let now = seconds_now(d);
             let wait = limiter.wait(now);
             if wait.is_zero() {
                 limiter.record(now);
@@ -524,8 +536,8 @@ async fn take_rate_slot(d: &Delivery<'_>) {
     }
 }
 
-fn seconds_now() -> f64 {
-    Timestamp::now().micros() as f64 / 1e6
+fn seconds_now(d: &Delivery<'_>) -> f64 {
+    d.options.clock.now().micros() as f64 / 1e6
 }
 
 /// Stops every worker after its current message, remembering why.

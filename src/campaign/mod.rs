@@ -5,11 +5,13 @@ mod checks;
 mod deliver;
 mod link;
 mod outcome;
+mod pass;
 mod plan;
 mod summary;
 
 pub use checks::{Skip, send_time_check, send_time_checks};
 pub use deliver::{Delivery, DeliveryOptions, deliver_run};
 pub use link::Link;
-pub use plan::{Start, start_run};
+pub use pass::{Pass, Passed, deliver_pass};
+pub use plan::{Start, audience, plan_fire, plan_triggers, start_run, triggered_run};
 pub use summary::RunSummary;

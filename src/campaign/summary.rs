@@ -105,11 +105,11 @@ impl fmt::Display for RunSummary {
         if waiting > 0 {
             let when = self
                 .next_due
-                .map(|t| format!(", next due {t}"))
+                .map(|t| format!("; the next is due at {t}"))
                 .unwrap_or_default();
             write!(
                 f,
-                "\n  remaining  {waiting:>7}  ({} not attempted, {} waiting for a retry, {} in flight{when}): run `rapport send {}` again or let the daemon finish",
+                "\n  waiting    {waiting:>7}  ({} not yet sent, {} to retry, {} in flight{when}): the daemon sends them when due, or run `rapport send {}` again then",
                 self.pending, self.retry, self.in_flight, self.campaign
             )?;
         }

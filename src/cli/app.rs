@@ -62,6 +62,8 @@ pub enum Command {
     Preview(super::preview::Args),
     /// Send a campaign now: plan a run from its segment (or resume the unfinished one) and deliver it.
     Send(super::send::Args),
+    /// Run the schedules, triggered campaigns, deliveries and the tracking server until stopped.
+    Daemon(super::daemon::Args),
     /// Run the tracking and unsubscribe server (opens, clicks, one-click unsubscribe) until stopped.
     Serve(super::serve::Args),
     /// Sent, failed, skipped, opened, clicked and unsubscribed, per campaign and run, with rates.
@@ -71,7 +73,12 @@ pub enum Command {
 /// Parses the command line, runs the command and turns errors into messages and exit codes.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.log_format);
+    // A daemon's log is its record of runs: show them unless RUST_LOG says otherwise.
+    let default_level = match cli.command {
+        Command::Daemon(_) | Command::Serve(_) => "rapport=info",
+        _ => "warn",
+    };
+    init_logging(cli.log_format, default_level);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -105,14 +112,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Backup(args) => super::backup::run(&workspace, args).await,
         Command::Preview(args) => super::preview::run(&workspace, args).await,
         Command::Send(args) => super::send::run(&workspace, args).await,
+        Command::Daemon(args) => super::daemon::run(&workspace, args).await,
         Command::Serve(args) => super::serve::run(&workspace, args).await,
         Command::Stats(args) => super::stats::run(&workspace, args).await,
     }
 }
 
-fn init_logging(format: LogFormat) {
+fn init_logging(format: LogFormat, default_level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

@@ -24,11 +24,13 @@ pub async fn run(dir: &Path, _args: Args) -> anyhow::Result<ExitCode> {
     }
     let store = workspace.open_store().await?;
     let segments = crate::segment::check::check_segments(&workspace.dir, &store).await?;
+    let (timing, timing_warnings) = super::check_when::describe(&workspace, &store).await?;
     problems.extend(segments.errors);
     for problem in problems
         .iter()
         .map(ToString::to_string)
         .chain(segments.warnings)
+        .chain(timing_warnings)
     {
         eprintln!("{problem}\n");
     }
@@ -39,6 +41,9 @@ pub async fn run(dir: &Path, _args: Args) -> anyhow::Result<ExitCode> {
         crate::config::CONFIG_FILE,
         workspace.config.campaigns.len()
     );
+    for line in &timing {
+        println!("{line}");
+    }
     println!(
         "database {}: {customers} customers, {events} events",
         store.url()
@@ -78,10 +83,12 @@ fn check_campaign_references(workspace: &Workspace) -> anyhow::Result<Vec<Diagno
     let templates = names_in(&workspace.templates_dir(), "html");
     let mut problems = Vec::new();
     for campaign in &workspace.config.campaigns {
-        for (reference, known, folder, ext) in [
-            (&campaign.segment, &segments, "segments", "seg"),
-            (&campaign.template, &templates, "templates", "html"),
-        ] {
+        let references = [
+            (campaign.segment.as_ref(), &segments, "segments", "seg"),
+            (Some(&campaign.template), &templates, "templates", "html"),
+        ];
+        for (reference, known, folder, ext) in references {
+            let Some(reference) = reference else { continue };
             let name = reference.get_ref().as_str();
             if known.iter().any(|k| k == name) {
                 continue;

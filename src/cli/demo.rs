@@ -68,6 +68,16 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     );
     println!();
     for campaign in &workspace.config.campaigns {
+        if let Some(kind) = &campaign.trigger {
+            // The shop's history is all in the past: a triggered campaign starts with the daemon.
+            println!(
+                "campaign {}: sent to each customer after a `{}` event, once; `rapport --workspace {} daemon` sends it\n",
+                campaign.name(),
+                kind.get_ref().as_str(),
+                dir.display()
+            );
+            continue;
+        }
         let composer = Composer::new(&workspace.config, campaign, &library)
             .with_dkim(&workspace.config, &workspace.dir)?;
         let request = Request {

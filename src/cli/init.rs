@@ -23,6 +23,10 @@ const FILES: &[(&str, &str)] = &[
         include_str!("../../segments/new_customers.seg"),
     ),
     (
+        "segments/first_purchase.seg",
+        include_str!("../../segments/first_purchase.seg"),
+    ),
+    (
         "segments/big_spenders.seg",
         include_str!("../../segments/big_spenders.seg"),
     ),

@@ -3,7 +3,10 @@
 mod app;
 mod backup;
 mod check;
+mod check_when;
 mod customer;
+mod daemon;
+mod decision;
 mod demo;
 mod import;
 mod init;

@@ -1,15 +1,17 @@
 //! `rapport preview CAMPAIGN --to EMAIL [--part subject|text|html|headers|eml]`: exactly the message
 //! that customer would get, printed instead of sent. The database is opened read-only: a preview
 //! writes nothing. Links are signed for the preview delivery (id 0), which no real delivery has, so
-//! they stay inactive until the message is really sent.
+//! they stay inactive until the message is really sent. It ends with the send decision for that
+//! customer as of now: sent at once, deferred (until when, and why), or skipped (and why).
 
+use super::decision::decide;
+use crate::clock::Clock;
 use crate::config::CampaignConfig;
 use crate::diagnostic::did_you_mean;
 use crate::domain::EmailAddress;
 use crate::message::{ComposeError, Composed, Composer, PREVIEW};
 use crate::store::Store;
 use crate::template::Library;
-use crate::timestamp::Timestamp;
 use crate::workspace::Workspace;
 use anyhow::{Context, bail};
 use std::io::Write;
@@ -43,17 +45,29 @@ pub async fn run(dir: &Path, args: Args) -> anyhow::Result<ExitCode> {
     let library = load_template(&workspace, campaign)?;
     let email = EmailAddress::parse(&args.to)?;
     let store = Store::open_read_only(&workspace.config.database.url, &workspace.dir).await?;
-    let found = find_recipient(&store, email.key()).await;
+    let now = Clock::from_env()?.now();
+    let found = async {
+        let (customer, summary) = find_recipient(&store, email.key()).await?;
+        let decision = decide(&workspace, &store, campaign, &customer, now).await?;
+        anyhow::Ok((customer, summary, decision))
+    }
+    .await;
     store.close().await;
-    let (customer, summary) = found?;
+    let (customer, summary, decision) = found?;
     let composer = Composer::new(&workspace.config, campaign, &library)
         .with_dkim(&workspace.config, &workspace.dir)?;
-    let composed = match composer.compose(&customer, &summary, PREVIEW, Timestamp::now()) {
+    let composed = match composer.compose(&customer, &summary, PREVIEW, now) {
         Ok(composed) => composed,
         Err(ComposeError::Render(diagnostic)) => return Err(diagnostic.into()),
         Err(other) => return Err(other.into()),
     };
     print_part(&composed, args.part)?;
+    // A single part may be piped into a file: the decision then goes to stderr.
+    if args.part.is_some() {
+        eprintln!("{decision}");
+    } else {
+        println!("\n{decision}");
+    }
     eprintln!(
         "preview: nothing was sent or stored; the {} tracked links and the unsubscribe link are signed \
          for the preview (delivery 0) and stay inactive until the message is really sent",

@@ -6,13 +6,13 @@
 
 use super::preview::{find_campaign, load_template};
 use crate::campaign::{
-    Delivery, DeliveryOptions, Link, RunSummary, Start, deliver_run, send_time_check, start_run,
+    Pass, RunSummary, Start, audience, deliver_pass, plan_triggers, send_time_check, start_run,
 };
-use crate::config::{CampaignConfig, Transport};
+use crate::clock::Clock;
+use crate::config::CampaignConfig;
 use crate::message::{Composer, PREVIEW};
-use crate::send::{Backoff, RateLimiter, SmtpServer, Timeouts};
-use crate::store::runs::{self, RunStatus};
-use crate::store::{Store, deliveries};
+use crate::schedule::Timing;
+use crate::store::Store;
 use crate::timestamp::Timestamp;
 use crate::workspace::Workspace;
 use std::io::IsTerminal;
@@ -131,46 +131,42 @@ pub(super) async fn send_campaign(
     composer: &Composer<'_>,
     request: &Request,
 ) -> anyhow::Result<Sent> {
-    let name = campaign.name.get_ref().as_str();
-    let run_id = match start_run(
+    let name = campaign.name();
+    let clock = Clock::from_env()?;
+    let timing = Timing::new(&workspace.config, campaign.deliver_at);
+    if let Some(kind) = &campaign.trigger {
+        let epoch = Timestamp::from_micros(0).expect("the epoch");
+        let added = plan_triggers(
+            store,
+            &workspace.segments_dir(),
+            campaign,
+            timing,
+            epoch,
+            clock.now(),
+        )
+        .await?;
+        eprintln!(
+            "campaign {name}: sent on `{}` events; {added} new customers to write to",
+            kind.get_ref().as_str()
+        );
+    }
+    let start = start_run(
         store,
         &workspace.segments_dir(),
         campaign,
+        timing,
         request.new_run,
-        Timestamp::now(),
+        clock.now(),
     )
-    .await?
-    {
-        Start::Planned { run_id, members } => {
-            tracing::info!(campaign = name, run = run_id, members, "run planned");
-            run_id
-        }
+    .await?;
+    let run_id = match start {
+        Start::Planned { run_id, .. } => run_id,
         Start::Resumed { run_id } => {
             eprintln!("campaign {name}: resuming run {run_id}");
             run_id
         }
         Start::AlreadyFinished { run } => return Ok(Sent::AlreadyFinished(run)),
     };
-    let config = &workspace.config;
-    let options = DeliveryOptions {
-        concurrency: usize::from(config.delivery.concurrency.0),
-        limit: request.limit,
-        wait_for_retries: Duration::from_secs(request.wait_retries),
-        lease: config.delivery.lease.0,
-        backoff: Backoff {
-            first: config.delivery.retry_after.0,
-            lifetime: config.delivery.retry_lifetime.0,
-            ..Backoff::default()
-        },
-        max_per_week: config.courtesy.max_per_week,
-    };
-    // Rate limits are the SMTP provider's; the outbox writes files as fast as the disk allows.
-    let limits = match config.delivery.transport.get_ref() {
-        Transport::Smtp => config.delivery.rate.0.clone(),
-        Transport::Outbox => Vec::new(),
-    };
-    let limiter = seeded_limiter(store, &limits).await?;
-    let links = links(workspace, options.concurrency)?;
     let before = RunSummary::load(store, name, run_id).await?;
     let progress = Progress::new(
         before.pending + before.retry + before.in_flight,
@@ -178,85 +174,23 @@ pub(super) async fn send_campaign(
     );
     let cancel = CancellationToken::new();
     let on_progress = || progress.tick();
-    let delivery = Delivery::new(
-        store,
-        composer,
-        name,
-        campaign.topic.as_str(),
-        run_id,
-        options,
-        limiter,
-        cancel.clone(),
-        &on_progress,
-    );
-    let signals = tokio::spawn(cancel_on_signal(cancel.clone()));
-    let stopped = deliver_run(&delivery, links).await;
+    let pass = Pass {
+        limit: request.limit,
+        wait: Duration::from_secs(request.wait_retries),
+        wait_for_rate: Duration::from_secs(request.wait_retries),
+        cancel: cancel.clone(),
+        clock,
+        on_progress: &on_progress,
+    };
+    let signals = tokio::spawn(cancel_on_signal(cancel));
+    let passed = deliver_pass(workspace, store, campaign, composer, run_id, &pass).await;
     signals.abort();
     progress.finish();
-    let stopped = stopped?;
-    let summary = RunSummary::load(store, name, run_id).await?;
-    let status = match (&stopped, summary.is_finished()) {
-        (Some(_), _) => Some(RunStatus::Paused),
-        (None, true) => Some(RunStatus::Finished),
-        (None, false) => None,
-    };
-    if let Some(status) = status {
-        let mut tx = store.begin().await?;
-        runs::set_run_status(&mut tx, run_id, status, Timestamp::now()).await?;
-        tx.commit().await?;
-    }
-    tracing::info!(
-        campaign = name,
-        run = run_id,
-        sent = summary.sent,
-        planned = summary.planned,
-        "run ended"
-    );
-    Ok(Sent::Delivered { summary, stopped })
-}
-
-/// One link per worker: the outbox folder, or an SMTP connection each.
-fn links(workspace: &Workspace, concurrency: usize) -> anyhow::Result<Vec<Link>> {
-    let delivery = &workspace.config.delivery;
-    match delivery.transport.get_ref() {
-        Transport::Outbox => {
-            let dir = workspace.dir.join(&delivery.outbox_dir);
-            Ok((0..concurrency)
-                .map(|_| Link::Outbox { dir: dir.clone() })
-                .collect())
-        }
-        Transport::Smtp => {
-            let url = delivery
-                .smtp_url
-                .as_ref()
-                .expect("checked when the configuration was loaded");
-            let server = SmtpServer::parse(url.get_ref().expose()).map_err(anyhow::Error::msg)?;
-            Ok((0..concurrency)
-                .map(|_| Link::Smtp {
-                    server: server.clone(),
-                    timeouts: Timeouts::default(),
-                    connection: None,
-                })
-                .collect())
-        }
-    }
-}
-
-/// The rate limiter, with the send times already in its longest window (from every campaign).
-async fn seeded_limiter(
-    store: &Store,
-    limits: &[crate::config::Rate],
-) -> anyhow::Result<RateLimiter> {
-    let horizon = RateLimiter::horizon(limits);
-    let most = limits.iter().map(|r| i64::from(r.count)).max().unwrap_or(0);
-    let since = Timestamp::from(Timestamp::now().datetime() - horizon);
-    let mut tx = store.begin().await?;
-    let history = deliveries::sent_since(&mut tx, since, most).await?;
-    tx.rollback().await?;
-    Ok(RateLimiter::new(
-        limits,
-        history.iter().map(|t| t.micros() as f64 / 1e6).collect(),
-    ))
+    let passed = passed?;
+    Ok(Sent::Delivered {
+        summary: passed.summary,
+        stopped: passed.stopped,
+    })
 }
 
 async fn cancel_on_signal(cancel: CancellationToken) {
@@ -332,9 +266,7 @@ async fn dry_run(
     limit: Option<i64>,
 ) -> anyhow::Result<ExitCode> {
     let now = Timestamp::now();
-    let rule = crate::segment::Library::load(&workspace.segments_dir())?
-        .rule(campaign.segment.get_ref().as_str())?;
-    let condition = crate::segment::compile(&rule.expr, store.dialect(), now)?;
+    let condition = audience(&workspace.segments_dir(), campaign, store.dialect(), now)?;
     let mut ids = Vec::new();
     store
         .for_each_member(&condition, limit, |c| {

@@ -41,7 +41,7 @@ pub async fn run(dir: &Path, args: Args) -> anyhow::Result<ExitCode> {
 }
 
 /// Cancels `cancel` on the first SIGINT or SIGTERM.
-async fn cancel_on_signal(cancel: CancellationToken) {
+pub(super) async fn cancel_on_signal(cancel: CancellationToken) {
     let interrupt = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {

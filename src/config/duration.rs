@@ -41,6 +41,18 @@ impl Span {
     }
 }
 
+impl fmt::Display for Span {
+    /// In the largest unit that divides it: `3d`, `90m`, `45s`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let secs = self.0.as_secs();
+        let (count, unit) = [(7 * 86_400, "w"), (86_400, "d"), (3600, "h"), (60, "m")]
+            .into_iter()
+            .find(|(unit, _)| secs % unit == 0 && secs > 0)
+            .map_or((secs, "s"), |(unit, name)| (secs / unit, name));
+        write!(f, "{count}{unit}")
+    }
+}
+
 impl fmt::Debug for Span {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}s", self.0.as_secs())
@@ -61,5 +73,10 @@ mod tests {
         assert!(secs("0s").is_err());
         assert!(secs("soon").is_err());
         assert!(secs("5").is_err());
+        let shown = |s: &str| Span::try_from(s.to_string()).unwrap().to_string();
+        assert_eq!(
+            (shown("72h"), shown("90m"), shown("45s")),
+            ("3d".into(), "90m".into(), "45s".into())
+        );
     }
 }

@@ -1,7 +1,7 @@
 //! Reading `rapport.toml`: parse, apply environment overrides, check what spans several keys, and turn
 //! every problem into a [`Diagnostic`] that names the line and key and suggests the nearest valid key.
 
-use super::model::{Config, Transport};
+use super::model::{CampaignConfig, Config, Transport};
 use super::values::{DatabaseUrl, Secret};
 use crate::diagnostic::{Diagnostic, did_you_mean};
 use crate::send::SmtpServer;
@@ -80,6 +80,9 @@ pub fn parse(file: &str, text: &str) -> Result<Config, Diagnostic> {
     let config: Config = toml::from_str(text).map_err(|e| toml_diagnostic(file, text, &e))?;
     check_secret(file, text, &config)?;
     check_campaign_names(file, text, &config)?;
+    for campaign in &config.campaigns {
+        check_campaign_timing(file, text, campaign)?;
+    }
     Ok(config)
 }
 
@@ -115,6 +118,58 @@ fn check_campaign_names(file: &str, text: &str, config: &Config) -> Result<(), D
                 "it is first declared on line {line}; give each [[campaign]] its own name"
             )));
         }
+    }
+    Ok(())
+}
+
+/// At most one of `schedule`, `at` and `trigger`; a segment unless triggered; `delay` only with a
+/// trigger.
+fn check_campaign_timing(
+    file: &str,
+    text: &str,
+    campaign: &CampaignConfig,
+) -> Result<(), Diagnostic> {
+    let name = campaign.name();
+    let mut whens = Vec::new();
+    if let Some(s) = &campaign.schedule {
+        whens.push(("schedule", s.span()));
+    }
+    if let Some(at) = &campaign.at {
+        whens.push(("at", at.span()));
+    }
+    if let Some(trigger) = &campaign.trigger {
+        whens.push(("trigger", trigger.span()));
+    }
+    if let [(first, _), (second, span), ..] = whens.as_slice() {
+        return Err(Diagnostic::new(
+            file,
+            text,
+            span.clone(),
+            format!("campaign {name:?} has both `{first}` and `{second}`"),
+        )
+        .with_hint(
+            "a campaign runs on a schedule, once `at` a time, or on a `trigger` event: keep one, or split it into two campaigns",
+        ));
+    }
+    if campaign.segment.is_none() && campaign.trigger.is_none() {
+        return Err(Diagnostic::new(
+            file,
+            text,
+            campaign.name.span(),
+            format!("campaign {name:?} has no `segment`: who should get it?"),
+        )
+        .with_hint(
+            "add `segment = \"all_customers\"` (a file in segments/), or a `trigger` event",
+        ));
+    }
+    if let (Some(delay), None) = (&campaign.delay, &campaign.trigger) {
+        return Err(Diagnostic::new(
+            file,
+            text,
+            delay.span(),
+            format!("campaign {name:?} has a `delay` but no `trigger` to count it from"),
+        )
+        .with_hint("add `trigger = \"purchase\"` (an event kind), or remove `delay`"));
     }
     Ok(())
 }
@@ -284,5 +339,31 @@ secret = "0123456789abcdef0123456789abcdef"
         let d = parse("rapport.toml", &text).unwrap_err();
         assert!(d.message.contains("already exists"), "{}", d.message);
         assert!(d.hint.unwrap().contains("line 11"));
+    }
+
+    #[test]
+    fn a_campaign_has_one_way_to_start() {
+        let campaign =
+            "\n[[campaign]]\nname = \"spring\"\nsegment = \"all\"\ntemplate = \"news\"\n";
+        let both =
+            format!("{VALID}{campaign}schedule = \"0 0 10 * * *\"\nat = \"2026-12-01T10:00\"\n");
+        let d = parse("rapport.toml", &both).unwrap_err();
+        assert!(
+            d.message.contains("both `schedule` and `at`"),
+            "{}",
+            d.message
+        );
+        assert_eq!(d.position().line, 15);
+        let delay = format!("{VALID}{campaign}delay = \"3d\"\n");
+        let d = parse("rapport.toml", &delay).unwrap_err();
+        assert!(d.message.contains("no `trigger`"), "{}", d.message);
+        let triggered = format!(
+            "{VALID}\n[[campaign]]\nname = \"thanks\"\ntemplate = \"thanks\"\ntrigger = \"purchase\"\ndelay = \"3d\"\n"
+        );
+        let config = parse("rapport.toml", &triggered).unwrap();
+        assert!(config.campaigns[0].is_triggered());
+        let no_segment = format!("{VALID}\n[[campaign]]\nname = \"x\"\ntemplate = \"news\"\n");
+        let d = parse("rapport.toml", &no_segment).unwrap_err();
+        assert!(d.message.contains("no `segment`"), "{}", d.message);
     }
 }

@@ -1,8 +1,21 @@
 //! `rapport.toml`: the workspace configuration an owner edits by hand.
 
+/// Implements `TryFrom<String>` from a parse function, for `#[serde(try_from = "String")]`.
+macro_rules! parsed_from_string {
+    ($ty:ty, $parse:expr) => {
+        impl TryFrom<String> for $ty {
+            type Error = String;
+            fn try_from(raw: String) -> Result<Self, String> {
+                $parse(raw)
+            }
+        }
+    };
+}
+
 mod duration;
 mod load;
 mod model;
+mod timing;
 mod values;
 
 pub use duration::Span;
@@ -11,7 +24,5 @@ pub use model::{
     CampaignConfig, Config, CourtesyConfig, DatabaseConfig, DeliveryConfig, DkimAlgorithm,
     DkimConfig, SenderConfig, TrackingConfig, Transport,
 };
-pub use values::{
-    BaseUrl, CronSchedule, DatabaseUrl, Identifier, QuietHours, Rate, Rates, Secret, SenderMailbox,
-    TimeZone,
-};
+pub use timing::{CronSchedule, EventKind, LocalDateTime, LocalTime, QuietHours};
+pub use values::{BaseUrl, DatabaseUrl, Identifier, Rate, Rates, Secret, SenderMailbox, TimeZone};

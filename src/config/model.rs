@@ -2,9 +2,9 @@
 //! ignored setting; every value is parsed into its type here, so the rest of the engine trusts it.
 
 use super::duration::Span;
+use super::timing::{CronSchedule, EventKind, LocalDateTime, LocalTime, QuietHours};
 use super::values::{
-    BaseUrl, Concurrency, CronSchedule, DatabaseUrl, Identifier, NonEmpty, QuietHours, Rates,
-    Secret, SenderMailbox, TimeZone,
+    BaseUrl, Concurrency, DatabaseUrl, Identifier, NonEmpty, Rates, Secret, SenderMailbox, TimeZone,
 };
 use serde::Deserialize;
 use std::net::SocketAddr;
@@ -23,6 +23,9 @@ pub struct Config {
     pub tracking: TrackingConfig,
     #[serde(default)]
     pub courtesy: CourtesyConfig,
+    /// How the daemon reads schedules and catches up after downtime.
+    #[serde(default)]
+    pub daemon: DaemonConfig,
     /// DKIM signing; absent: messages are not signed (your relay may sign them).
     #[serde(default)]
     pub dkim: Option<DkimConfig>,
@@ -164,25 +167,92 @@ pub struct CourtesyConfig {
     pub default_timezone: TimeZone,
 }
 
-/// One `[[campaign]]`: who (segment), what (template), about what (topic), when (schedule).
+/// `[daemon]`: the workspace's own time zone and how missed fires are caught up.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DaemonConfig {
+    /// The zone `schedule` and `at` are read in; `courtesy.default_timezone` when absent.
+    #[serde(default)]
+    pub timezone: Option<TimeZone>,
+    /// A fire missed while no daemon ran still runs if it is at most this late; older ones are logged.
+    #[serde(default = "default_grace")]
+    pub grace: Span,
+}
+
+impl Default for DaemonConfig {
+    fn default() -> Self {
+        DaemonConfig {
+            timezone: None,
+            grace: default_grace(),
+        }
+    }
+}
+
+fn default_grace() -> Span {
+    Span::from_secs(6 * 3600)
+}
+
+impl Config {
+    /// The workspace time zone: schedules and one-shot times are read in it.
+    pub fn workspace_timezone(&self) -> chrono_tz::Tz {
+        self.daemon
+            .timezone
+            .unwrap_or(self.courtesy.default_timezone)
+            .0
+    }
+}
+
+/// One `[[campaign]]`: who (segment), what (template), about what (topic), when (schedule, a one-shot
+/// time, or a triggering event). At most one of `schedule`, `at` and `trigger`; with none, the
+/// campaign goes out only when the owner runs `rapport send`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CampaignConfig {
     pub name: Spanned<Identifier>,
-    pub segment: Spanned<Identifier>,
+    /// Who gets it; required, except for a triggered campaign where it is an optional filter.
+    #[serde(default)]
+    pub segment: Option<Spanned<Identifier>>,
     pub template: Spanned<Identifier>,
     /// Customers opt out per topic.
     #[serde(default = "default_topic")]
     pub topic: Identifier,
-    /// cron crate syntax, with seconds: `"0 0 10 * * Tue"`.
+    /// cron crate syntax, with seconds: `"0 0 10 * * Tue"`, in the workspace time zone.
     #[serde(default)]
-    pub schedule: Option<CronSchedule>,
+    pub schedule: Option<Spanned<CronSchedule>>,
+    /// Once, at this wall-clock time of the workspace time zone: `"2026-12-01T10:00"`.
+    #[serde(default)]
+    pub at: Option<Spanned<LocalDateTime>>,
+    /// Each customer gets the message once, `delay` after their first event of this kind.
+    #[serde(default)]
+    pub trigger: Option<Spanned<EventKind>>,
+    /// How long after the triggering event the message is due.
+    #[serde(default)]
+    pub delay: Option<Spanned<Span>>,
+    /// Each recipient's message is due at the next such time of day in their own time zone.
+    #[serde(default)]
+    pub deliver_at: Option<LocalTime>,
     /// Add an open pixel to each message.
     #[serde(default = "yes")]
     pub track_opens: bool,
     /// Rewrite links to tracked click links.
     #[serde(default = "yes")]
     pub track_clicks: bool,
+}
+
+impl CampaignConfig {
+    pub fn name(&self) -> &str {
+        self.name.get_ref().as_str()
+    }
+
+    /// The segment file's name (without `.seg`), if the campaign has one.
+    pub fn segment_name(&self) -> Option<&str> {
+        self.segment.as_ref().map(|s| s.get_ref().as_str())
+    }
+
+    /// Whether the campaign is sent per customer on an event rather than to a whole segment.
+    pub fn is_triggered(&self) -> bool {
+        self.trigger.is_some()
+    }
 }
 
 fn yes() -> bool {

@@ -1,23 +1,10 @@
 //! Value types of `rapport.toml`, each parsed from its text form with an error message that says what
 //! a valid value looks like. serde attaches the span of the value, so errors point at it.
 
-use chrono::NaiveTime;
 use serde::Deserialize;
 use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
-
-/// Implements `TryFrom<String>` from a parse function, for `#[serde(try_from = "String")]`.
-macro_rules! parsed_from_string {
-    ($ty:ty, $parse:expr) => {
-        impl TryFrom<String> for $ty {
-            type Error = String;
-            fn try_from(raw: String) -> Result<Self, String> {
-                $parse(raw)
-            }
-        }
-    };
-}
 
 /// A name used in files and commands: lower-case letters, digits, `_` and `-`, starting with a letter.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
@@ -287,27 +274,6 @@ impl<'de> Deserialize<'de> for Rates {
     }
 }
 
-/// `"21:00-08:00"`: a daily window (it may cross midnight) in the recipient's time zone.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(try_from = "String")]
-pub struct QuietHours {
-    pub start: NaiveTime,
-    pub end: NaiveTime,
-}
-
-parsed_from_string!(QuietHours, |raw: String| {
-    let bad = || format!("{raw:?} is not a time window: write it as \"21:00-08:00\"");
-    let (start, end) = raw.split_once('-').ok_or_else(bad)?;
-    let time = |s: &str| NaiveTime::parse_from_str(s.trim(), "%H:%M").map_err(|_| bad());
-    let (start, end) = (time(start)?, time(end)?);
-    if start == end {
-        return Err(format!(
-            "{raw:?} starts and ends at the same time: the window would be empty"
-        ));
-    }
-    Ok(QuietHours { start, end })
-});
-
 /// An IANA time zone (`America/Los_Angeles`); UTC by default.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(try_from = "String")]
@@ -319,40 +285,6 @@ parsed_from_string!(TimeZone, |raw: String| crate::domain::parse_timezone(&raw)
 impl Default for TimeZone {
     fn default() -> Self {
         TimeZone(chrono_tz::UTC)
-    }
-}
-
-/// A cron schedule in the cron crate's syntax: seconds, minutes, hours, day of month, month, day of
-/// week, and an optional year.
-#[derive(Clone, Deserialize)]
-#[serde(try_from = "String")]
-pub struct CronSchedule {
-    pub text: String,
-    pub schedule: cron::Schedule,
-}
-
-parsed_from_string!(CronSchedule, |raw: String| {
-    let fields = raw.split_whitespace().count();
-    if fields == 5 {
-        return Err(format!(
-            "{raw:?} has 5 fields, but schedules here start with seconds: write \"0 {}\"",
-            raw.trim()
-        ));
-    }
-    match cron::Schedule::from_str(raw.trim()) {
-        Ok(schedule) => Ok(CronSchedule {
-            text: raw,
-            schedule,
-        }),
-        Err(e) => Err(format!(
-            "{raw:?} is not a cron schedule ({e}): e.g. \"0 0 10 * * Tue\" is Tuesdays at 10:00"
-        )),
-    }
-});
-
-impl fmt::Debug for CronSchedule {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "CronSchedule({:?})", self.text)
     }
 }
 
@@ -377,13 +309,6 @@ mod tests {
             format!("{:?}", Secret::new("hunter2".into())),
             "Secret(***)"
         );
-    }
-
-    #[test]
-    fn five_field_cron_gets_a_hint() {
-        let err = CronSchedule::try_from("0 10 * * Tue".to_string()).unwrap_err();
-        assert!(err.contains("start with seconds"), "{err}");
-        assert!(CronSchedule::try_from("0 0 10 * * Tue".to_string()).is_ok());
     }
 
     #[test]

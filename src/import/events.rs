@@ -5,7 +5,7 @@
 use super::pipeline::{BatchWriter, drive, spawn_reader};
 use super::report::{ImportOptions, ImportReport, RowError};
 use super::source::{Columns, CsvRows, RawRow, Source};
-use crate::domain::{EmailAddress, attribute_value};
+use crate::domain::{EmailAddress, attribute_value, parse_event_kind};
 use crate::store::{CustomerFields, NewEvent, Store, Tx, customers, events};
 use crate::timestamp::Timestamp;
 use serde_json::{Map, Value};
@@ -74,7 +74,7 @@ impl RowParser {
                     Ok(parsed) => email = Some(parsed),
                     Err(e) => fail(i, e.to_string()),
                 },
-                "kind" => match event_kind(text) {
+                "kind" => match parse_event_kind(text) {
                     Ok(k) => kind = Some(k),
                     Err(problem) => fail(i, problem),
                 },
@@ -110,25 +110,6 @@ impl RowParser {
             }),
             _ => Err(errors),
         }
-    }
-}
-
-/// `purchase`, `visit`, `cart.add`: lower-case words joined by `_` or `.` (input case is forgiven).
-fn event_kind(text: &str) -> Result<String, String> {
-    let kind = text.to_lowercase();
-    let word_ok = |w: &str| {
-        w.chars().next().is_some_and(|c| c.is_ascii_lowercase())
-            && w.chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-    };
-    if text.is_empty() {
-        Err("is empty: every event needs a kind, such as purchase or visit".to_string())
-    } else if kind.len() <= 64 && kind.split('.').all(word_ok) {
-        Ok(kind)
-    } else {
-        Err(format!(
-            "{text:?} is not an event kind: use lower-case words joined by _ or ., like purchase or cart.add"
-        ))
     }
 }
 
@@ -256,10 +237,10 @@ mod tests {
 
     #[test]
     fn kinds_are_identifiers() {
-        assert_eq!(event_kind("Purchase").unwrap(), "purchase");
-        assert_eq!(event_kind("cart.add").unwrap(), "cart.add");
-        assert!(event_kind("add to cart").is_err());
-        assert!(event_kind("").is_err());
+        assert_eq!(parse_event_kind("Purchase").unwrap(), "purchase");
+        assert_eq!(parse_event_kind("cart.add").unwrap(), "cart.add");
+        assert!(parse_event_kind("add to cart").is_err());
+        assert!(parse_event_kind("").is_err());
     }
 
     #[test]

@@ -36,6 +36,13 @@ pub struct Condition {
 }
 
 impl Condition {
+    /// True of every customer: the audience of a triggered campaign without a segment.
+    pub fn everyone() -> Self {
+        Condition {
+            pieces: vec![Piece::Sql("1 = 1".to_string())],
+        }
+    }
+
     pub(super) fn sql(&mut self, text: &str) -> &mut Self {
         self.pieces.push(Piece::Sql(text.to_string()));
         self

@@ -101,6 +101,10 @@ pub enum Mark<'a> {
     Uncertain {
         error: &'a str,
     },
+    /// Not sent now for courtesy (quiet hours): pending again until `until`, this attempt not counted.
+    Deferred {
+        until: Timestamp,
+    },
 }
 
 /// Records the outcome of a claimed delivery. Returns false when the claim no longer holds (its lease
@@ -111,12 +115,16 @@ pub async fn mark(
     outcome: Mark<'_>,
     now: Timestamp,
 ) -> anyhow::Result<bool> {
+    if let Mark::Deferred { until } = outcome {
+        return defer(tx, claim, until, now).await;
+    }
     let (status, due_at, reason, error, sent_at) = match outcome {
         Mark::Sent => ("sent", None, None, None, Some(now)),
         Mark::Retry { at, error } => ("retry", Some(at), None, Some(error), None),
         Mark::Failed { reason, error } => ("failed", None, Some(reason), Some(error), None),
         Mark::Skipped { reason } => ("skipped", None, Some(reason), None, None),
         Mark::Uncertain { error } => ("uncertain", None, None, Some(error), None),
+        Mark::Deferred { .. } => unreachable!("handled above"),
     };
     let sql = "UPDATE deliveries SET status = $1, due_at = COALESCE($2, due_at), reason = $3, last_error = $4, \
                sent_at = $5, lease_until = NULL, updated_at = $6 WHERE id = $7 AND status = 'sending' AND lease_until = $8";
@@ -135,6 +143,22 @@ pub async fn mark(
             .map(|r| r.rows_affected())
     })?;
     Ok(changed == 1)
+}
+
+/// Gives a claimed delivery back, due again at `until` (courtesy rules), this attempt not counted.
+async fn defer(
+    tx: &mut Tx,
+    claim: &Claimed,
+    until: Timestamp,
+    now: Timestamp,
+) -> anyhow::Result<bool> {
+    let sql = "UPDATE deliveries SET status = 'pending', due_at = $1, lease_until = NULL, attempts = attempts - 1, \
+               first_attempt_at = CASE WHEN attempts = 1 THEN NULL ELSE first_attempt_at END, updated_at = $2 \
+               WHERE id = $3 AND status = 'sending' AND lease_until = $4";
+    let n = on_tx!(tx, conn => {
+        sqlx::query(sql).bind(until).bind(now).bind(claim.id).bind(claim.lease_until).execute(&mut *conn).await.map(|r| r.rows_affected())
+    })?;
+    Ok(n == 1)
 }
 
 /// Deliveries of a run by status and reason: `(status, reason, count)`, for summaries.

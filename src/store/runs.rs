@@ -114,7 +114,48 @@ pub async fn set_run_status(
     Ok(())
 }
 
+/// One delivery as listed for the owner: who, where it stands, and when it is (or was) due.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Listed {
+    pub email: String,
+    pub status: String,
+    pub reason: Option<String>,
+    pub due_at: Timestamp,
+    pub sent_at: Option<Timestamp>,
+}
+
 impl Store {
+    /// Every run of a campaign, oldest fire first.
+    pub async fn runs_of(&self, campaign_name: &str) -> anyhow::Result<Vec<Run>> {
+        let sql = format!(
+            "SELECT {RUN_COLUMNS} FROM runs WHERE campaign_id = (SELECT id FROM campaigns WHERE name = $1) \
+             ORDER BY scheduled_for, id"
+        );
+        let rows: Vec<RunRow> =
+            on_pool!(self, pool => sqlx::query_as(&sql).bind(campaign_name).fetch_all(pool).await)?;
+        rows.into_iter().map(Run::try_from).collect()
+    }
+
+    /// The deliveries of a run, by address.
+    pub async fn run_deliveries(&self, run_id: i64) -> anyhow::Result<Vec<Listed>> {
+        let sql = "SELECT c.email, d.status, d.reason, d.due_at, d.sent_at FROM deliveries d \
+                   JOIN customers c ON c.id = d.customer_id WHERE d.run_id = $1 ORDER BY c.email_key";
+        Ok(on_pool!(self, pool => sqlx::query_as(sql).bind(run_id).fetch_all(pool).await)?)
+    }
+
+    /// The delivery of `customer_id` in run `run_id`, if it has one.
+    pub async fn delivery_for(
+        &self,
+        run_id: i64,
+        customer_id: i64,
+    ) -> anyhow::Result<Option<Listed>> {
+        let sql = "SELECT c.email, d.status, d.reason, d.due_at, d.sent_at FROM deliveries d \
+                   JOIN customers c ON c.id = d.customer_id WHERE d.run_id = $1 AND d.customer_id = $2";
+        Ok(
+            on_pool!(self, pool => sqlx::query_as(sql).bind(run_id).bind(customer_id).fetch_optional(pool).await)?,
+        )
+    }
+
     /// The most recent run of a campaign, finished or not.
     pub async fn latest_run(&self, campaign_name: &str) -> anyhow::Result<Option<Run>> {
         let sql = format!(
@@ -124,6 +165,53 @@ impl Store {
         let row: Option<RunRow> = on_pool!(self, pool => sqlx::query_as(&sql).bind(campaign_name).fetch_optional(pool).await)?;
         row.map(Run::try_from).transpose()
     }
+}
+
+/// The run of `campaign_id` for `scheduled_for`.
+pub async fn run_for(
+    tx: &mut Tx,
+    campaign_id: i64,
+    scheduled_for: Timestamp,
+) -> anyhow::Result<Run> {
+    let sql =
+        format!("SELECT {RUN_COLUMNS} FROM runs WHERE campaign_id = $1 AND scheduled_for = $2");
+    let row: RunRow = on_tx!(tx, conn => sqlx::query_as(&sql).bind(campaign_id).bind(scheduled_for).fetch_one(&mut *conn).await)?;
+    Run::try_from(row)
+}
+
+/// The run `run_id`.
+pub async fn run_by_id(tx: &mut Tx, run_id: i64) -> anyhow::Result<Run> {
+    let sql = format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = $1");
+    let row: RunRow =
+        on_tx!(tx, conn => sqlx::query_as(&sql).bind(run_id).fetch_one(&mut *conn).await)?;
+    Run::try_from(row)
+}
+
+/// Where a scheduled campaign's fires start counting: its latest run's scheduled time, or when the
+/// campaign was first recorded if that is later (or it has no run).
+pub async fn schedule_cursor(tx: &mut Tx, campaign_name: &str) -> anyhow::Result<Timestamp> {
+    let sql = "SELECT c.created_at, MAX(r.scheduled_for) FROM campaigns c LEFT JOIN runs r ON r.campaign_id = c.id \
+               WHERE c.name = $1 GROUP BY c.created_at";
+    let (created, latest): (Timestamp, Option<Timestamp>) = on_tx!(tx, conn => {
+        sqlx::query_as(sql).bind(campaign_name).fetch_one(&mut *conn).await
+    })?;
+    Ok(latest.map_or(created, |latest| latest.max(created)))
+}
+
+/// Unfinished, unpaused runs with a delivery due by `now` (or whose lease expired): what the daemon
+/// delivers next, as `(run id, campaign name)`. Uses `deliveries_due`.
+pub async fn runs_with_due(tx: &mut Tx, now: Timestamp) -> anyhow::Result<Vec<(i64, String)>> {
+    let sql = "SELECT r.id, c.name FROM runs r JOIN campaigns c ON c.id = r.campaign_id WHERE r.status = 'sending' \
+               AND r.id IN (SELECT run_id FROM deliveries WHERE (status IN ('pending', 'retry') AND due_at <= $1) \
+                   OR (status = 'sending' AND lease_until <= $1)) ORDER BY r.id";
+    Ok(on_tx!(tx, conn => sqlx::query_as(sql).bind(now).fetch_all(&mut *conn).await)?)
+}
+
+/// When the next delivery of any sending run falls due (or a lease expires), if any.
+pub async fn next_due_anywhere(tx: &mut Tx) -> anyhow::Result<Option<Timestamp>> {
+    let sql = "SELECT MIN(CASE WHEN d.status = 'sending' THEN d.lease_until ELSE d.due_at END) FROM deliveries d \
+               JOIN runs r ON r.id = d.run_id WHERE r.status = 'sending' AND d.status IN ('pending', 'retry', 'sending')";
+    Ok(on_tx!(tx, conn => sqlx::query_scalar(sql).fetch_one(&mut *conn).await)?)
 }
 
 /// Locks the campaign's row until the transaction ends (PostgreSQL `FOR UPDATE`; SQLite's write

@@ -5,6 +5,7 @@
 
 use super::{Customer, Store};
 use crate::segment::{Bind, Condition, Piece};
+use crate::timestamp::Timestamp;
 use futures_util::TryStreamExt;
 use sqlx::{Database, QueryBuilder};
 
@@ -88,6 +89,13 @@ impl Store {
         Ok(count > 0)
     }
 
+    /// The newest `recorded_at` among events of `kind` (uses `events_kind_recorded`): how far a
+    /// triggered campaign has looked.
+    pub async fn newest_recorded(&self, kind: &str) -> anyhow::Result<Option<Timestamp>> {
+        let sql = "SELECT MAX(recorded_at) FROM events WHERE kind = $1";
+        Ok(on_pool!(self, pool => sqlx::query_scalar(sql).bind(kind).fetch_one(pool).await)?)
+    }
+
     /// Every distinct event kind stored (a full scan: used by `check` only).
     pub async fn event_kinds(&self) -> anyhow::Result<Vec<String>> {
         let sql = "SELECT DISTINCT kind FROM events ORDER BY kind";
@@ -122,6 +130,44 @@ pub async fn plan_members(
         let mut query = builder("INSERT INTO deliveries (run_id, customer_id, due_at, updated_at) SELECT ");
         query.push_bind(run_id).push(", c.id, ").push_bind(due_at).push(", ").push_bind(now);
         query.push(" FROM customers c WHERE ");
+        push_condition!(query, condition);
+        query.push(" ON CONFLICT (run_id, customer_id) DO NOTHING");
+        query.build().execute(&mut *conn).await.map(|r| r.rows_affected())
+    })?;
+    Ok(added)
+}
+
+/// Adds to the triggered run `run_id` a delivery for each customer satisfying `condition` who has an
+/// event of `kind` that occurred at or after `since` and was recorded at or after `recorded_since`,
+/// due `delay` after the first such event; customers already in the run are left alone (once per
+/// customer per campaign). Returns how many deliveries were added.
+///
+/// `recorded_since` only narrows the scan (through `events_recorded`): a customer whose events were
+/// all recorded earlier was already considered then.
+#[allow(clippy::too_many_arguments)]
+pub async fn plan_triggered(
+    tx: &mut super::Tx,
+    run_id: i64,
+    kind: &str,
+    since: crate::timestamp::Timestamp,
+    recorded_since: crate::timestamp::Timestamp,
+    delay: std::time::Duration,
+    condition: &Condition,
+    now: crate::timestamp::Timestamp,
+) -> anyhow::Result<u64> {
+    let delay_micros = i64::try_from(delay.as_micros()).unwrap_or(i64::MAX);
+    let due = match tx {
+        super::Tx::Sqlite(..) => "t.first_at + ",
+        super::Tx::Postgres(..) => "t.first_at + interval '1 microsecond' * ",
+    };
+    let added = on_tx!(tx, conn => {
+        let mut query = builder("INSERT INTO deliveries (run_id, customer_id, due_at, updated_at) SELECT ");
+        query.push_bind(run_id).push(", c.id, ").push(due).push_bind(delay_micros).push(", ").push_bind(now);
+        query.push(" FROM customers c JOIN (SELECT customer_id, MIN(occurred_at) AS first_at FROM events WHERE kind = ");
+        query.push_bind(kind.to_string()).push(" AND occurred_at >= ").push_bind(since);
+        query.push(" AND customer_id IN (SELECT customer_id FROM events WHERE kind = ");
+        query.push_bind(kind.to_string()).push(" AND recorded_at >= ").push_bind(recorded_since);
+        query.push(") GROUP BY customer_id) t ON t.customer_id = c.id WHERE ");
         push_condition!(query, condition);
         query.push(" ON CONFLICT (run_id, customer_id) DO NOTHING");
         query.build().execute(&mut *conn).await.map(|r| r.rows_affected())

@@ -32,11 +32,11 @@ impl Store {
             format!("CAST(SUM(CASE WHEN d.status = '{status}' THEN 1 ELSE 0 END) AS BIGINT)")
         };
         let sql = format!(
-            "SELECT c.name AS campaign, r.id AS run_id, r.scheduled_for AS started, r.status, {} AS sent, {} AS failed, \
+            "SELECT c.name AS campaign, r.id AS run_id, r.created_at AS started, r.status, {} AS sent, {} AS failed, \
              {} AS skipped, {} AS opened, {} AS clicked, {} AS unsubscribed \
              FROM runs r JOIN campaigns c ON c.id = r.campaign_id JOIN deliveries d ON d.run_id = r.id \
              WHERE ($1 IS NULL OR c.name = $1) \
-             GROUP BY c.name, r.id, r.scheduled_for, r.status ORDER BY c.name, r.scheduled_for, r.id",
+             GROUP BY c.name, r.id, r.created_at, r.status ORDER BY c.name, r.created_at, r.id",
             count("sent"),
             count("failed"),
             count("skipped"),

@@ -176,6 +176,45 @@ pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
+/// `email,first_name` rows for customers `c0@example.com` (`First0`) … `c{n-1}@example.com`.
+pub fn numbered_customers(n: usize) -> String {
+    let mut csv = String::from("email,first_name\n");
+    for i in 0..n {
+        csv.push_str(&format!("c{i}@example.com,First{i}\n"));
+    }
+    csv
+}
+
+/// A workspace with `customers` (CSV text) imported, the segments `everyone` and `first_purchase`,
+/// and a rapport.toml of the shop's sender, tracking and database tables followed by `config`.
+pub async fn shop_with(engine: Engine, customers: &str, config: &str) -> Shop {
+    let shop = Shop::new(engine).await;
+    shop.write("customers.csv", customers);
+    let out = shop.rapport(&["import", "customers", "customers.csv"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    shop.write("segments/everyone.seg", "# Everyone.\nemail exists\n");
+    shop.write("segments/first_purchase.seg", "purchase.count() == 1\n");
+    shop.write(
+        "rapport.toml",
+        &format!(
+            r#"[sender]
+from = "Maple & Thread <hello@maplethread.example>"
+postal_address = "12 Alder St, Portland OR 97201"
+
+[database]
+url = "{}"
+
+[tracking]
+base_url = "https://mail.maplethread.example"
+secret = "8f1e0b6c2d4a9e7f3b5c1d0e9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a0b"
+
+{config}"#,
+            shop.database_url
+        ),
+    );
+    shop
+}
+
 /// The path of a file under the repository's `docs/` or other folders.
 pub fn repo_file(relative: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)

@@ -79,6 +79,41 @@ impl SmtpSink {
         }
     }
 
+    /// Messages received so far, per envelope recipient.
+    pub fn per_recipient(&self) -> std::collections::HashMap<String, usize> {
+        let mut counts = std::collections::HashMap::new();
+        for message in self.messages() {
+            for recipient in message.recipients {
+                *counts.entry(recipient).or_default() += 1;
+            }
+        }
+        counts
+    }
+
+    /// Asserts that the runs of a schedule fired at `fires`, `period` apart (each fire once, none
+    /// skipped), and that each of `customers` recipients got exactly one message per fire.
+    pub fn assert_each_fire_reached_everyone_once(
+        &self,
+        fires: &[rapport::timestamp::Timestamp],
+        period: Duration,
+        customers: usize,
+    ) {
+        for pair in fires.windows(2) {
+            assert_eq!(
+                pair[1].micros() - pair[0].micros(),
+                period.as_micros() as i64,
+                "consecutive fires, each once, none skipped: {fires:?}"
+            );
+        }
+        let received = self.per_recipient();
+        assert_eq!(received.len(), customers, "{received:?}");
+        assert!(
+            received.values().all(|&n| n == fires.len()),
+            "one message per customer per fire ({} fires): {received:?}",
+            fires.len()
+        );
+    }
+
     /// Every message received so far.
     pub fn messages(&self) -> Vec<Dumped> {
         let mut files: Vec<PathBuf> = std::fs::read_dir(self.dump.path())

@@ -1,0 +1,177 @@
+//! One delivery pass over a run, shared by `rapport send` and the daemon: build the workers' links
+//! and the rate limiter (seeded from the ledger, so limits hold across runs and restarts), deliver
+//! what is due, then record where the run stands (finished, paused, or still waiting).
+
+use super::deliver::{Delivery, DeliveryOptions, deliver_run};
+use super::link::Link;
+use super::summary::RunSummary;
+use crate::clock::Clock;
+use crate::config::{CampaignConfig, Config, Rate, Transport};
+use crate::message::Composer;
+use crate::schedule::Timing;
+use crate::send::{Backoff, RateLimiter, SmtpServer, Timeouts};
+use crate::store::runs::{self, RunStatus};
+use crate::store::{Store, deliveries};
+use crate::timestamp::Timestamp;
+use crate::workspace::Workspace;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// What one pass may do.
+pub struct Pass<'a> {
+    /// Attempt at most this many deliveries.
+    pub limit: Option<i64>,
+    /// Keep waiting for deliveries that fall due within this long; later ones are left for later.
+    pub wait: Duration,
+    /// Wait at most this long for the rate limits; past it the pass stops, and says when it can go on.
+    pub wait_for_rate: Duration,
+    pub cancel: CancellationToken,
+    pub clock: Clock,
+    /// Called after each delivery is processed (progress display).
+    pub on_progress: &'a (dyn Fn() + Sync),
+}
+
+/// How a pass ended.
+pub struct Passed {
+    /// The run's state now.
+    pub summary: RunSummary,
+    /// Why the run was paused, if it was.
+    pub stopped: Option<String>,
+}
+
+/// Delivers what is due of run `run_id` of `campaign`, then marks the run finished when nothing is
+/// left (never for a triggered campaign, whose run gains deliveries as events arrive) or paused
+/// when the engine stopped it.
+pub async fn deliver_pass(
+    workspace: &Workspace,
+    store: &Store,
+    campaign: &CampaignConfig,
+    composer: &Composer<'_>,
+    run_id: i64,
+    pass: &Pass<'_>,
+) -> anyhow::Result<Passed> {
+    let config = &workspace.config;
+    let options = options(config, campaign, pass);
+    // Rate limits are the SMTP provider's; the outbox writes files as fast as the disk allows.
+    let limits = match config.delivery.transport.get_ref() {
+        Transport::Smtp => config.delivery.rate.0.clone(),
+        Transport::Outbox => Vec::new(),
+    };
+    let limiter = seeded_limiter(store, &limits, pass.clock.now()).await?;
+    let links = links(workspace, options.concurrency)?;
+    let name = campaign.name();
+    let delivery = Delivery::new(
+        store,
+        composer,
+        name,
+        campaign.topic.as_str(),
+        run_id,
+        options,
+        limiter,
+        pass.cancel.child_token(),
+        pass.on_progress,
+    );
+    let stopped = deliver_run(&delivery, links).await?;
+    let summary = RunSummary::load(store, name, run_id).await?;
+    let status = match (&stopped, summary.is_finished()) {
+        (Some(_), _) => Some(RunStatus::Paused),
+        (None, true) if !campaign.is_triggered() => Some(RunStatus::Finished),
+        _ => None,
+    };
+    if let Some(status) = status {
+        let mut tx = store.begin().await?;
+        runs::set_run_status(&mut tx, run_id, status, pass.clock.now()).await?;
+        tx.commit().await?;
+    }
+    let skipped: i64 = summary.skipped.values().sum();
+    let failed: i64 = summary.failed.values().sum();
+    let waiting = summary.pending + summary.retry + summary.in_flight;
+    let next_due = summary.next_due.map(|t| t.to_string()).unwrap_or_default();
+    if status == Some(RunStatus::Finished) {
+        tracing::info!(
+            campaign = name,
+            run = run_id,
+            planned = summary.planned,
+            sent = summary.sent,
+            skipped,
+            failed,
+            "run ended"
+        );
+    } else {
+        tracing::info!(
+            campaign = name,
+            run = run_id,
+            sent = summary.sent,
+            skipped,
+            failed,
+            waiting,
+            next_due,
+            paused = stopped.is_some(),
+            "run waiting"
+        );
+    }
+    Ok(Passed { summary, stopped })
+}
+
+fn options(config: &Config, campaign: &CampaignConfig, pass: &Pass<'_>) -> DeliveryOptions {
+    DeliveryOptions {
+        concurrency: usize::from(config.delivery.concurrency.0),
+        limit: pass.limit,
+        wait_for_retries: pass.wait,
+        wait_for_rate: pass.wait_for_rate,
+        lease: config.delivery.lease.0,
+        backoff: Backoff {
+            first: config.delivery.retry_after.0,
+            lifetime: config.delivery.retry_lifetime.0,
+            ..Backoff::default()
+        },
+        max_per_week: config.courtesy.max_per_week,
+        timing: Timing::new(config, campaign.deliver_at),
+        clock: pass.clock.clone(),
+    }
+}
+
+/// One link per worker: the outbox folder, or an SMTP connection each.
+fn links(workspace: &Workspace, concurrency: usize) -> anyhow::Result<Vec<Link>> {
+    let delivery = &workspace.config.delivery;
+    match delivery.transport.get_ref() {
+        Transport::Outbox => {
+            let dir = workspace.dir.join(&delivery.outbox_dir);
+            Ok((0..concurrency)
+                .map(|_| Link::Outbox { dir: dir.clone() })
+                .collect())
+        }
+        Transport::Smtp => {
+            let url = delivery
+                .smtp_url
+                .as_ref()
+                .expect("checked when the configuration was loaded");
+            let server = SmtpServer::parse(url.get_ref().expose()).map_err(anyhow::Error::msg)?;
+            Ok((0..concurrency)
+                .map(|_| Link::Smtp {
+                    server: server.clone(),
+                    timeouts: Timeouts::default(),
+                    connection: None,
+                })
+                .collect())
+        }
+    }
+}
+
+/// The rate limiter, with the send times already in its longest window (from every campaign).
+async fn seeded_limiter(
+    store: &Store,
+    limits: &[Rate],
+    now: Timestamp,
+) -> anyhow::Result<RateLimiter> {
+    let horizon = RateLimiter::horizon(limits);
+    let most = limits.iter().map(|r| i64::from(r.count)).max().unwrap_or(0);
+    let since = Timestamp::from(now.datetime() - horizon);
+    let mut tx = store.begin().await?;
+    let history = deliveries::sent_since(&mut tx, since, most).await?;
+    tx.rollback().await?;
+    Ok(RateLimiter::new(
+        limits,
+        history.iter().map(|t| t.micros() as f64 / 1e6).collect(),
+    ))
+}

@@ -1,0 +1,109 @@
+//! The courier: delivers every unfinished run's due deliveries, one run at a time, through the same
+//! engine as `rapport send` (leases, send-time checks, retries, rate limits counted from the ledger).
+//! Paused runs wait for the owner (`rapport send CAMPAIGN` resumes them) or a restart.
+
+use crate::campaign::{Pass, deliver_pass};
+use crate::clock::Clock;
+use crate::message::Composer;
+use crate::store::Store;
+use crate::store::runs;
+use crate::timestamp::Timestamp;
+use crate::workspace::Workspace;
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// What one step of the courier did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Delivered {
+    /// Runs delivered in this step.
+    pub runs: Vec<i64>,
+    /// Runs that the engine paused (authentication failure, policy rejections).
+    pub paused: Vec<(i64, String)>,
+    /// When the next delivery of any run falls due.
+    pub next: Option<Timestamp>,
+    /// A run's delivery failed (the database or the disk): the courier should wait before retrying.
+    pub failed: bool,
+}
+
+pub struct Courier<'a> {
+    workspace: &'a Workspace,
+    store: &'a Store,
+    /// One composer per configured campaign, by name.
+    composers: &'a HashMap<String, Composer<'a>>,
+    clock: Clock,
+    /// Runs of campaigns no longer in rapport.toml (said once).
+    unknown: HashSet<i64>,
+}
+
+impl<'a> Courier<'a> {
+    pub fn new(
+        workspace: &'a Workspace,
+        store: &'a Store,
+        composers: &'a HashMap<String, Composer<'a>>,
+        clock: Clock,
+    ) -> Self {
+        Courier {
+            workspace,
+            store,
+            composers,
+            clock,
+            unknown: HashSet::new(),
+        }
+    }
+
+    /// Delivers what is due now in every sending run; stops early when `cancel` fires.
+    pub async fn run_once(&mut self, cancel: &CancellationToken) -> anyhow::Result<Delivered> {
+        let mut delivered = Delivered::default();
+        let mut tx = self.store.begin_read().await?;
+        let due = runs::runs_with_due(&mut tx, self.clock.now()).await?;
+        tx.rollback().await?;
+        for (run_id, name) in due {
+            if cancel.is_cancelled() {
+                break;
+            }
+            let campaign = self
+                .workspace
+                .config
+                .campaigns
+                .iter()
+                .find(|c| c.name() == name);
+            let (Some(campaign), Some(composer)) = (campaign, self.composers.get(&name)) else {
+                if self.unknown.insert(run_id) {
+                    tracing::warn!(
+                        campaign = %name,
+                        run = run_id,
+                        "run left unsent: rapport.toml no longer has this campaign"
+                    );
+                }
+                continue;
+            };
+            let pass = Pass {
+                limit: None,
+                wait: Duration::ZERO,
+                // The limits are the relay's and hold for every run alike: waiting is all there is to do.
+                wait_for_rate: Duration::from_secs(7 * 86_400),
+                cancel: cancel.clone(),
+                clock: self.clock.clone(),
+                on_progress: &|| {},
+            };
+            let passed = deliver_pass(
+                self.workspace,
+                self.store,
+                campaign,
+                composer,
+                run_id,
+                &pass,
+            )
+            .await?;
+            delivered.runs.push(run_id);
+            if let Some(why) = passed.stopped {
+                delivered.paused.push((run_id, why));
+            }
+        }
+        let mut tx = self.store.begin_read().await?;
+        delivered.next = runs::next_due_anywhere(&mut tx).await?;
+        tx.rollback().await?;
+        Ok(delivered)
+    }
+}

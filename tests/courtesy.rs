@@ -1,0 +1,360 @@
+//! Local-time delivery, quiet hours and triggered campaigns, driven step by step through the
+//! daemon's planner and courier with an injected clock (no sleeps), on SQLite and PostgreSQL.
+
+mod common;
+use common::{Engine, Shop, stderr, stdout};
+use rapport::clock::Clock;
+use rapport::daemon::{Campaigns, Courier, Planner};
+use rapport::store::Store;
+use rapport::template::Library;
+use rapport::timestamp::Timestamp;
+use rapport::workspace::Workspace;
+use std::collections::BTreeMap;
+use tokio_util::sync::CancellationToken;
+
+fn at(text: &str) -> Timestamp {
+    Timestamp::parse_flexible(text).unwrap()
+}
+
+/// A shop with one customer in each of Los Angeles, Paris and Tokyo, and one without a zone (the
+/// default, New York), sending to the outbox; `courtesy` and `campaign` are appended to its config.
+async fn shop(engine: Engine, courtesy: &str, campaigns: &str) -> Shop {
+    let customers = "email,first_name,timezone\nla@example.com,Lou,America/Los_Angeles\n\
+         paris@example.com,Pia,Europe/Paris\ntokyo@example.com,Taro,Asia/Tokyo\nnone@example.com,Noa,\n";
+    let config = format!(
+        "[daemon]\ntimezone = \"UTC\"\n\n[courtesy]\ndefault_timezone = \"America/New_York\"\n{courtesy}\n\n{campaigns}"
+    );
+    common::shop_with(engine, customers, &config).await
+}
+
+/// Binds the workspace of `shop`, its store, a manual clock started at `start`, and the daemon's
+/// planner and courier on that clock.
+macro_rules! engine {
+    ($shop:expr, $start:expr => $workspace:ident, $store:ident, $planner:ident, $courier:ident, $clock:ident) => {
+        let $workspace = Workspace::load($shop.path()).unwrap();
+        let (library, _) = Library::load(&$workspace.templates_dir()).unwrap();
+        let campaigns = Campaigns::new(&$workspace, &library).unwrap();
+        let $store = $workspace.open_store().await.unwrap();
+        let $clock = Clock::manual($start);
+        #[allow(unused_mut)]
+        let mut $planner = Planner::for_workspace(&$workspace, &$store, $clock.clone());
+        let mut $courier = Courier::new(&$workspace, &$store, &campaigns.composers, $clock.clone());
+    };
+}
+
+/// Runs the planner and the courier once at the clock's time; returns the outbox's message count.
+async fn step(planner: &mut Planner<'_>, courier: &mut Courier<'_>, shop: &Shop) -> usize {
+    planner.run_once().await.expect("plan");
+    courier
+        .run_once(&CancellationToken::new())
+        .await
+        .expect("deliver");
+    std::fs::read_dir(shop.path().join("outbox"))
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+/// Due times of the campaign's runs' deliveries, by address.
+async fn due_times(store: &Store, campaign: &str) -> BTreeMap<String, Timestamp> {
+    let mut due = BTreeMap::new();
+    for run in store.runs_of(campaign).await.unwrap() {
+        for d in store.run_deliveries(run.id).await.unwrap() {
+            due.insert(d.email, d.due_at);
+        }
+    }
+    due
+}
+
+/// `deliver_at = "10:00"`: each recipient's message is due at the next 10:00 of their own zone, and
+/// goes out then, not before.
+async fn local_time_delivery_in_three_zones(engine: Engine) {
+    let campaign = r#"[[campaign]]
+name = "morning"
+segment = "everyone"
+template = "winback"
+at = "2026-12-01T12:00"
+deliver_at = "10:00""#;
+    let shop = shop(engine, "", campaign).await;
+    engine!(shop, at("2026-12-01T11:00:00Z") => workspace, store, planner, courier, clock);
+    step(&mut planner, &mut courier, &shop).await; // the campaign is first seen before its time
+
+    clock.set(at("2026-12-01T12:00:00Z"));
+    assert_eq!(
+        step(&mut planner, &mut courier, &shop).await,
+        0,
+        "nobody is at 10:00 yet"
+    );
+
+    let due = due_times(&store, "morning").await;
+    assert_eq!(
+        due["la@example.com"],
+        at("2026-12-01T18:00:00Z"),
+        "10:00 in Los Angeles (UTC-8)"
+    );
+    assert_eq!(
+        due["paris@example.com"],
+        at("2026-12-02T09:00:00Z"),
+        "10:00 tomorrow in Paris (UTC+1)"
+    );
+    assert_eq!(
+        due["tokyo@example.com"],
+        at("2026-12-02T01:00:00Z"),
+        "10:00 tomorrow in Tokyo (UTC+9)"
+    );
+    assert_eq!(
+        due["none@example.com"],
+        at("2026-12-01T15:00:00Z"),
+        "the default zone, New York (UTC-5)"
+    );
+
+    for (now, sent) in [
+        ("2026-12-01T14:59:59Z", 0),
+        ("2026-12-01T15:00:00Z", 1),
+        ("2026-12-01T18:00:00Z", 2),
+        ("2026-12-02T01:00:00Z", 3),
+        ("2026-12-02T08:59:00Z", 3),
+        ("2026-12-02T09:00:00Z", 4),
+    ] {
+        clock.set(at(now));
+        assert_eq!(
+            step(&mut planner, &mut courier, &shop).await,
+            sent,
+            "messages out by {now}"
+        );
+    }
+    let run = &store.runs_of("morning").await.unwrap()[0];
+    assert_eq!(run.scheduled_for, at("2026-12-01T12:00:00Z"));
+    assert_eq!(run.status, rapport::store::runs::RunStatus::Finished);
+    store.close().await;
+}
+on_both_databases!(local_time, local_time_delivery_in_three_zones);
+
+/// Quiet hours (21:00-08:00 in each recipient's zone) hold a noon UTC fire for the recipients whose
+/// night it is, until their morning; the others get it at once.
+async fn quiet_hours_defer_to_each_recipients_morning(engine: Engine) {
+    let campaign = r#"[[campaign]]
+name = "noon"
+segment = "everyone"
+template = "winback"
+schedule = "0 0 12 * * *""#;
+    let shop = shop(engine, "quiet_hours = \"21:00-08:00\"", campaign).await;
+    engine!(shop, at("2026-12-01T11:59:00Z") => workspace, store, planner, courier, clock);
+    step(&mut planner, &mut courier, &shop).await;
+
+    clock.set(at("2026-12-01T12:00:00Z"));
+    assert_eq!(
+        step(&mut planner, &mut courier, &shop).await,
+        1,
+        "Paris (13:00) gets it at once"
+    );
+    let due = due_times(&store, "noon").await;
+    assert_eq!(
+        due["la@example.com"],
+        at("2026-12-01T16:00:00Z"),
+        "04:00 in LA: at 08:00 there"
+    );
+    assert_eq!(
+        due["none@example.com"],
+        at("2026-12-01T13:00:00Z"),
+        "07:00 in New York: at 08:00"
+    );
+    assert_eq!(
+        due["tokyo@example.com"],
+        at("2026-12-01T23:00:00Z"),
+        "21:00 in Tokyo: 08:00 tomorrow"
+    );
+
+    for (now, sent) in [
+        ("2026-12-01T13:00:00Z", 2),
+        ("2026-12-01T16:00:00Z", 3),
+        ("2026-12-01T22:59:00Z", 3),
+        ("2026-12-01T23:00:00Z", 4),
+    ] {
+        clock.set(at(now));
+        assert_eq!(
+            step(&mut planner, &mut courier, &shop).await,
+            sent,
+            "messages out by {now}"
+        );
+    }
+    // The next day's fire is a new run: one more message each, nobody twice in one run.
+    clock.set(at("2026-12-02T12:00:00Z"));
+    step(&mut planner, &mut courier, &shop).await;
+    let runs = store.runs_of("noon").await.unwrap();
+    assert_eq!(runs.len(), 2, "one run per fire");
+    store.close().await;
+}
+on_both_databases!(quiet_hours, quiet_hours_defer_to_each_recipients_morning);
+
+/// A triggered campaign writes to a customer once, `delay` after their first purchase, only if the
+/// segment filter holds then, and never again for that customer.
+async fn a_triggered_campaign_sends_once_per_customer_after_the_delay(engine: Engine) {
+    let campaign = r#"[[campaign]]
+name = "thank-you"
+trigger = "purchase"
+delay = "3d"
+segment = "first_purchase"
+template = "winback"
+topic = "orders""#;
+    let shop = shop(engine, "", campaign).await;
+    // The clock starts at the real now: events are stamped with the real time when imported.
+    let start = Timestamp::from_micros(Timestamp::now().micros() / 1_000_000 * 1_000_000).unwrap();
+    engine!(shop, start => workspace, store, planner, courier, clock);
+    step(&mut planner, &mut courier, &shop).await; // the campaign begins here
+
+    let hours = |h: i64| Timestamp::from(start.datetime() + chrono::Duration::hours(h));
+    let import = |rows: &[(&str, Timestamp)]| {
+        let mut csv = String::from("email,kind,occurred_at,amount\n");
+        for (email, when) in rows {
+            csv.push_str(&format!(
+                "{email},purchase,{},20\n",
+                when.datetime().to_rfc3339()
+            ));
+        }
+        shop.write("events.csv", &csv);
+        let out = shop.rapport(&["import", "events", "events.csv"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+    };
+    import(&[
+        ("paris@example.com", hours(1)),   // a first purchase: thanked
+        ("tokyo@example.com", hours(-48)), // before the campaign began: not a trigger
+        ("la@example.com", hours(1)),      // two purchases: not a first-time buyer
+        ("la@example.com", hours(2)),
+    ]);
+    clock.set(hours(3));
+    assert_eq!(
+        step(&mut planner, &mut courier, &shop).await,
+        0,
+        "not before the delay"
+    );
+    let due = due_times(&store, "thank-you").await;
+    assert_eq!(due.keys().collect::<Vec<_>>(), ["paris@example.com"]);
+    assert_eq!(
+        due["paris@example.com"],
+        hours(1 + 72),
+        "three days after the purchase"
+    );
+
+    clock.set(hours(1 + 72));
+    assert_eq!(
+        step(&mut planner, &mut courier, &shop).await,
+        1,
+        "thanked after three days"
+    );
+
+    // Another purchase, and a restarted planner (it rescans every event): still one message.
+    import(&[("paris@example.com", hours(80))]);
+    let mut planner = Planner::for_workspace(&workspace, &store, clock.clone());
+    clock.set(hours(200));
+    assert_eq!(
+        step(&mut planner, &mut courier, &shop).await,
+        1,
+        "never twice"
+    );
+    // A new customer's first purchase, seen by the running planner at its next look.
+    import(&[("none@example.com", hours(201))]);
+    clock.set(hours(201 + 72));
+    assert_eq!(step(&mut planner, &mut courier, &shop).await, 2);
+    store.close().await;
+}
+on_both_databases!(
+    triggered,
+    a_triggered_campaign_sends_once_per_customer_after_the_delay
+);
+
+/// Runs the real binary with its clock started at `now`.
+fn rapport_at(shop: &Shop, now: &str, args: &[&str]) -> std::process::Output {
+    shop.command(args)
+        .env("RAPPORT_CLOCK", now)
+        .output()
+        .expect("run rapport")
+}
+
+/// Quiet hours bind `rapport send` too: those in their night wait, the summary says how many and
+/// until when, and preview tells each customer's decision.
+async fn send_and_preview_respect_the_quiet_hours(engine: Engine) {
+    let campaign = "[[campaign]]\nname = \"news\"\nsegment = \"everyone\"\ntemplate = \"winback\"\ntopic = \"news\"";
+    let shop = shop(engine, "quiet_hours = \"21:00-08:00\"", campaign).await;
+    let store = shop.store().await;
+    let mut tx = store.begin().await.unwrap();
+    rapport::store::suppressions::suppress(
+        &mut tx,
+        "tokyo@example.com",
+        rapport::store::suppressions::ALL_TOPICS,
+        rapport::store::suppressions::Reason::HardBounce,
+        None,
+        Timestamp::now(),
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let noon = "2026-12-01T12:00:00Z";
+
+    let la = rapport_at(&shop, noon, &["preview", "news", "--to", "la@example.com"]);
+    let paris = rapport_at(
+        &shop,
+        noon,
+        &[
+            "preview",
+            "news",
+            "--to",
+            "paris@example.com",
+            "--part",
+            "subject",
+        ],
+    );
+    let tokyo = rapport_at(
+        &shop,
+        noon,
+        &["preview", "news", "--to", "tokyo@example.com"],
+    );
+    let sent = rapport_at(&shop, noon, &["send", "news"]);
+    let later = rapport_at(&shop, "2026-12-01T16:00:01Z", &["send", "news"]);
+    let last = rapport_at(&shop, "2026-12-01T23:00:00Z", &["send", "news"]);
+
+    assert!(
+        stdout(&la).trim_end().ends_with(
+            "send decision now: deferred until 2026-12-01 08:00 America/Los_Angeles (2026-12-01 16:00 UTC): quiet hours"
+        ),
+        "{}",
+        stdout(&la)
+    );
+    assert!(
+        stderr(&paris).contains("send decision now: sent at once"),
+        "{}",
+        stderr(&paris)
+    );
+    assert!(
+        !stdout(&paris).contains("decision"),
+        "a single part stays clean for piping"
+    );
+    assert!(
+        stdout(&tokyo).contains("send decision now: skipped: suppressed"),
+        "{}",
+        stdout(&tokyo)
+    );
+
+    let summary = stdout(&sent);
+    assert!(
+        summary.contains("  sent             1\n"),
+        "Paris only: {summary}"
+    );
+    assert!(
+        summary.contains("waiting          3  (3 not yet sent, 0 to retry, 0 in flight; the next is due at 2026-12-01 13:00 UTC)"),
+        "New York, Los Angeles and Tokyo wait for their morning: {summary}"
+    );
+    let summary = stdout(&later);
+    assert!(summary.contains("  sent             3\n"), "{summary}");
+    assert!(
+        summary.contains("the next is due at 2026-12-01 23:00 UTC"),
+        "Tokyo's morning: {summary}"
+    );
+    let summary = stdout(&last);
+    assert!(
+        summary.contains("skipped          1  (suppressed 1)"),
+        "checked when due: {summary}"
+    );
+    assert!(!summary.contains("waiting"), "{summary}");
+    store.close().await;
+}
+on_both_databases!(quiet_send, send_and_preview_respect_the_quiet_hours);
