@@ -110,7 +110,12 @@ fn prepare_workspace(ws: &Path, sink: SocketAddr, n: usize) {
         )
         .replace("concurrency = 8", &format!("concurrency = {CONCURRENCY}"))
         .replace("rate = [\"20/s\", \"5000/day\"]", "")
-        .replace("max_per_week = 2", "");
+        .replace("max_per_week = 2", "")
+        .replace("quiet_hours = \"21:00-08:00\"", "");
+    assert!(
+        !config.contains("quiet_hours ="),
+        "the bench sends at any hour: rapport.toml still has quiet hours"
+    );
     std::fs::write(ws.join("rapport.toml"), config).unwrap();
     let mut csv = std::io::BufWriter::new(std::fs::File::create(ws.join("customers.csv")).unwrap());
     writeln!(csv, "email,first_name,last_name,timezone").unwrap();
