@@ -44,6 +44,10 @@ struct Checked {
     at: std::time::Instant,
 }
 
+/// How long the ledger writer waits for every worker's attempt before it commits those it has: a
+/// commit per group rather than per attempt is most of what a message costs the database.
+const GATHER_FOR: Duration = Duration::from_millis(1);
+
 /// Policy rejections (5.7.x) in one send after which the run pauses: the sender's setup is wrong.
 const POLICY_PAUSE_AFTER: u64 = 10;
 
@@ -159,8 +163,13 @@ async fn record_attempts(
     };
     while let Some(first) = attempts.recv().await {
         let mut batch = vec![first];
-        while let Ok(more) = attempts.try_recv() {
-            batch.push(more);
+        // Each worker has at most one attempt here: wait briefly for the others' to share the commit.
+        let deadline = tokio::time::Instant::now() + GATHER_FOR;
+        while batch.len() < attempts.sender_strong_count() {
+            match tokio::time::timeout_at(deadline, attempts.recv()).await {
+                Ok(Some(more)) => batch.push(more),
+                _ => break,
+            }
         }
         let (batch, replies): (Vec<Attempt>, Vec<_>) = batch.into_iter().unzip();
         let mut tx = d.store.begin().await?;
