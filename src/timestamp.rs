@@ -17,6 +17,9 @@ use std::fmt;
 pub struct Timestamp(DateTime<Utc>);
 
 impl Timestamp {
+    /// 1970-01-01 00:00 UTC: the key of a triggered campaign's one run.
+    pub const EPOCH: Timestamp = Timestamp(DateTime::UNIX_EPOCH);
+
     /// Now, truncated to the microsecond like everything the databases store.
     pub fn now() -> Self {
         Timestamp::from(Utc::now())

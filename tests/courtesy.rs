@@ -177,11 +177,13 @@ schedule = "0 0 12 * * *""#;
             "messages out by {now}"
         );
     }
-    // The next day's fire is a new run: one more message each, nobody twice in one run.
+    // The next day's fire is a new run of its own: Paris at once again, the others wait again.
     clock.set(at("2026-12-02T12:00:00Z"));
-    step(&mut planner, &mut courier, &shop).await;
+    assert_eq!(step(&mut planner, &mut courier, &shop).await, 5);
     let runs = store.runs_of("noon").await.unwrap();
     assert_eq!(runs.len(), 2, "one run per fire");
+    let second = store.run_deliveries(runs[1].id).await.unwrap();
+    assert_eq!(second.len(), 4, "each customer once in the new run");
     store.close().await;
 }
 on_both_databases!(quiet_hours, quiet_hours_defer_to_each_recipients_morning);
@@ -308,7 +310,9 @@ async fn send_and_preview_respect_the_quiet_hours(engine: Engine) {
         noon,
         &["preview", "news", "--to", "tokyo@example.com"],
     );
+    let dry = rapport_at(&shop, noon, &["send", "news", "--dry-run"]);
     let sent = rapport_at(&shop, noon, &["send", "news"]);
+    let waiting = shop.rapport(&["customer", "la@example.com"]);
     let later = rapport_at(&shop, "2026-12-01T16:00:01Z", &["send", "news"]);
     let last = rapport_at(&shop, "2026-12-01T23:00:00Z", &["send", "news"]);
 
@@ -334,6 +338,11 @@ async fn send_and_preview_respect_the_quiet_hours(engine: Engine) {
         stdout(&tokyo)
     );
 
+    assert!(
+        stdout(&dry).contains("deferred: 2 would wait for the end of their quiet hours (the first until 2026-12-01 13:00 UTC)"),
+        "{}",
+        stdout(&dry)
+    );
     let summary = stdout(&sent);
     assert!(
         summary.contains("  sent             1\n"),
@@ -342,6 +351,11 @@ async fn send_and_preview_respect_the_quiet_hours(engine: Engine) {
     assert!(
         summary.contains("waiting          3  (3 not yet sent, 0 to retry, 0 in flight; the next is due at 2026-12-01 13:00 UTC)"),
         "New York, Los Angeles and Tokyo wait for their morning: {summary}"
+    );
+    assert!(
+        stdout(&waiting).contains("Emails waiting to be sent\nCAMPAIGN  RUN  STATUS   DUE\nnews        1  pending  2026-12-01 16:00 UTC"),
+        "the customer page shows the waiting email: {}",
+        stdout(&waiting)
     );
     let summary = stdout(&later);
     assert!(summary.contains("  sent             3\n"), "{summary}");
@@ -358,3 +372,94 @@ async fn send_and_preview_respect_the_quiet_hours(engine: Engine) {
     store.close().await;
 }
 on_both_databases!(quiet_send, send_and_preview_respect_the_quiet_hours);
+
+/// A message planned outside the quiet hours but sent inside them (the run was late) is held back
+/// at the moment of sending until the morning, and goes then.
+async fn quiet_hours_hold_at_the_moment_of_sending(engine: Engine) {
+    let campaign = "[[campaign]]\nname = \"evening\"\nsegment = \"everyone\"\ntemplate = \"winback\"\nat = \"2026-12-01T19:59\"";
+    let shop = shop(engine, "quiet_hours = \"21:00-08:00\"", campaign).await;
+    engine!(shop, at("2026-12-01T19:00:00Z") => workspace, store, planner, courier, clock);
+    planner.run_once().await.unwrap();
+    clock.set(at("2026-12-01T19:59:00Z")); // 20:59 in Paris: not quiet yet
+    planner.run_once().await.unwrap();
+    let paris_due = due_times(&store, "evening").await["paris@example.com"];
+
+    clock.set(at("2026-12-01T20:30:00Z")); // 21:30 in Paris: the courier comes late
+    let sent_late = step(&mut planner, &mut courier, &shop).await;
+    let paris_deferred = due_times(&store, "evening").await["paris@example.com"];
+    clock.set(at("2026-12-02T07:00:00Z")); // 08:00 in Paris
+    step(&mut planner, &mut courier, &shop).await;
+    let run = &store.runs_of("evening").await.unwrap()[0];
+    let paris = store
+        .run_deliveries(run.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|d| d.email == "paris@example.com")
+        .unwrap();
+
+    assert_eq!(
+        paris_due,
+        at("2026-12-01T19:59:00Z"),
+        "due at once when planned"
+    );
+    assert_eq!(
+        sent_late, 2,
+        "Los Angeles (12:30) and New York (15:30) go; Paris, in its night by now, waits"
+    );
+    assert_eq!(
+        paris_deferred,
+        at("2026-12-02T07:00:00Z"),
+        "held until 08:00 Paris"
+    );
+    assert_eq!(paris.status, "sent");
+    assert_eq!(paris.sent_at, Some(at("2026-12-02T07:00:00Z")));
+    store.close().await;
+}
+on_both_databases!(
+    quiet_at_send_time,
+    quiet_hours_hold_at_the_moment_of_sending
+);
+
+/// A run paused by the relay (a 5xx before any recipient: our setup is refused) goes back to the
+/// daemon once a send gets through, with its deferred messages still to be sent.
+async fn a_paused_run_resumes_with_its_waiting_messages(engine: Engine) {
+    let refusing = common::smtp_sink::SmtpSink::start(&["-f", "mail"]);
+    let campaign = format!(
+        "[delivery]\ntransport = \"smtp\"\nsmtp_url = \"{}\"\nconcurrency = 1\n\n\
+         [[campaign]]\nname = \"news\"\nsegment = \"everyone\"\ntemplate = \"winback\"",
+        refusing.url()
+    );
+    let shop = shop(engine, "quiet_hours = \"21:00-08:00\"", &campaign).await;
+    let store = shop.store().await;
+    let noon = "2026-12-01T12:00:00Z";
+
+    let paused = rapport_at(&shop, noon, &["send", "news"]);
+    let status_paused = store.runs_of("news").await.unwrap()[0].status;
+    let addr = refusing.addr;
+    drop(refusing);
+    let healthy = common::smtp_sink::SmtpSink::start_on(addr, &[]);
+    let resumed = rapport_at(&shop, noon, &["send", "news"]);
+    let status_resumed = store.runs_of("news").await.unwrap()[0].status;
+
+    use rapport::store::runs::RunStatus;
+    assert!(!paused.status.success(), "{}", stdout(&paused));
+    assert_eq!(status_paused, RunStatus::Paused);
+    assert!(
+        resumed.status.success(),
+        "{}{}",
+        stdout(&resumed),
+        stderr(&resumed)
+    );
+    assert_eq!(healthy.messages().len(), 1, "Paris, whose afternoon it is");
+    assert_eq!(
+        status_resumed,
+        RunStatus::Sending,
+        "the three waiting for their morning are the daemon's to send"
+    );
+    store.close().await;
+}
+on_both_databases!(
+    paused_resumes,
+    a_paused_run_resumes_with_its_waiting_messages
+);

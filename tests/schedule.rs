@@ -153,7 +153,8 @@ deliver_at = "10:00"
 name = "manual"
 segment = "everyone"
 template = "winback""#;
-    let shop = shop(engine, 1, config).await;
+    let config = format!("[courtesy]\nquiet_hours = \"09:30-10:30\"\n\n{config}");
+    let shop = shop(engine, 1, &config).await;
     shop.write(
         "events.csv",
         "email,kind,occurred_at\nc0@example.com,purchase,2026-11-20\n",
@@ -194,6 +195,12 @@ template = "winback""#;
     );
     assert!(
         warnings.contains("campaign \"launch\": its `at` time has passed"),
+        "{warnings}"
+    );
+    assert!(
+        warnings.contains(
+            "deliver_at = \"10:00\" falls in the quiet hours (09:30-10:30): every message will wait until 10:30"
+        ),
         "{warnings}"
     );
     assert!(

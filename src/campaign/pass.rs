@@ -76,7 +76,8 @@ pub async fn deliver_pass(
     let status = match (&stopped, summary.is_finished()) {
         (Some(_), _) => Some(RunStatus::Paused),
         (None, true) if !campaign.is_triggered() => Some(RunStatus::Finished),
-        _ => None,
+        // A paused run that went well again (the owner fixed the cause) is the daemon's again.
+        (None, _) => Some(RunStatus::Sending),
     };
     if let Some(status) = status {
         let mut tx = store.begin().await?;

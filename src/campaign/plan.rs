@@ -11,9 +11,9 @@
 use crate::config::CampaignConfig;
 use crate::schedule::Timing;
 use crate::segment::{Condition, Library, compile};
-use crate::store::due_times;
+use crate::store::due_times::{self, Planned};
 use crate::store::runs::{self, Run, RunStatus};
-use crate::store::{Dialect, Store, Tx, plan_members, plan_triggered};
+use crate::store::{Dialect, Store, Trigger, Tx, plan_members, plan_triggered};
 use crate::timestamp::Timestamp;
 use std::path::Path;
 use std::time::Duration;
@@ -56,16 +56,17 @@ pub async fn start_run(
     now: Timestamp,
 ) -> anyhow::Result<Start> {
     let name = campaign.name();
+    if campaign.is_triggered() {
+        // Its one run, whatever runs it had before it was given a trigger.
+        let run_id = triggered_run(store, campaign, now).await?;
+        return Ok(Start::Resumed { run_id });
+    }
     if let Some(run) = store.latest_run(name).await? {
         match run.status {
             RunStatus::Finished if !new_run => return Ok(Start::AlreadyFinished { run }),
             RunStatus::Finished => {}
             _ => return Ok(Start::Resumed { run_id: run.id }),
         }
-    }
-    if campaign.is_triggered() {
-        let run_id = triggered_run(store, campaign, now).await?;
-        return Ok(Start::Resumed { run_id });
     }
     let condition = audience(segments_dir, campaign, store.dialect(), now)?;
     let mut tx = store.begin().await?;
@@ -125,27 +126,29 @@ async fn plan(
     timing: Timing,
     now: Timestamp,
 ) -> anyhow::Result<u64> {
+    let after_id = due_times::last_id(tx).await?;
     let members = plan_members(tx, run_id, condition, now, now).await?;
-    apply_timing(tx, run_id, timing, now).await?;
+    let planned = Planned {
+        run_id,
+        after_id,
+        at: now,
+    };
+    apply_timing(tx, planned, timing).await?;
     runs::set_run_status(tx, run_id, RunStatus::Sending, now).await?;
     Ok(members)
 }
 
-/// Moves the deliveries just planned (at `now`) to their recipients' `deliver_at` and out of their
-/// quiet hours: one `UPDATE` per time zone and due time.
-async fn apply_timing(
-    tx: &mut Tx,
-    run_id: i64,
-    timing: Timing,
-    now: Timestamp,
-) -> anyhow::Result<()> {
+/// Moves the deliveries just planned to their recipients' `deliver_at` and out of their quiet
+/// hours: one `UPDATE` per time zone and due time. A due time already past (a triggering event
+/// imported late) counts from now, so `deliver_at` still holds.
+async fn apply_timing(tx: &mut Tx, planned: Planned, timing: Timing) -> anyhow::Result<()> {
     if timing.deliver_at.is_none() && timing.quiet_hours.is_none() {
         return Ok(());
     }
-    for group in due_times::planned_groups(tx, run_id, now).await? {
+    for group in due_times::planned_groups(tx, planned).await? {
         let zone = timing.zone(group.0.as_deref());
-        if let Some(deferral) = timing.due(zone, group.1) {
-            due_times::move_group(tx, run_id, now, &group, deferral.until()).await?;
+        if let Some(deferral) = timing.due(zone, group.1.max(planned.at)) {
+            due_times::move_group(tx, planned, &group, deferral.until()).await?;
         }
     }
     Ok(())
@@ -159,7 +162,7 @@ pub async fn triggered_run(
     campaign: &CampaignConfig,
     now: Timestamp,
 ) -> anyhow::Result<i64> {
-    let epoch = Timestamp::from_micros(0).expect("the epoch");
+    let epoch = Timestamp::EPOCH;
     let mut tx = store.begin().await?;
     let campaign_id = runs::campaign_id(&mut tx, campaign.name(), now).await?;
     if let Some(run_id) = runs::create_run(&mut tx, campaign_id, epoch, now).await? {
@@ -196,21 +199,22 @@ pub async fn plan_triggers(
         .as_ref()
         .map_or(Duration::ZERO, |d| d.get_ref().0);
     let mut tx = store.begin().await?;
-    let since = runs::run_by_id(&mut tx, run_id).await?.created_at;
-    let kind = kind.get_ref().as_str();
-    let added = plan_triggered(
-        &mut tx,
+    let trigger = Trigger {
         run_id,
-        kind,
-        since,
+        kind: kind.get_ref().as_str(),
+        first_seen: runs::run_by_id(&mut tx, run_id).await?.created_at,
         recorded_since,
         delay,
-        &condition,
-        now,
-    )
-    .await?;
+    };
+    let after_id = due_times::last_id(&mut tx).await?;
+    let added = plan_triggered(&mut tx, &trigger, &condition, now).await?;
     if added > 0 {
-        apply_timing(&mut tx, run_id, timing, now).await?;
+        let planned = Planned {
+            run_id,
+            after_id,
+            at: now,
+        };
+        apply_timing(&mut tx, planned, timing).await?;
     }
     tx.commit().await?;
     if added > 0 {

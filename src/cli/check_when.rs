@@ -65,6 +65,16 @@ pub async fn describe(
                 None => "only when you run `rapport send`".to_string(),
             },
         };
+        if let (Some(at), Some(quiet)) = (campaign.deliver_at, config.courtesy.quiet_hours)
+            && quiet.contains(at.0)
+        {
+            warnings.push(format!(
+                "warning: campaign {name:?}: deliver_at = \"{}\" falls in the quiet hours ({quiet}): every message will \
+                 wait until {} instead",
+                at.0.format("%H:%M"),
+                quiet.end.format("%H:%M")
+            ));
+        }
         let local_time = campaign
             .deliver_at
             .map(|t| {

@@ -1,4 +1,5 @@
-//! `rapport customer EMAIL`: one customer's attributes, then their events newest first.
+//! `rapport customer EMAIL`: one customer's attributes, the emails waiting to go to them (and when),
+//! then their events newest first.
 
 use super::table;
 use crate::domain::EmailAddress;
@@ -29,8 +30,21 @@ pub async fn run(dir: &Path, args: Args) -> anyhow::Result<ExitCode> {
         .events_of_customer(customer.id, args.limit.max(0))
         .await?;
     let total = store.count_events_of_customer(customer.id).await?;
+    let waiting = store.waiting_for_customer(customer.id).await?;
     store.close().await;
     print!("{}", render(&customer, &events, total));
+    if !waiting.is_empty() {
+        let rows: Vec<Vec<String>> = waiting
+            .into_iter()
+            .map(|(campaign, run, status, due)| {
+                vec![campaign, run.to_string(), status, due.to_string()]
+            })
+            .collect();
+        print!(
+            "\nEmails waiting to be sent\n{}",
+            table::render(&["CAMPAIGN", "RUN", "STATUS", "DUE"], &rows, &[1])
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 

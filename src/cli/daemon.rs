@@ -58,10 +58,12 @@ pub async fn run(dir: &Path, args: Args) -> anyhow::Result<ExitCode> {
     // Whatever ended the daemon ends the server too.
     cancel.cancel();
     if let Some(server) = server {
-        match server.await {
-            Ok(Err(e)) => tracing::error!("the tracking server failed: {e:#}"),
-            Err(e) => tracing::error!("the tracking server panicked: {e}"),
-            Ok(Ok(())) => {}
+        // The server gives requests in flight a few seconds; never wait for it without bound.
+        match tokio::time::timeout(std::time::Duration::from_secs(15), server).await {
+            Ok(Ok(Err(e))) => tracing::error!("the tracking server failed: {e:#}"),
+            Ok(Err(e)) => tracing::error!("the tracking server panicked: {e}"),
+            Err(_) => tracing::warn!("the tracking server did not stop in time"),
+            Ok(Ok(Ok(()))) => {}
         }
     }
     store.close().await;

@@ -84,7 +84,9 @@ async fn triggered(
     customer: &Customer,
     kind: &str,
 ) -> anyhow::Result<Decision> {
-    if let Some(run) = store.latest_run(campaign.name()).await?
+    if let Some(run) = store
+        .run_scheduled_for(campaign.name(), Timestamp::EPOCH)
+        .await?
         && let Some(delivery) = store.delivery_for(run.id, customer.id).await?
     {
         let when = delivery.sent_at.unwrap_or(delivery.due_at);

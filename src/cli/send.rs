@@ -135,7 +135,7 @@ pub(super) async fn send_campaign(
     let clock = Clock::from_env()?;
     let timing = Timing::new(&workspace.config, campaign.deliver_at);
     if let Some(kind) = &campaign.trigger {
-        let epoch = Timestamp::from_micros(0).expect("the epoch");
+        let epoch = Timestamp::EPOCH;
         let added = plan_triggers(
             store,
             &workspace.segments_dir(),
@@ -265,7 +265,7 @@ async fn dry_run(
     composer: &Composer<'_>,
     limit: Option<i64>,
 ) -> anyhow::Result<ExitCode> {
-    let now = Timestamp::now();
+    let now = Clock::from_env()?.now();
     let condition = audience(&workspace.segments_dir(), campaign, store.dialect(), now)?;
     let mut ids = Vec::new();
     store
@@ -279,6 +279,8 @@ async fn dry_run(
     let mut failures = Vec::new();
     let mut shown = 0;
     let (mut no_first_name, mut no_timezone) = (0u64, 0u64);
+    let timing = Timing::new(&workspace.config, campaign.deliver_at);
+    let mut deferred: std::collections::BTreeMap<&str, (u64, Timestamp)> = Default::default();
     for chunk in ids.chunks(500) {
         let customers = store.customers_by_ids(chunk).await?;
         let summaries = store.summaries(chunk).await?;
@@ -304,6 +306,14 @@ async fn dry_run(
                     no_first_name +=
                         u64::from(customer.first_name.as_deref().is_none_or(str::is_empty));
                     no_timezone += u64::from(customer.timezone.is_none());
+                    let zone = timing.zone(customer.timezone.as_deref());
+                    if let Some(deferral) = timing.due(zone, now) {
+                        let entry = deferred
+                            .entry(deferral.reason())
+                            .or_insert((0, deferral.until()));
+                        entry.0 += 1;
+                        entry.1 = entry.1.min(deferral.until());
+                    }
                     if shown < 20 {
                         shown += 1;
                         println!("would send to {:<32} {}", customer.email, composed.subject);
@@ -326,6 +336,13 @@ async fn dry_run(
     }
     for failure in &failures {
         println!("  cannot render: {failure}");
+    }
+    for (reason, (n, first)) in &deferred {
+        let what = match *reason {
+            "quiet hours" => "the end of their quiet hours",
+            _ => "the campaign's deliver_at time in their zone",
+        };
+        println!("  deferred: {n} would wait for {what} (the first until {first})");
     }
     if no_first_name > 0 {
         println!(

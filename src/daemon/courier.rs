@@ -1,5 +1,6 @@
-//! The courier: delivers every unfinished run's due deliveries, one run at a time, through the same
-//! engine as `rapport send` (leases, send-time checks, retries, rate limits counted from the ledger).
+//! The courier: delivers every unfinished run's due deliveries through the same
+//! engine as `rapport send` (leases, send-time checks, retries, rate limits counted from the ledger),
+//! taking runs in turn, a round of deliveries each.
 //! Paused runs wait for the owner (`rapport send CAMPAIGN` resumes them) or a restart.
 
 use crate::campaign::{Pass, deliver_pass};
@@ -12,6 +13,10 @@ use crate::workspace::Workspace;
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
+
+/// Deliveries one run gets per step before the courier turns to the next run: a newsletter to
+/// everyone must not hold back a thank-you for the length of its send.
+const ROUND: i64 = 2000;
 
 /// What one step of the courier did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -79,7 +84,7 @@ impl<'a> Courier<'a> {
                 continue;
             };
             let pass = Pass {
-                limit: None,
+                limit: Some(ROUND),
                 wait: Duration::ZERO,
                 // The limits are the relay's and hold for every run alike: waiting is all there is to do.
                 wait_for_rate: Duration::from_secs(7 * 86_400),

@@ -2,7 +2,8 @@
 //! daemons share the database), and adds triggered campaigns' deliveries as events arrive.
 //!
 //! Where it stands is kept in the database, not in memory: a scheduled campaign's cursor starts at
-//! its latest planned fire (or when the campaign was first seen), so after downtime only the latest
+//! its latest run (or when the campaign was first recorded, by a daemon or a `send`), so after
+//! downtime only the latest
 //! missed fire runs, within `[daemon] grace`; a triggered campaign rescans events recorded since a
 //! little before it last looked, so no event is missed across restarts and none counts twice.
 
@@ -17,6 +18,7 @@ use crate::workspace::Workspace;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
+use tokio_util::sync::CancellationToken;
 
 /// Triggered campaigns are evaluated this often (one indexed query each).
 pub const TRIGGER_EVERY: Duration = Duration::from_secs(10);
@@ -44,6 +46,8 @@ pub struct Planner<'a> {
     clock: Clock,
     /// Per scheduled campaign: fires up to this instant have been dealt with.
     cursors: HashMap<String, Timestamp>,
+    /// Set when the daemon stops: no fire is planned after it.
+    cancel: CancellationToken,
     /// Per triggered campaign: the newest `recorded_at` of its event kind at the last look (the
     /// events' own stamps, not the clock, so a clock set for a rehearsal cannot skip any).
     looked: HashMap<String, Option<Timestamp>>,
@@ -57,8 +61,15 @@ impl<'a> Planner<'a> {
             segments_dir,
             clock,
             cursors: HashMap::new(),
+            cancel: CancellationToken::new(),
             looked: HashMap::new(),
         }
+    }
+
+    /// Stops planning fires as soon as `cancel` fires (between campaigns).
+    pub fn stopped_by(mut self, cancel: CancellationToken) -> Self {
+        self.cancel = cancel;
+        self
     }
 
     /// The planner of `workspace`'s campaigns.
@@ -70,11 +81,15 @@ impl<'a> Planner<'a> {
     /// (a segment file broken since the start, the database briefly away) is logged and tried again
     /// at the next step; the others go on.
     pub async fn run_once(&mut self) -> anyhow::Result<Planned> {
+        let cancel = self.cancel.clone();
         let now = self.clock.now();
         let tz = self.config.workspace_timezone();
         let mut planned = Planned::default();
         let mut wake = Vec::new();
         for campaign in &self.config.campaigns {
+            if cancel.is_cancelled() {
+                break;
+            }
             let Some(when) = When::of(campaign) else {
                 continue;
             };
@@ -139,8 +154,8 @@ impl<'a> Planner<'a> {
         Ok(run.map(|(run_id, _)| run_id))
     }
 
-    /// Where a scheduled campaign's fires start counting: its latest planned fire, or when the
-    /// campaign was first seen (a new campaign does not fire for times before it existed).
+    /// Where a scheduled campaign's fires start counting: its latest run, or when the campaign was
+    /// first recorded (a new campaign does not fire for times before it existed).
     async fn first_cursor(
         &self,
         campaign: &CampaignConfig,
@@ -163,15 +178,21 @@ impl<'a> Planner<'a> {
             return Ok(0);
         };
         let newest = self.store.newest_recorded(kind.get_ref().as_str()).await?;
-        let epoch = Timestamp::from_micros(0).expect("the epoch");
         // The first look after a start scans every event since the campaign began.
-        let since = match self.looked.get(&name) {
+        let recorded_since = match self.looked.get(&name) {
             Some(Some(last)) => Timestamp::from(last.datetime() - RESCAN),
-            Some(None) | None => epoch,
+            Some(None) | None => Timestamp::EPOCH,
         };
         let timing = Timing::new(self.config, campaign.deliver_at);
-        let added =
-            plan_triggers(self.store, &self.segments_dir, campaign, timing, since, now).await?;
+        let added = plan_triggers(
+            self.store,
+            &self.segments_dir,
+            campaign,
+            timing,
+            recorded_since,
+            now,
+        )
+        .await?;
         self.looked.insert(name, newest);
         Ok(added)
     }

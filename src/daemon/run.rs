@@ -61,8 +61,16 @@ pub async fn run_daemon(
     cancel: CancellationToken,
 ) -> anyhow::Result<()> {
     let planned = Notify::new();
-    let mut planner = Planner::for_workspace(workspace, store, clock.clone());
+    let mut planner =
+        Planner::for_workspace(workspace, store, clock.clone()).stopped_by(cancel.clone());
     let mut courier = Courier::new(workspace, store, &campaigns.composers, clock.clone());
+    // A restart is how an owner says "fixed": paused runs go on (and pause again if not).
+    let mut tx = store.begin().await?;
+    let resumed = crate::store::runs::resume_paused(&mut tx).await?;
+    tx.commit().await?;
+    if resumed > 0 {
+        tracing::info!(runs = resumed, "paused runs resumed");
+    }
     tracing::info!(
         campaigns = workspace.config.campaigns.len(),
         timezone = %workspace.config.workspace_timezone(),

@@ -24,5 +24,5 @@ pub mod tracking;
 pub use customers::{Customer, CustomerFields};
 pub use db::{Dialect, Store, Tx};
 pub use events::{EngineEvent, Event, NewEvent};
-pub use segments::{plan_members, plan_triggered};
+pub use segments::{Trigger, plan_members, plan_triggered};
 pub use summary::{Purchase, RECENT_PURCHASES, Summary};

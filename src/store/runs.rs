@@ -143,6 +143,18 @@ impl Store {
         Ok(on_pool!(self, pool => sqlx::query_as(sql).bind(run_id).fetch_all(pool).await)?)
     }
 
+    /// A customer's emails not sent yet (planned, waiting for a retry, or in flight), soonest first:
+    /// `(campaign, run, status, due)`. Uses `deliveries_customer`.
+    pub async fn waiting_for_customer(
+        &self,
+        customer_id: i64,
+    ) -> anyhow::Result<Vec<(String, i64, String, Timestamp)>> {
+        let sql = "SELECT c.name, d.run_id, d.status, d.due_at FROM deliveries d JOIN runs r ON r.id = d.run_id \
+                   JOIN campaigns c ON c.id = r.campaign_id \
+                   WHERE d.customer_id = $1 AND d.status IN ('pending', 'retry', 'sending') ORDER BY d.due_at, d.id";
+        Ok(on_pool!(self, pool => sqlx::query_as(sql).bind(customer_id).fetch_all(pool).await)?)
+    }
+
     /// The delivery of `customer_id` in run `run_id`, if it has one.
     pub async fn delivery_for(
         &self,
@@ -154,6 +166,20 @@ impl Store {
         Ok(
             on_pool!(self, pool => sqlx::query_as(sql).bind(run_id).bind(customer_id).fetch_optional(pool).await)?,
         )
+    }
+
+    /// The run of the campaign named `campaign_name` for `scheduled_for`, if it exists.
+    pub async fn run_scheduled_for(
+        &self,
+        campaign_name: &str,
+        scheduled_for: Timestamp,
+    ) -> anyhow::Result<Option<Run>> {
+        let sql = format!(
+            "SELECT {RUN_COLUMNS} FROM runs WHERE campaign_id = (SELECT id FROM campaigns WHERE name = $1) \
+             AND scheduled_for = $2"
+        );
+        let row: Option<RunRow> = on_pool!(self, pool => sqlx::query_as(&sql).bind(campaign_name).bind(scheduled_for).fetch_optional(pool).await)?;
+        row.map(Run::try_from).transpose()
     }
 
     /// The most recent run of a campaign, finished or not.
@@ -212,6 +238,13 @@ pub async fn next_due_anywhere(tx: &mut Tx) -> anyhow::Result<Option<Timestamp>>
     let sql = "SELECT MIN(CASE WHEN d.status = 'sending' THEN d.lease_until ELSE d.due_at END) FROM deliveries d \
                JOIN runs r ON r.id = d.run_id WHERE r.status = 'sending' AND d.status IN ('pending', 'retry', 'sending')";
     Ok(on_tx!(tx, conn => sqlx::query_scalar(sql).fetch_one(&mut *conn).await)?)
+}
+
+/// Hands every paused run back to the daemon (it starts again after the owner fixed the cause);
+/// returns how many there were.
+pub async fn resume_paused(tx: &mut Tx) -> anyhow::Result<u64> {
+    let sql = "UPDATE runs SET status = 'sending' WHERE status = 'paused'";
+    Ok(on_tx!(tx, conn => sqlx::query(sql).execute(&mut *conn).await.map(|r| r.rows_affected()))?)
 }
 
 /// Locks the campaign's row until the transaction ends (PostgreSQL `FOR UPDATE`; SQLite's write

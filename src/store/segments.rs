@@ -137,36 +137,43 @@ pub async fn plan_members(
     Ok(added)
 }
 
-/// Adds to the triggered run `run_id` a delivery for each customer satisfying `condition` who has an
-/// event of `kind` that occurred at or after `since` and was recorded at or after `recorded_since`,
-/// due `delay` after the first such event; customers already in the run are left alone (once per
-/// customer per campaign). Returns how many deliveries were added.
+/// What a triggered campaign looks for: events of `kind` that occurred at or after `first_seen` (when
+/// the campaign began) and were recorded at or after `recorded_since` (how far it looked before).
+#[derive(Debug, Clone, Copy)]
+pub struct Trigger<'a> {
+    pub run_id: i64,
+    pub kind: &'a str,
+    pub first_seen: crate::timestamp::Timestamp,
+    pub recorded_since: crate::timestamp::Timestamp,
+    /// The message is due this long after the customer's first such event.
+    pub delay: std::time::Duration,
+}
+
+/// Adds to the trigger's run a delivery for each customer satisfying `condition` who has an event
+/// the trigger looks for, due `delay` after their first such event; customers already in the run
+/// are left alone (once per customer per campaign). Returns how many deliveries were added.
 ///
-/// `recorded_since` only narrows the scan (through `events_recorded`): a customer whose events were
-/// all recorded earlier was already considered then.
-#[allow(clippy::too_many_arguments)]
+/// `recorded_since` only narrows the scan (through `events_kind_recorded`): a customer whose events
+/// were all recorded earlier was already considered then.
 pub async fn plan_triggered(
     tx: &mut super::Tx,
-    run_id: i64,
-    kind: &str,
-    since: crate::timestamp::Timestamp,
-    recorded_since: crate::timestamp::Timestamp,
-    delay: std::time::Duration,
+    trigger: &Trigger<'_>,
     condition: &Condition,
     now: crate::timestamp::Timestamp,
 ) -> anyhow::Result<u64> {
-    let delay_micros = i64::try_from(delay.as_micros()).unwrap_or(i64::MAX);
+    let delay_micros = i64::try_from(trigger.delay.as_micros()).unwrap_or(i64::MAX);
     let due = match tx {
         super::Tx::Sqlite(..) => "t.first_at + ",
         super::Tx::Postgres(..) => "t.first_at + interval '1 microsecond' * ",
     };
+    let kind = trigger.kind.to_string();
     let added = on_tx!(tx, conn => {
         let mut query = builder("INSERT INTO deliveries (run_id, customer_id, due_at, updated_at) SELECT ");
-        query.push_bind(run_id).push(", c.id, ").push(due).push_bind(delay_micros).push(", ").push_bind(now);
+        query.push_bind(trigger.run_id).push(", c.id, ").push(due).push_bind(delay_micros).push(", ").push_bind(now);
         query.push(" FROM customers c JOIN (SELECT customer_id, MIN(occurred_at) AS first_at FROM events WHERE kind = ");
-        query.push_bind(kind.to_string()).push(" AND occurred_at >= ").push_bind(since);
+        query.push_bind(kind.clone()).push(" AND occurred_at >= ").push_bind(trigger.first_seen);
         query.push(" AND customer_id IN (SELECT customer_id FROM events WHERE kind = ");
-        query.push_bind(kind.to_string()).push(" AND recorded_at >= ").push_bind(recorded_since);
+        query.push_bind(kind.clone()).push(" AND recorded_at >= ").push_bind(trigger.recorded_since);
         query.push(") GROUP BY customer_id) t ON t.customer_id = c.id WHERE ");
         push_condition!(query, condition);
         query.push(" ON CONFLICT (run_id, customer_id) DO NOTHING");

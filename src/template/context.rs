@@ -111,8 +111,8 @@ pub fn synthetic_customer() -> Customer {
         locale: None,
         attributes: sqlx::types::Json(serde_json::Map::new()),
         status: "active".into(),
-        created_at: Timestamp::from_micros(0).expect("epoch"),
-        updated_at: Timestamp::from_micros(0).expect("epoch"),
+        created_at: Timestamp::EPOCH,
+        updated_at: Timestamp::EPOCH,
     }
 }
 
