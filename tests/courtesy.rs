@@ -4,7 +4,7 @@
 mod common;
 use common::{Engine, Shop, stderr, stdout};
 use rapport::clock::Clock;
-use rapport::daemon::{Campaigns, Courier, Planner};
+use rapport::daemon::{CampaignComposers, Courier, Planner};
 use rapport::store::Store;
 use rapport::template::Library;
 use rapport::timestamp::Timestamp;
@@ -33,7 +33,7 @@ macro_rules! engine {
     ($shop:expr, $start:expr => $workspace:ident, $store:ident, $planner:ident, $courier:ident, $clock:ident) => {
         let $workspace = Workspace::load($shop.path()).unwrap();
         let (library, _) = Library::load(&$workspace.templates_dir()).unwrap();
-        let campaigns = Campaigns::new(&$workspace, &library).unwrap();
+        let campaigns = CampaignComposers::new(&$workspace, &library).unwrap();
         let $store = $workspace.open_store().await.unwrap();
         let $clock = Clock::manual($start);
         #[allow(unused_mut)]

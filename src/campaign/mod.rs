@@ -2,6 +2,7 @@
 //! guarantees of DESIGN.md (leased before sent, marked after; opt-outs checked at send time).
 
 mod checks;
+mod decision;
 mod deliver;
 mod link;
 mod outcome;
@@ -10,6 +11,7 @@ mod plan;
 mod summary;
 
 pub use checks::{Skip, send_time_check, send_time_checks};
+pub use decision::{Decision, decide};
 pub use deliver::{Delivery, DeliveryOptions, deliver_run};
 pub use link::Link;
 pub use pass::{Pass, Passed, deliver_pass};

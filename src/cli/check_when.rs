@@ -56,10 +56,7 @@ pub async fn describe(
                             "warning: campaign {name:?}: no `{kind}` event is stored yet{hint}: it triggers on the first one"
                         ));
                     }
-                    let delay = campaign.delay.as_ref().map_or_else(
-                        || "at once".to_string(),
-                        |d| format!("{} later", d.get_ref()),
-                    );
+                    let delay = campaign.delay_words();
                     format!("after each customer's `{kind}` event, {delay}, once per customer")
                 }
                 None => "only when you run `rapport send`".to_string(),

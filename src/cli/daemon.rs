@@ -3,7 +3,7 @@
 //! messages in flight finish (at most about 30 seconds), stops the server and exits 0.
 
 use crate::clock::Clock;
-use crate::daemon::{Campaigns, run_daemon};
+use crate::daemon::{CampaignComposers, run_daemon};
 use crate::server::{AppState, Limits, serve};
 use crate::template::Library;
 use crate::workspace::Workspace;
@@ -29,7 +29,7 @@ pub struct Args {
 pub async fn run(dir: &Path, args: Args) -> anyhow::Result<ExitCode> {
     let workspace = Workspace::load(dir)?;
     let (library, _problems) = Library::load(&workspace.templates_dir())?;
-    let campaigns = Campaigns::new(&workspace, &library)?;
+    let campaigns = CampaignComposers::new(&workspace, &library)?;
     let clock = Clock::from_env()?;
     let store = Arc::new(workspace.open_store().await?);
     let cancel = CancellationToken::new();

@@ -6,7 +6,6 @@ mod check;
 mod check_when;
 mod customer;
 mod daemon;
-mod decision;
 mod demo;
 mod import;
 mod init;

@@ -4,7 +4,7 @@
 //! they stay inactive until the message is really sent. It ends with the send decision for that
 //! customer as of now: sent at once, deferred (until when, and why), or skipped (and why).
 
-use super::decision::decide;
+use crate::campaign::decide;
 use crate::clock::Clock;
 use crate::config::CampaignConfig;
 use crate::diagnostic::did_you_mean;

@@ -249,6 +249,14 @@ impl CampaignConfig {
         self.segment.as_ref().map(|s| s.get_ref().as_str())
     }
 
+    /// How long after its trigger a message goes, in words: `3d later`, `at once`.
+    pub fn delay_words(&self) -> String {
+        match &self.delay {
+            Some(delay) => format!("{} later", delay.get_ref()),
+            None => "at once".to_string(),
+        }
+    }
+
     /// Whether the campaign is sent per customer on an event rather than to a whole segment.
     pub fn is_triggered(&self) -> bool {
         self.trigger.is_some()

@@ -9,4 +9,4 @@ mod run;
 
 pub use courier::Courier;
 pub use planner::Planner;
-pub use run::{Campaigns, run_daemon};
+pub use run::{CampaignComposers, run_daemon};

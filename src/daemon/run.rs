@@ -25,11 +25,11 @@ const ERROR_PAUSE: Duration = Duration::from_secs(10);
 
 /// Every configured campaign's composer, built once at start (templates are read then: restart the
 /// daemon after editing them).
-pub struct Campaigns<'a> {
+pub struct CampaignComposers<'a> {
     pub composers: HashMap<String, Composer<'a>>,
 }
 
-impl<'a> Campaigns<'a> {
+impl<'a> CampaignComposers<'a> {
     /// Builds a composer per campaign; an error names the campaign whose template or DKIM key is wrong.
     pub fn new(workspace: &'a Workspace, library: &'a Library) -> anyhow::Result<Self> {
         let names = library.message_names();
@@ -47,7 +47,7 @@ impl<'a> Campaigns<'a> {
                 .with_dkim(&workspace.config, &workspace.dir)?;
             composers.insert(campaign.name().to_string(), composer);
         }
-        Ok(Campaigns { composers })
+        Ok(CampaignComposers { composers })
     }
 }
 
@@ -56,7 +56,7 @@ impl<'a> Campaigns<'a> {
 pub async fn run_daemon(
     workspace: &Workspace,
     store: &Store,
-    campaigns: &Campaigns<'_>,
+    campaigns: &CampaignComposers<'_>,
     clock: Clock,
     cancel: CancellationToken,
 ) -> anyhow::Result<()> {

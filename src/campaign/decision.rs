@@ -2,7 +2,8 @@
 //! the campaign were sent now (as of the engine's clock): sent at once, deferred until a local and
 //! UTC time, or skipped and why. It asks the same checks the engine makes, in a read-only store.
 
-use crate::campaign::{audience, send_time_check};
+use super::checks::{Skip, send_time_check};
+use super::plan::audience;
 use crate::config::CampaignConfig;
 use crate::schedule::{Deferral, Timing};
 use crate::store::{Customer, Store};
@@ -52,17 +53,17 @@ pub async fn decide(
     .await?;
     tx.rollback().await?;
     if let Some(skip) = skip {
-        let why = match skip.reason() {
-            "suppressed" => {
+        let why = match skip {
+            Skip::Suppressed => {
                 "suppressed: a hard bounce, a complaint, or unsubscribed from everything"
                     .to_string()
             }
-            "opted_out" => format!("opted out of the topic {:?}", campaign.topic.as_str()),
-            "weekly_cap" => format!(
+            Skip::OptedOut => format!("opted out of the topic {:?}", campaign.topic.as_str()),
+            Skip::WeeklyCap => format!(
                 "weekly cap: already {} marketing emails in the last 7 days",
                 config.courtesy.max_per_week.unwrap_or_default()
             ),
-            other => other.replace('_', " "),
+            Skip::InvalidAddress => "the address is not valid".to_string(),
         };
         return Ok(Decision::Skipped(why));
     }
@@ -100,10 +101,7 @@ async fn triggered(
             delivery.status
         )));
     }
-    let delay = campaign.delay.as_ref().map_or_else(
-        || "at once".to_string(),
-        |d| format!("{} later", d.get_ref()),
-    );
+    let delay = campaign.delay_words();
     Ok(Decision::Triggered(format!(
         "sent after their next `{kind}` event ({delay}), once, if they are in the segment then"
     )))
