@@ -2,7 +2,8 @@
 //! `BENCH_RECIPIENTS=N` to change) through SMTP to Postfix's `smtp-sink` on loopback, beside Postfix's
 //! own `smtp-source` sending the same number of messages of the same size with the same concurrency
 //! over reused connections, in the same run. Prints messages per second for both, their ratio, and
-//! rapport's peak RSS. Run: `cargo bench --bench send` (see bench/README.md).
+//! rapport's peak RSS. `BENCH_DKIM=rsa` (or `ed25519`) signs every message with a fresh key (RSA-2048
+//! from `openssl genrsa`). Run: `cargo bench --bench send` (see bench/README.md).
 
 use std::io::Write;
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -17,11 +18,15 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(100_000);
+    let dkim = std::env::var("BENCH_DKIM").unwrap_or_default();
     let dir = tempfile::tempdir().unwrap();
     let ws = dir.path();
     let sink_addr = free_port();
     let mut sink = start_sink(sink_addr);
     prepare_workspace(ws, sink_addr, n);
+    if !dkim.is_empty() {
+        add_dkim(ws, &dkim);
+    }
 
     let size = message_size(ws);
     let source = time_smtp_source(sink_addr, n, size);
@@ -29,8 +34,13 @@ fn main() {
     let _ = sink.kill();
     let _ = sink.wait();
 
+    let signing = if dkim.is_empty() {
+        "no DKIM".to_string()
+    } else {
+        format!("DKIM {dkim}")
+    };
     println!(
-        "send benchmark: {n} messages of about {size} bytes, concurrency {CONCURRENCY}, smtp-sink on loopback"
+        "send benchmark: {n} messages of about {size} bytes, concurrency {CONCURRENCY}, {signing}, smtp-sink on loopback"
     );
     println!(
         "smtp-source (reused connections)   {:>8.0} msg/s  ({source:.2} s)",
@@ -100,7 +110,12 @@ fn prepare_workspace(ws: &Path, sink: SocketAddr, n: usize) {
         )
         .replace("concurrency = 8", &format!("concurrency = {CONCURRENCY}"))
         .replace("rate = [\"20/s\", \"5000/day\"]", "")
-        .replace("max_per_week = 2", "");
+        .replace("max_per_week = 2", "")
+        .replace("quiet_hours = \"21:00-08:00\"", "");
+    assert!(
+        !config.contains("quiet_hours ="),
+        "the bench sends at any hour: rapport.toml still has quiet hours"
+    );
     std::fs::write(ws.join("rapport.toml"), config).unwrap();
     let mut csv = std::io::BufWriter::new(std::fs::File::create(ws.join("customers.csv")).unwrap());
     writeln!(csv, "email,first_name,last_name,timezone").unwrap();
@@ -119,6 +134,34 @@ fn prepare_workspace(ws: &Path, sink: SocketAddr, n: usize) {
             .unwrap()
             .success()
     );
+}
+
+/// Signs with a new key: `rsa` (2048 bits, from `openssl genrsa`) or `ed25519`.
+fn add_dkim(ws: &Path, algorithm: &str) {
+    let key = ws.join("dkim.key");
+    match algorithm {
+        "rsa" => assert!(
+            Command::new("openssl")
+                .args(["genrsa", "-traditional", "-out"])
+                .arg(&key)
+                .arg("2048")
+                .stderr(Stdio::null())
+                .status()
+                .expect("openssl, to make an RSA key")
+                .success()
+        ),
+        "ed25519" => {
+            use base64::Engine as _;
+            let seed: [u8; 32] = std::array::from_fn(|i| i as u8 * 7 + 1);
+            std::fs::write(&key, base64::engine::general_purpose::STANDARD.encode(seed)).unwrap();
+        }
+        other => panic!("BENCH_DKIM={other}: use rsa or ed25519"),
+    }
+    let mut config = std::fs::read_to_string(ws.join("rapport.toml")).unwrap();
+    config.push_str(&format!(
+        "\n[dkim]\nselector = \"bench\"\ndomain = \"maplethread.example\"\nprivate_key = \"dkim.key\"\nalgorithm = \"{algorithm}\"\n"
+    ));
+    std::fs::write(ws.join("rapport.toml"), config).unwrap();
 }
 
 /// The size of one rendered newsletter, to give smtp-source the same payload.

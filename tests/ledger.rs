@@ -341,3 +341,85 @@ async fn suppressions_hold_per_topic(engine: Engine) {
     tx.commit().await.unwrap();
 }
 on_both_databases!(suppressions_hold_per_topic, suppressions_hold_per_topic);
+
+/// The indexed claim takes what is due in due order, across pending deliveries, retries that fell
+/// due and expired leases, and leaves the rest; marking a group sent touches only claims that hold.
+async fn indexed_claims_and_group_marks_respect_due_times_and_leases(engine: Engine) {
+    let (_dir, store, customers) = store_with_customers(engine, 6).await;
+    let mut tx = store.begin().await.unwrap();
+    let campaign = runs::campaign_id(&mut tx, "news", at(0)).await.unwrap();
+    let run = runs::create_run(&mut tx, campaign, at(0), at(0))
+        .await
+        .unwrap()
+        .unwrap();
+    deliveries::plan(&mut tx, run, &customers[..3], at(0), at(0))
+        .await
+        .unwrap();
+    deliveries::plan(&mut tx, run, &customers[3..], at(100), at(0))
+        .await
+        .unwrap();
+    let lease = Duration::from_secs(60);
+    let ids = |claims: &[deliveries::Claimed]| claims.iter().map(|c| c.id).collect::<Vec<_>>();
+
+    let first = deliveries::claim_due_indexed(&mut tx, run, at(1), lease, 2)
+        .await
+        .unwrap();
+    let second = deliveries::claim_due_indexed(&mut tx, run, at(2), lease, 10)
+        .await
+        .unwrap();
+    deliveries::mark(
+        &mut tx,
+        &first[0],
+        Mark::Retry {
+            at: at(50),
+            error: "450",
+        },
+        at(3),
+    )
+    .await
+    .unwrap();
+    let before_due = deliveries::claim_due_indexed(&mut tx, run, at(49), lease, 10)
+        .await
+        .unwrap();
+    let retried_and_expired = deliveries::claim_due_indexed(&mut tx, run, at(61), lease, 10)
+        .await
+        .unwrap();
+    let held = deliveries::mark_sent_many(
+        &mut tx,
+        &[(&first[1], at(70)), (&retried_and_expired[1], at(70))],
+    )
+    .await
+    .unwrap();
+    let later = deliveries::claim_due_indexed(&mut tx, run, at(100), lease, 10)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+
+    let planned_first: Vec<i64> = ids(&first).into_iter().chain(ids(&second)).collect();
+    assert_eq!(planned_first.len(), 3, "only the three due at 0");
+    assert!(before_due.is_empty(), "nothing is due at 49");
+    assert_eq!(
+        ids(&retried_and_expired),
+        [first[0].id, first[1].id],
+        "the retry due at 50 and the lease that ran out at 61"
+    );
+    assert_eq!(
+        held,
+        [first[1].id],
+        "the stale claim marks nothing, the one that holds is sent"
+    );
+    assert_eq!(
+        later.len(),
+        4,
+        "the three due at 100 and the lease that ran out at 62"
+    );
+    assert!(
+        later
+            .iter()
+            .all(|c| !planned_first.contains(&c.id) || c.id == second[0].id)
+    );
+}
+on_both_databases!(
+    indexed_claims_and_group_marks_respect_due_times_and_leases,
+    indexed_claims_and_group_marks_respect_due_times_and_leases
+);

@@ -166,3 +166,179 @@ async fn connection_refused_is_transient() {
 
     assert!(failure.should_retry(), "{failure:?}");
 }
+
+/// What the stand-in server of the tests below does once it has accepted DATA.
+#[derive(Clone, Copy)]
+enum AfterData {
+    /// Reads a little of the message, then closes the connection (a reset, with data unread).
+    HangUpMidMessage,
+    /// Never reads the message: the client's writes stall once the socket buffers are full.
+    StopReading,
+    /// Reads the whole message and its final ".", then never replies.
+    NeverReply,
+}
+
+/// A one-connection SMTP server that accepts everything up to DATA, then behaves as `after` says.
+async fn server_that(after: AfterData) -> SmtpServer {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let (socket, _) = listener.accept().await.unwrap();
+        let mut socket = BufReader::new(socket);
+        socket
+            .get_mut()
+            .write_all(b"220 test ESMTP\r\n")
+            .await
+            .unwrap();
+        let mut line = String::new();
+        loop {
+            line.clear();
+            if socket.read_line(&mut line).await.unwrap() == 0 {
+                return;
+            }
+            let verb = line.get(..4).unwrap_or_default().to_ascii_uppercase();
+            let reply: &[u8] = if verb == "DATA" {
+                b"354 go on\r\n"
+            } else {
+                b"250 ok\r\n"
+            };
+            socket.get_mut().write_all(reply).await.unwrap();
+            if verb == "DATA" {
+                break;
+            }
+        }
+        match after {
+            AfterData::HangUpMidMessage => {
+                let mut some = vec![0; 64 * 1024];
+                socket.read_exact(&mut some).await.unwrap();
+            }
+            AfterData::StopReading => std::future::pending().await,
+            AfterData::NeverReply => {
+                let mut seen = Vec::new();
+                while !seen.ends_with(b"\r\n.\r\n") {
+                    let mut chunk = [0; 4096];
+                    let n = socket.read(&mut chunk).await.unwrap();
+                    assert!(n > 0, "the client hung up before the final dot");
+                    seen.extend_from_slice(&chunk[..n]);
+                }
+                std::future::pending().await
+            }
+        }
+    });
+    SmtpServer::parse(&format!("smtp://{addr}")).unwrap()
+}
+
+/// A message larger than every socket buffer between client and server, so that it cannot be
+/// written completely unless the server reads it.
+fn huge_message(to: &str) -> Vec<u8> {
+    let mut bytes = message(to);
+    bytes.extend(
+        std::iter::repeat_n(
+            b"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde\r\n",
+            512 * 1024,
+        )
+        .flatten(),
+    );
+    bytes
+}
+
+fn short_end_of_data() -> Timeouts {
+    Timeouts {
+        end_of_data: Duration::from_secs(1),
+        ..quick()
+    }
+}
+
+/// A connection lost while the message is still being written is transient: the server cannot
+/// have accepted a message whose final "." it never got.
+#[tokio::test]
+async fn a_connection_lost_mid_message_is_transient() {
+    let server = server_that(AfterData::HangUpMidMessage).await;
+    let mut conn = SmtpConnection::connect(&server, quick()).await.unwrap();
+
+    let to = "x@example.com";
+    let failure = conn
+        .send(&envelope(to), &huge_message(to))
+        .await
+        .unwrap_err();
+
+    assert!(
+        matches!(failure, Failure::Transient { code: None, .. }),
+        "{failure:?}"
+    );
+    assert!(conn.is_broken());
+}
+
+/// A server that stops reading mid-message times the write out: transient too.
+#[tokio::test]
+async fn a_write_that_stalls_mid_message_is_transient() {
+    let server = server_that(AfterData::StopReading).await;
+    let mut conn = SmtpConnection::connect(&server, short_end_of_data())
+        .await
+        .unwrap();
+
+    let to = "x@example.com";
+    let failure = conn
+        .send(&envelope(to), &huge_message(to))
+        .await
+        .unwrap_err();
+
+    assert!(
+        matches!(failure, Failure::Transient { code: None, .. }),
+        "{failure:?}"
+    );
+    assert!(conn.is_broken());
+}
+
+/// Once the whole message and its final "." are written, no reply in time is uncertain: the server
+/// may have taken the message.
+#[tokio::test]
+async fn no_reply_after_the_final_dot_is_uncertain() {
+    let server = server_that(AfterData::NeverReply).await;
+    let mut conn = SmtpConnection::connect(&server, short_end_of_data())
+        .await
+        .unwrap();
+
+    let to = "x@example.com";
+    let failure = conn.send(&envelope(to), &message(to)).await.unwrap_err();
+
+    assert!(matches!(failure, Failure::Uncertain { .. }), "{failure:?}");
+    assert!(conn.is_broken());
+}
+
+/// A message whose go-ahead is refused after DATA is never delivered: the connection is dropped
+/// before the final ".", and the next message goes through a new connection.
+#[tokio::test]
+async fn a_message_held_back_after_data_is_not_delivered() {
+    let sink = SmtpSink::start(&[]);
+    let mut conn = connect(&sink).await;
+
+    let held = conn
+        .send_after(
+            &envelope("held@example.com"),
+            &message("held@example.com"),
+            std::future::ready(false),
+        )
+        .await
+        .unwrap_err();
+    assert!(held.should_retry(), "{held:?}");
+    assert!(conn.is_broken());
+    conn.quit().await;
+    let mut next = connect(&sink).await;
+    next.send_after(
+        &envelope("next@example.com"),
+        &message("next@example.com"),
+        std::future::ready(true),
+    )
+    .await
+    .expect("accepted");
+    next.quit().await;
+
+    let recipients: Vec<String> = sink
+        .messages()
+        .into_iter()
+        .flat_map(|m| m.recipients)
+        .collect();
+    assert_eq!(recipients, ["next@example.com"]);
+}

@@ -2,8 +2,14 @@
 //! batches, check each at send time, compose, wait for the rate limits, send, and record the outcome.
 //!
 //! Invariants: a delivery is leased (claimed) before its message leaves and marked right after, so a
-//! crash loses nothing and duplicates at most the messages in flight. Cancellation is checked between
-//! messages, never mid-send; claimed but unsent deliveries are given back.
+//! crash loses nothing and duplicates at most the messages in flight: a worker's message is delivered
+//! (its final "." written) only once the worker's previous attempt is committed, so at most one per
+//! worker is ever sent but unrecorded. Its envelope (MAIL, RCPT, DATA), which delivers nothing, goes
+//! out while that commit is under way. Cancellation is checked between messages, and once more before
+//! a message is delivered; claimed but unsent deliveries are given back.
+//!
+//! The database work is batched: claims grow to [`MOST_CLAIMED`] deliveries, checked together, and the
+//! ledger writer commits the attempts of all workers together, the sent ones in a few statements.
 
 use super::checks::{send_time_check, send_time_checks};
 use super::link::Link;
@@ -22,8 +28,10 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-/// Deliveries one worker claims at a time.
-const CLAIM_BATCH: i64 = 8;
+/// Deliveries a worker claims at first; each later claim doubles, up to [`MOST_CLAIMED`]. Small first
+/// claims share a small run among all workers; larger ones make fewer claims and batch checks.
+const FIRST_CLAIM: i64 = 8;
+const MOST_CLAIMED: i64 = 64;
 /// A claim is sent only if its lease still has this long to run (a message takes seconds at most,
 /// unless the server is very slow: then the lease must be longer, see `[delivery] lease`).
 const LEASE_MARGIN: chrono::Duration = chrono::Duration::seconds(1);
@@ -35,6 +43,10 @@ struct Checked {
     skips: HashMap<i64, crate::campaign::Skip>,
     at: std::time::Instant,
 }
+
+/// How long the ledger writer waits for every worker's attempt before it commits those it has: a
+/// commit per group rather than per attempt is most of what a message costs the database.
+const GATHER_FOR: Duration = Duration::from_millis(1);
 
 /// Policy rejections (5.7.x) in one send after which the run pauses: the sender's setup is wrong.
 const POLICY_PAUSE_AFTER: u64 = 10;
@@ -151,16 +163,19 @@ async fn record_attempts(
     };
     while let Some(first) = attempts.recv().await {
         let mut batch = vec![first];
-        while let Ok(more) = attempts.try_recv() {
-            batch.push(more);
+        // Each worker has at most one attempt here: wait briefly for the others' to share the commit.
+        let deadline = tokio::time::Instant::now() + GATHER_FOR;
+        while batch.len() < attempts.sender_strong_count() {
+            match tokio::time::timeout_at(deadline, attempts.recv()).await {
+                Ok(Some(more)) => batch.push(more),
+                _ => break,
+            }
         }
+        let (batch, replies): (Vec<Attempt>, Vec<_>) = batch.into_iter().unzip();
         let mut tx = d.store.begin().await?;
-        let mut replies = Vec::with_capacity(batch.len());
-        for (attempt, reply) in batch {
-            replies.push((outcome::record_in(&mut tx, &run, attempt).await?, reply));
-        }
+        let recorded = outcome::record_all_in(&mut tx, &run, batch).await?;
         tx.commit().await?;
-        for (recorded, reply) in replies {
+        for (recorded, reply) in recorded.into_iter().zip(replies) {
             let _ = reply.send(recorded);
         }
     }
@@ -172,7 +187,17 @@ async fn worker(
     mut link: Link,
     ledger: mpsc::Sender<ToRecord>,
 ) -> anyhow::Result<()> {
-    let result = work(d, &mut link, &ledger).await;
+    let mut lane = Lane {
+        link: &mut link,
+        ledger: &ledger,
+        previous: None,
+    };
+    let mut result = work(d, &mut lane).await;
+    if let Some(pending) = lane.previous.take() {
+        if result.is_ok() {
+            result = settle(d, pending).await;
+        }
+    }
     if result.is_err() {
         // Stop the other workers too: the run is in an unknown state; leases bring its claims back.
         d.cancel.cancel();
@@ -181,23 +206,32 @@ async fn worker(
     result
 }
 
-async fn work(
-    d: &Delivery<'_>,
-    link: &mut Link,
-    ledger: &mpsc::Sender<ToRecord>,
-) -> anyhow::Result<()> {
+/// A worker's way out: its link, the ledger, and its last attempt still on its way there.
+struct Lane<'l> {
+    link: &'l mut Link,
+    ledger: &'l mpsc::Sender<ToRecord>,
+    previous: Option<Pending>,
+}
+
+async fn work(d: &Delivery<'_>, lane: &mut Lane<'_>) -> anyhow::Result<()> {
+    let mut batch_size = FIRST_CLAIM;
     while !d.cancel.is_cancelled() {
-        let wanted = reserve(&d.budget, CLAIM_BATCH);
+        let wanted = reserve(&d.budget, batch_size);
         if wanted == 0 {
             break;
         }
         let now = d.options.clock.now();
         let mut tx = d.store.begin().await?;
-        let claims = deliveries::claim_due(&mut tx, d.run_id, now, d.options.lease, wanted).await?;
+        let claims =
+            deliveries::claim_due_indexed(&mut tx, d.run_id, now, d.options.lease, wanted).await?;
         tx.commit().await?;
         d.budget
             .fetch_add(wanted - claims.len() as i64, Ordering::SeqCst);
         if claims.is_empty() {
+            // What is due next depends on how the last attempt went.
+            if let Some(pending) = lane.previous.take() {
+                settle(d, pending).await?;
+            }
             if !wait_for_next_due(d, now).await? {
                 break;
             }
@@ -243,8 +277,7 @@ async fn work(
                 .unwrap_or_default();
             process(
                 d,
-                link,
-                ledger,
+                lane,
                 claim,
                 customers.get(&claim.customer_id),
                 &summary,
@@ -253,6 +286,7 @@ async fn work(
             .await?;
             (d.on_progress)();
         }
+        batch_size = (batch_size * 2).min(MOST_CLAIMED);
     }
     Ok(())
 }
@@ -297,8 +331,7 @@ async fn give_back(d: &Delivery<'_>, claims: &[Claimed]) -> anyhow::Result<()> {
 
 async fn process(
     d: &Delivery<'_>,
-    link: &mut Link,
-    ledger: &mpsc::Sender<ToRecord>,
+    lane: &mut Lane<'_>,
     claim: &Claimed,
     customer: Option<&Customer>,
     summary: &Summary,
@@ -351,7 +384,10 @@ async fn process(
         delivery_id: claim.id,
         run_id: d.run_id,
     };
-    let composed = match d.composer.compose(customer, summary, delivery, now) {
+    let composed = match d
+        .composer
+        .compose_unsigned(customer, summary, delivery, now)
+    {
         Ok(composed) => composed,
         Err(e) => {
             let reason = if matches!(e, ComposeError::Address(_)) {
@@ -370,11 +406,32 @@ async fn process(
             .await;
         }
     };
-    take_rate_slot(d).await;
     let envelope = composed.message.envelope().clone();
-    let result = link
-        .send(claim.id, &envelope, composed.message.formatted())
+    let bytes = d.composer.wire_bytes(composed.message).await;
+    take_rate_slot(d).await;
+    // The previous message's outcome is committed while this one's envelope goes out, and before
+    // this one is delivered; if that fails, or the send was stopped meanwhile, it is not delivered.
+    let mut settled = Ok(());
+    let mut held_back = false;
+    let before_delivery = async {
+        if let Some(previous) = lane.previous.take() {
+            settled = settle(d, previous).await;
+        }
+        held_back = settled.is_err() || d.cancel.is_cancelled();
+        !held_back
+    };
+    let result = lane
+        .link
+        .send(claim.id, &envelope, bytes, before_delivery)
         .await;
+    if let Some(previous) = lane.previous.take() {
+        // The send failed before it came to delivering.
+        settled = settle(d, previous).await;
+    }
+    settled?;
+    if held_back {
+        return give_back(d, std::slice::from_ref(claim)).await;
+    }
     let attempt = Attempt {
         claim: claim.clone(),
         customer_id: customer.id,
@@ -384,14 +441,37 @@ async fn process(
         at: d.options.clock.now(),
     };
     let (reply, recorded) = oneshot::channel();
-    let stopped = || anyhow::anyhow!("the ledger writer stopped");
-    ledger.send((attempt, reply)).await.map_err(|_| stopped())?;
-    match recorded.await.map_err(|_| stopped())? {
+    lane.ledger
+        .send((attempt, reply))
+        .await
+        .map_err(|_| ledger_stopped())?;
+    lane.previous = Some(Pending {
+        delivery_id: claim.id,
+        recorded,
+    });
+    Ok(())
+}
+
+fn ledger_stopped() -> anyhow::Error {
+    anyhow::anyhow!("the ledger writer stopped")
+}
+
+/// A worker's last attempt on its way to the ledger. The worker's next message is delivered only
+/// once it is committed, so at most one message per worker is ever sent but unrecorded.
+struct Pending {
+    delivery_id: i64,
+    recorded: oneshot::Receiver<Recorded>,
+}
+
+/// Waits until `pending` is committed, and acts on what was recorded.
+async fn settle(d: &Delivery<'_>, pending: Pending) -> anyhow::Result<()> {
+    let delivery = pending.delivery_id;
+    match pending.recorded.await.map_err(|_| ledger_stopped())? {
         Recorded::Setup(detail) => stop(d, detail),
         Recorded::Policy => {
             let refusals = d.policy_rejections.fetch_add(1, Ordering::SeqCst) + 1;
             tracing::warn!(
-                delivery = claim.id,
+                delivery,
                 "a message was refused by the receiving server's policy"
             );
             if refusals >= POLICY_PAUSE_AFTER {
@@ -406,7 +486,7 @@ async fn process(
         }
         Recorded::LeaseLost => {
             tracing::warn!(
-                delivery = claim.id,
+                delivery,
                 "the lease ran out while sending; another sender had taken the delivery"
             )
         }

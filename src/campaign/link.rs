@@ -17,15 +17,23 @@ pub enum Link {
 }
 
 impl Link {
-    /// Hands one message over; the outbox names its file after the delivery.
+    /// Hands one message over once `ready` says yes (see [`SmtpConnection::send_after`]); the outbox
+    /// names its file after the delivery.
     pub async fn send(
         &mut self,
         delivery_id: i64,
         envelope: &lettre::address::Envelope,
         bytes: Vec<u8>,
+        ready: impl std::future::Future<Output = bool>,
     ) -> Result<(), Failure> {
         match self {
             Link::Outbox { dir } => {
+                if !ready.await {
+                    return Err(Failure::Transient {
+                        code: None,
+                        detail: "not written: what had to come first failed".to_string(),
+                    });
+                }
                 let dir = dir.clone();
                 let written =
                     tokio::task::spawn_blocking(move || write_message(&dir, delivery_id, &bytes))
@@ -51,7 +59,7 @@ impl Link {
                     *connection = Some(Box::new(SmtpConnection::connect(server, *timeouts).await?));
                 }
                 let conn = connection.as_mut().expect("connected above");
-                conn.send(envelope, &bytes).await
+                conn.send_after(envelope, &bytes, ready).await
             }
         }
     }

@@ -1,5 +1,6 @@
-//! Writing what became of one attempt: the ledger row, the engine's own event, and for a hard bounce
-//! the suppression, all in one transaction.
+//! Writing what became of attempts: the ledger row, the engine's own event, the message's links, and
+//! for a hard bounce the suppression, all in the caller's transaction. [`record_all_in`] writes a
+//! group of attempts (the ledger writer's group commit), the sent ones a few statements for all.
 
 use crate::send::{Backoff, Failure};
 use crate::store::Tx;
@@ -42,6 +43,66 @@ pub struct Attempt {
     pub at: Timestamp,
 }
 
+/// Records `attempts` inside the caller's transaction, returning what was recorded for each, in order.
+/// The sent ones, nearly all of them, take three statements together: mark them sent (which says
+/// whose claim still held), then their links and their `email.sent` events; the others go one by one
+/// through [`record_in`].
+pub async fn record_all_in(
+    tx: &mut Tx,
+    run: &RunContext<'_>,
+    attempts: Vec<Attempt>,
+) -> anyhow::Result<Vec<Recorded>> {
+    let (sent, others): (Vec<_>, Vec<_>) = attempts
+        .into_iter()
+        .enumerate()
+        .partition(|(_, a)| a.result.is_ok());
+    let mut recorded = vec![Recorded::LeaseLost; sent.len() + others.len()];
+    let marks: Vec<(&Claimed, Timestamp)> = sent.iter().map(|(_, a)| (&a.claim, a.at)).collect();
+    let held: std::collections::HashSet<i64> = deliveries::mark_sent_many(tx, &marks)
+        .await?
+        .into_iter()
+        .collect();
+    let sent: Vec<&(usize, Attempt)> = sent
+        .iter()
+        .filter(|(_, a)| held.contains(&a.claim.id))
+        .collect();
+    let links: Vec<(i64, &[String])> = sent
+        .iter()
+        .map(|(_, a)| (a.claim.id, a.links.as_slice()))
+        .collect();
+    crate::store::links::record_links_of_many(tx, &links).await?;
+    let properties = run_properties(run);
+    let events: Vec<EngineEvent> = sent
+        .iter()
+        .map(|(_, a)| EngineEvent {
+            customer_id: a.customer_id,
+            kind: "email.sent",
+            delivery_id: a.claim.id,
+            occurred_at: a.at,
+            properties: properties.clone(),
+            once_per_delivery: true,
+        })
+        .collect();
+    if let Some(first) = sent.first() {
+        events::record_engine_events(tx, &events, first.1.at).await?;
+    }
+    for (i, _) in &sent {
+        recorded[*i] = Recorded::Sent;
+    }
+    for (i, attempt) in others {
+        recorded[i] = record_in(tx, run, attempt).await?;
+    }
+    Ok(recorded)
+}
+
+/// `{"campaign": …, "run": …}`: the properties of the engine's events about a run.
+fn run_properties(run: &RunContext<'_>) -> Map<String, Value> {
+    let Value::Object(map) = json!({ "campaign": run.campaign, "run": run.run_id }) else {
+        unreachable!()
+    };
+    map
+}
+
 /// Records `attempt` inside the caller's transaction, with the message's tracked links.
 ///
 /// The links are written in the same transaction as the outcome, right after the send, rather than in
@@ -66,18 +127,12 @@ pub async fn record_in(
         return Ok(Recorded::LeaseLost);
     }
     crate::store::links::record_links(tx, claim.id, &links).await?;
-    let properties = || -> Map<String, Value> {
-        let Value::Object(map) = json!({ "campaign": run.campaign, "run": run.run_id }) else {
-            unreachable!()
-        };
-        map
-    };
     let event = |kind| EngineEvent {
         customer_id,
         kind,
         delivery_id: claim.id,
         occurred_at: now,
-        properties: properties(),
+        properties: run_properties(run),
         once_per_delivery: true,
     };
     let recorded = match result {

@@ -50,7 +50,7 @@ pub enum Command {
     Check(super::check::Args),
     /// Import customers or events from a CSV file (or - for stdin).
     Import(super::import::Args),
-    /// Show one customer: attributes, then events newest first.
+    /// Show one customer: attributes, emails waiting to go to them, then events newest first.
     Customer(super::customer::Args),
     /// Segments: list them, count or show members, explain why a customer is in or out.
     Segment(super::segment::Args),

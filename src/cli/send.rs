@@ -4,21 +4,19 @@
 //! says so and sends nothing unless `--new-run` asks for a new blast. SIGINT/SIGTERM stop gracefully:
 //! no new claims, the message in flight finishes, and the summary says what remains.
 
+use super::dry_run::dry_run;
 use super::preview::{find_campaign, load_template};
-use crate::campaign::{
-    Pass, RunSummary, Start, audience, deliver_pass, plan_triggers, send_time_check, start_run,
-};
+use super::progress::Progress;
+use crate::campaign::{Pass, RunSummary, Start, deliver_pass, plan_triggers, start_run};
 use crate::clock::Clock;
 use crate::config::CampaignConfig;
-use crate::message::{Composer, PREVIEW};
+use crate::message::Composer;
 use crate::schedule::Timing;
 use crate::store::Store;
 use crate::timestamp::Timestamp;
 use crate::workspace::Workspace;
-use std::io::IsTerminal;
 use std::path::Path;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
@@ -204,161 +202,4 @@ async fn cancel_on_signal(cancel: CancellationToken) {
     }
     eprintln!("stopping: the messages in flight finish, nothing new is started");
     cancel.cancel();
-}
-
-/// A progress bar on a terminal; a line every few seconds otherwise.
-struct Progress {
-    bar: Option<indicatif::ProgressBar>,
-    shown: bool,
-    done: AtomicU64,
-    total: u64,
-    last_line: std::sync::Mutex<std::time::Instant>,
-}
-
-impl Progress {
-    fn new(total: i64, shown: bool) -> Self {
-        let total = total.max(0) as u64;
-        let bar = (shown && std::io::stderr().is_terminal()).then(|| {
-            let bar = indicatif::ProgressBar::new(total);
-            bar.set_style(
-                indicatif::ProgressStyle::with_template(
-                    "{bar:40} {pos}/{len} messages  {per_sec}  eta {eta}",
-                )
-                .expect("valid template"),
-            );
-            bar
-        });
-        Progress {
-            bar,
-            shown,
-            done: AtomicU64::new(0),
-            total,
-            last_line: std::sync::Mutex::new(std::time::Instant::now()),
-        }
-    }
-
-    fn tick(&self) {
-        let done = self.done.fetch_add(1, Ordering::Relaxed) + 1;
-        if let Some(bar) = &self.bar {
-            bar.inc(1);
-            return;
-        }
-        let mut last = self.last_line.lock().expect("not poisoned");
-        if self.shown && last.elapsed() >= Duration::from_secs(5) {
-            *last = std::time::Instant::now();
-            eprintln!("progress: {done}/{} deliveries processed", self.total);
-        }
-    }
-
-    fn finish(&self) {
-        if let Some(bar) = &self.bar {
-            bar.finish_and_clear();
-        }
-    }
-}
-
-/// `--dry-run`: renders every member's message, records nothing, and reports who would be skipped.
-async fn dry_run(
-    workspace: &Workspace,
-    store: &Store,
-    campaign: &CampaignConfig,
-    composer: &Composer<'_>,
-    limit: Option<i64>,
-) -> anyhow::Result<ExitCode> {
-    let now = Clock::from_env()?.now();
-    let condition = audience(&workspace.segments_dir(), campaign, store.dialect(), now)?;
-    let mut ids = Vec::new();
-    store
-        .for_each_member(&condition, limit, |c| {
-            ids.push(c.id);
-            Ok(())
-        })
-        .await?;
-    let mut would_send = 0;
-    let mut skipped = std::collections::BTreeMap::<&str, u64>::new();
-    let mut failures = Vec::new();
-    let mut shown = 0;
-    let (mut no_first_name, mut no_timezone) = (0u64, 0u64);
-    let timing = Timing::new(&workspace.config, campaign.deliver_at);
-    let mut deferred: std::collections::BTreeMap<&str, (u64, Timestamp)> = Default::default();
-    for chunk in ids.chunks(500) {
-        let customers = store.customers_by_ids(chunk).await?;
-        let summaries = store.summaries(chunk).await?;
-        for customer in &customers {
-            let mut tx = store.begin_read().await?;
-            let skip = send_time_check(
-                &mut tx,
-                customer,
-                campaign.topic.as_str(),
-                workspace.config.courtesy.max_per_week,
-                now,
-            )
-            .await?;
-            tx.rollback().await?;
-            if let Some(skip) = skip {
-                *skipped.entry(skip.reason()).or_default() += 1;
-                continue;
-            }
-            let summary = summaries.get(&customer.id).cloned().unwrap_or_default();
-            match composer.compose(customer, &summary, PREVIEW, now) {
-                Ok(composed) => {
-                    would_send += 1;
-                    no_first_name +=
-                        u64::from(customer.first_name.as_deref().is_none_or(str::is_empty));
-                    no_timezone += u64::from(customer.timezone.is_none());
-                    let zone = timing.zone(customer.timezone.as_deref());
-                    if let Some(deferral) = timing.due(zone, now) {
-                        let entry = deferred
-                            .entry(deferral.reason())
-                            .or_insert((0, deferral.until()));
-                        entry.0 += 1;
-                        entry.1 = entry.1.min(deferral.until());
-                    }
-                    if shown < 20 {
-                        shown += 1;
-                        println!("would send to {:<32} {}", customer.email, composed.subject);
-                    }
-                }
-                Err(e) => failures.push(format!("{}: {e}", customer.email)),
-            }
-        }
-    }
-    if would_send > shown {
-        println!("… and {} more", would_send - shown);
-    }
-    let name = campaign.name.get_ref().as_str();
-    println!(
-        "dry run of campaign {name}: {} in the segment, {would_send} would be sent",
-        ids.len()
-    );
-    for (reason, n) in &skipped {
-        println!("  skipped: {n} {reason}");
-    }
-    for failure in &failures {
-        println!("  cannot render: {failure}");
-    }
-    for (reason, (n, first)) in &deferred {
-        let what = match *reason {
-            "quiet hours" => "the end of their quiet hours",
-            _ => "the campaign's deliver_at time in their zone",
-        };
-        println!("  deferred: {n} would wait for {what} (the first until {first})");
-    }
-    if no_first_name > 0 {
-        println!(
-            "  fallback: {no_first_name} have no first name: the template's default greeting is used"
-        );
-    }
-    if no_timezone > 0 {
-        let zone = workspace.config.courtesy.default_timezone.0;
-        println!(
-            "  fallback: {no_timezone} have no time zone: courtesy.default_timezone ({zone}) is used"
-        );
-    }
-    println!("nothing was sent or recorded");
-    Ok(if failures.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
 }

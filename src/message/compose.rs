@@ -14,6 +14,8 @@ use crate::template::{Library, Links, Sender, Shared, html_to_text, one_line};
 use crate::timestamp::Timestamp;
 use crate::token::{Purpose, Signer};
 use lettre::message::Mailbox;
+use lettre::message::dkim::DkimConfig;
+use std::sync::Arc;
 
 /// The delivery a message is for: the ids that make its Message-ID and sign its links.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,8 +66,8 @@ pub struct Composer<'a> {
     /// The campaign's `track_opens` and `track_clicks`.
     pub track_opens: bool,
     pub track_clicks: bool,
-    /// Signs every message when `[dkim]` is configured.
-    pub dkim: Option<lettre::message::dkim::DkimConfig>,
+    /// Signs every message when `[dkim]` is configured; shared with the threads that sign.
+    pub dkim: Option<Arc<DkimConfig>>,
 }
 
 impl<'a> Composer<'a> {
@@ -111,13 +113,44 @@ impl<'a> Composer<'a> {
         workspace: &std::path::Path,
     ) -> anyhow::Result<Self> {
         if let Some(settings) = &config.dkim {
-            self.dkim = Some(super::dkim::load(settings, workspace)?);
+            self.dkim = Some(Arc::new(super::dkim::load(settings, workspace)?));
         }
         Ok(self)
     }
 
-    /// The message `customer` gets from delivery `delivery`, composed at `now`.
+    /// The message `customer` gets from delivery `delivery`, composed at `now`, and signed.
     pub fn compose(
+        &self,
+        customer: &Customer,
+        summary: &Summary,
+        delivery: DeliveryRef,
+        now: Timestamp,
+    ) -> Result<Composed, ComposeError> {
+        let mut composed = self.compose_unsigned(customer, summary, delivery, now)?;
+        if let Some(dkim) = &self.dkim {
+            composed.message.sign(dkim);
+        }
+        Ok(composed)
+    }
+
+    /// The message as it goes on the wire: signed, if `[dkim]` says so, on a blocking thread, since
+    /// an RSA signature takes most of a millisecond: the workers' messages are signed on every core
+    /// while the sending goes on.
+    pub async fn wire_bytes(&self, mut message: lettre::Message) -> Vec<u8> {
+        let Some(dkim) = self.dkim.clone() else {
+            return message.formatted();
+        };
+        tokio::task::spawn_blocking(move || {
+            message.sign(&dkim);
+            message.formatted()
+        })
+        .await
+        .expect("signing a message does not panic")
+    }
+
+    /// [`Self::compose`] without the DKIM signature: the delivery engine signs through
+    /// [`Self::wire_bytes`].
+    pub fn compose_unsigned(
         &self,
         customer: &Customer,
         summary: &Summary,
@@ -159,10 +192,7 @@ impl<'a> Composer<'a> {
             list_unsubscribe: format!("<{}>, <{unsubscribe_mailto}>", links.unsubscribe_url),
             date: now,
         };
-        let mut message = build_message(&envelope)?;
-        if let Some(dkim) = &self.dkim {
-            message.sign(dkim);
-        }
+        let message = build_message(&envelope)?;
         Ok(Composed {
             subject: parts.subject,
             text,

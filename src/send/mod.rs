@@ -6,6 +6,7 @@ mod rate;
 mod reply;
 mod smtp;
 mod smtp_url;
+mod watched;
 
 pub use backoff::Backoff;
 pub use outbox::write_message;

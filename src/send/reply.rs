@@ -3,8 +3,10 @@
 //!
 //! - the basic reply code's first digit decides transient (4) against permanent (5): `421 5.7.32` is
 //!   transient; a lost connection or a timeout counts as 451;
-//! - a timeout or lost connection after the final "." has an *unknown* outcome: the server may have
-//!   taken the message, so it is recorded as uncertain rather than blindly retried;
+//! - a timeout or lost connection after the final "." was written has an *unknown* outcome: the
+//!   server may have taken the message, so it is recorded as uncertain rather than blindly retried;
+//!   one while the message or its final "." was still being written is transient: a server never
+//!   accepts an unfinished message;
 //! - mailbox errors (5.1.x, 5.2.1) once a recipient is named, and any other permanent refusal of RCPT
 //!   (the reply that is about this one recipient), mean the address is bad: a hard bounce;
 //! - a permanent refusal before any recipient is named (greeting, AUTH, MAIL FROM: e.g. `553 5.1.8`
@@ -23,14 +25,16 @@ pub enum Stage {
     Mail,
     Rcpt,
     Data,
-    /// The message body and the final ".".
+    /// Writing the message body and the final ".".
+    Body,
+    /// Waiting for the reply to the final ".", once everything was written.
     EndOfData,
 }
 
 /// What a failed attempt means.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Failure {
-    /// Try again later (4xx, connection trouble before the message was handed over).
+    /// Try again later (4xx, connection trouble before the whole message was handed over).
     Transient { code: Option<u16>, detail: String },
     /// The address does not exist: fail and suppress it.
     Bounce { code: u16, detail: String },
@@ -41,7 +45,8 @@ pub enum Failure {
     /// The relay cannot be used as configured (credentials refused, TLS required but not offered):
     /// stop the whole run rather than fail every recipient.
     Setup { code: Option<u16>, detail: String },
-    /// The connection broke or timed out after the whole message was sent: it may have been delivered.
+    /// The connection broke or timed out after the whole message and its final "." were written: it
+    /// may have been delivered.
     Uncertain { detail: String },
 }
 
@@ -205,6 +210,7 @@ mod tests {
     #[test]
     fn lost_connections_are_transient_unless_the_message_was_sent() {
         assert!(classify(Stage::Rcpt, None, "connection reset").should_retry());
+        assert!(classify(Stage::Body, None, "broken pipe").should_retry());
         assert!(matches!(
             classify(Stage::EndOfData, None, "timed out"),
             Failure::Uncertain { .. }

@@ -7,15 +7,24 @@
 //! are opened by lettre and lack TCP_NODELAY (slower, still correct). A password is only ever sent over
 //! TLS, or to a relay on this machine. A connection is meant to be long-lived,
 //! one per worker; after a transport error it is broken and must be replaced.
+//!
+//! A failure at the end of DATA is uncertain (the message may have arrived) only once the whole
+//! message and its final "." were written: a write that fails or stalls before that leaves the server
+//! with an unfinished message, which it discards, so the attempt is a transient failure. The socket is
+//! [`Watched`] to tell the two apart (lettre reads the reply only after writing everything); over
+//! `smtps://`, whose socket lettre opens, only a failure while the body was still being written is
+//! known to be transient.
 
 use super::reply::{Failure, Stage, classify};
 use super::smtp_url::{SmtpServer, TlsMode};
+use super::watched::{ReadWatch, Watched};
 use lettre::address::Envelope;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{AsyncSmtpConnection, TlsParameters};
 use lettre::transport::smtp::commands::{Data, Mail, Rcpt, Rset};
 use lettre::transport::smtp::extension::{ClientId, Extension, MailBodyParameter, MailParameter};
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio::time::timeout;
@@ -45,6 +54,8 @@ pub struct SmtpConnection {
     inner: AsyncSmtpConnection,
     timeouts: Timeouts,
     broken: bool,
+    /// Tells whether the socket was read since the message began (none over `smtps://`).
+    reads: Option<ReadWatch>,
 }
 
 impl SmtpConnection {
@@ -61,6 +72,7 @@ impl SmtpConnection {
         );
         let tls =
             || TlsParameters::new(server.host.clone()).map_err(|e| setup(format!("TLS: {e}")));
+        let mut reads = None;
         let mut inner = if server.tls == TlsMode::Wrapper {
             let address = (server.host.as_str(), server.port);
             let connecting = AsyncSmtpConnection::connect_tokio1(
@@ -85,6 +97,8 @@ impl SmtpConnection {
             .await?;
             tcp.set_nodelay(true)
                 .map_err(|e| classify(Stage::Connect, None, &e.to_string()))?;
+            let (tcp, watch) = Watched::new(tcp);
+            reads = Some(watch);
             step(
                 Stage::Greeting,
                 timeouts.command,
@@ -130,13 +144,29 @@ impl SmtpConnection {
             inner,
             timeouts,
             broken: false,
+            reads,
         })
     }
 
     /// Sends one message. On a refusal the transaction is reset so the connection can carry the next
     /// message; on a transport error the connection is marked broken (see [`Self::is_broken`]).
     pub async fn send(&mut self, envelope: &Envelope, message: &[u8]) -> Result<(), Failure> {
-        let result = self.transaction(envelope, message).await;
+        self.send_after(envelope, message, std::future::ready(true))
+            .await
+    }
+
+    /// Sends one message, but writes it (and so delivers it) only once `ready` says yes: the
+    /// envelope and DATA, which deliver nothing, go first, while the caller finishes something that
+    /// must come before the delivery (recording the previous message). If `ready` says no, nothing is
+    /// delivered: the connection is dropped in the middle of its transaction, which the server
+    /// discards, and the attempt fails as transient.
+    pub async fn send_after(
+        &mut self,
+        envelope: &Envelope,
+        message: &[u8],
+        ready: impl Future<Output = bool>,
+    ) -> Result<(), Failure> {
+        let result = self.transaction(envelope, message, ready).await;
         if let Err(failure) = &result {
             let replied = matches!(
                 failure,
@@ -154,7 +184,12 @@ impl SmtpConnection {
         result
     }
 
-    async fn transaction(&mut self, envelope: &Envelope, message: &[u8]) -> Result<(), Failure> {
+    async fn transaction(
+        &mut self,
+        envelope: &Envelope,
+        message: &[u8],
+        ready: impl Future<Output = bool>,
+    ) -> Result<(), Failure> {
         let t = self.timeouts;
         let mut parameters = Vec::new();
         let unicode_addresses = envelope
@@ -200,8 +235,38 @@ impl SmtpConnection {
             .await?;
         }
         step(Stage::Data, t.command, self.inner.command(Data)).await?;
-        step(Stage::EndOfData, t.end_of_data, self.inner.message(message)).await?;
-        Ok(())
+        if !ready.await {
+            return Err(Failure::Transient {
+                code: None,
+                detail: "not sent: what had to come first failed".to_string(),
+            });
+        }
+        self.message(message).await
+    }
+
+    /// Writes the message and its final ".", and waits for the reply. A failure is classified at
+    /// [`Stage::Body`] unless everything was written (the reply was being read), or, where the socket
+    /// is not watched, at least the body was.
+    async fn message(&mut self, message: &[u8]) -> Result<(), Failure> {
+        let body_written = AtomicBool::new(false);
+        let parts = std::iter::once(message).chain(std::iter::from_fn(|| {
+            body_written.store(true, Ordering::SeqCst);
+            None
+        }));
+        if let Some(reads) = &self.reads {
+            reads.mark();
+        }
+        let result = timeout(self.timeouts.end_of_data, self.inner.message_iter(parts)).await;
+        let everything_written = match &self.reads {
+            Some(reads) => reads.read_since_mark(),
+            None => body_written.load(Ordering::SeqCst),
+        };
+        let stage = if everything_written {
+            Stage::EndOfData
+        } else {
+            Stage::Body
+        };
+        settle(stage, self.timeouts.end_of_data, result).map(|_reply| ())
     }
 
     /// True after a transport error or timeout: drop this connection and open a new one.
@@ -209,8 +274,13 @@ impl SmtpConnection {
         self.broken || self.inner.has_broken()
     }
 
-    /// Says goodbye politely (QUIT), ignoring errors: the messages are already accepted.
+    /// Says goodbye politely (QUIT), ignoring errors: the messages are already accepted. A broken
+    /// connection is only closed: it may be in the middle of a message, where QUIT would be taken
+    /// for a line of it.
     pub async fn quit(mut self) {
+        if self.is_broken() {
+            return;
+        }
         let _ = timeout(self.timeouts.command, self.inner.quit()).await;
     }
 }
@@ -232,9 +302,26 @@ async fn step<T>(
     limit: Duration,
     work: impl Future<Output = Result<T, lettre::transport::smtp::Error>>,
 ) -> Result<T, Failure> {
-    match timeout(limit, work).await {
+    settle(stage, limit, timeout(limit, work).await)
+}
+
+/// The outcome of a step that had `limit` to finish, classified at `stage`.
+fn settle<T>(
+    stage: Stage,
+    limit: Duration,
+    result: Result<Result<T, lettre::transport::smtp::Error>, tokio::time::error::Elapsed>,
+) -> Result<T, Failure> {
+    match result {
         Ok(Ok(value)) => Ok(value),
         Ok(Err(e)) => Err(classify(stage, e.status().map(u16::from), &e.to_string())),
+        Err(_) if stage == Stage::Body => Err(classify(
+            stage,
+            None,
+            &format!(
+                "the server did not take the whole message within {} s",
+                limit.as_secs()
+            ),
+        )),
         Err(_) => Err(classify(
             stage,
             None,

@@ -108,29 +108,46 @@ pub async fn record_engine_event(
     event: &EngineEvent<'_>,
     now: Timestamp,
 ) -> anyhow::Result<bool> {
-    let mut hash = sha2::Sha256::new();
+    Ok(record_engine_events(tx, std::slice::from_ref(event), now).await? == 1)
+}
+
+/// Records events of the engine's own in one statement per thousand; returns how many were new.
+pub async fn record_engine_events(
+    tx: &mut Tx,
+    events: &[EngineEvent<'_>],
+    now: Timestamp,
+) -> anyhow::Result<u64> {
+    let mut inserted = 0;
+    for chunk in events.chunks(INSERT_CHUNK) {
+        inserted += on_tx!(tx, conn => {
+            let mut q = sqlx::QueryBuilder::new(
+                "INSERT INTO events (customer_id, kind, occurred_at, properties, fingerprint, delivery_id, recorded_at) ",
+            );
+            q.push_values(chunk, |mut b, event| {
+                b.push_bind(event.customer_id)
+                    .push_bind(event.kind)
+                    .push_bind(event.occurred_at)
+                    .push_bind(Json(&event.properties))
+                    .push_bind(engine_fingerprint(event))
+                    .push_bind(event.delivery_id)
+                    .push_bind(now);
+            });
+            q.push(" ON CONFLICT DO NOTHING");
+            q.build().execute(&mut *conn).await.map(|r| r.rows_affected())
+        })?;
+    }
+    Ok(inserted)
+}
+
+/// Identifies an engine event: its kind and delivery, and its time unless it happens once per delivery.
+fn engine_fingerprint(event: &EngineEvent<'_>) -> i64 {
     use sha2::Digest;
+    let mut hash = sha2::Sha256::new();
     hash.update(format!("engine\0{}\0{}", event.kind, event.delivery_id));
     if !event.once_per_delivery {
         hash.update(format!("\0{}", event.occurred_at.micros()));
     }
-    let fingerprint = i64::from_be_bytes(hash.finalize()[..8].try_into().expect("8 bytes"));
-    let sql = "INSERT INTO events (customer_id, kind, occurred_at, properties, fingerprint, delivery_id, recorded_at) \
-               VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING";
-    let inserted = on_tx!(tx, conn => {
-        sqlx::query(sql)
-            .bind(event.customer_id)
-            .bind(event.kind)
-            .bind(event.occurred_at)
-            .bind(Json(&event.properties))
-            .bind(fingerprint)
-            .bind(event.delivery_id)
-            .bind(now)
-            .execute(&mut *conn)
-            .await
-            .map(|r| r.rows_affected())
-    })?;
-    Ok(inserted == 1)
+    i64::from_be_bytes(hash.finalize()[..8].try_into().expect("8 bytes"))
 }
 
 /// How many marketing emails the customer was sent since `since` (the weekly cap counts these).
