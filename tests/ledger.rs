@@ -361,10 +361,10 @@ async fn indexed_claims_and_group_marks_respect_due_times_and_leases(engine: Eng
     let lease = Duration::from_secs(60);
     let ids = |claims: &[deliveries::Claimed]| claims.iter().map(|c| c.id).collect::<Vec<_>>();
 
-    let first = deliveries::claim_due_indexed(&mut tx, run, at(1), lease, 2)
+    let first = deliveries::claim_due(&mut tx, run, at(1), lease, 2)
         .await
         .unwrap();
-    let second = deliveries::claim_due_indexed(&mut tx, run, at(2), lease, 10)
+    let second = deliveries::claim_due(&mut tx, run, at(2), lease, 10)
         .await
         .unwrap();
     deliveries::mark(
@@ -378,10 +378,10 @@ async fn indexed_claims_and_group_marks_respect_due_times_and_leases(engine: Eng
     )
     .await
     .unwrap();
-    let before_due = deliveries::claim_due_indexed(&mut tx, run, at(49), lease, 10)
+    let before_due = deliveries::claim_due(&mut tx, run, at(49), lease, 10)
         .await
         .unwrap();
-    let retried_and_expired = deliveries::claim_due_indexed(&mut tx, run, at(61), lease, 10)
+    let retried_and_expired = deliveries::claim_due(&mut tx, run, at(61), lease, 10)
         .await
         .unwrap();
     let held = deliveries::mark_sent_many(
@@ -390,7 +390,7 @@ async fn indexed_claims_and_group_marks_respect_due_times_and_leases(engine: Eng
     )
     .await
     .unwrap();
-    let later = deliveries::claim_due_indexed(&mut tx, run, at(100), lease, 10)
+    let later = deliveries::claim_due(&mut tx, run, at(100), lease, 10)
         .await
         .unwrap();
     tx.commit().await.unwrap();
