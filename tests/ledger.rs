@@ -40,6 +40,15 @@ fn at(seconds: i64) -> Timestamp {
     Timestamp::from_micros(1_790_000_000_000_000 + seconds * 1_000_000).unwrap()
 }
 
+/// A run of the campaign `news`, created at instant 0.
+async fn news_run(tx: &mut rapport::store::Tx) -> i64 {
+    let campaign = runs::campaign_id(tx, "news", at(0)).await.unwrap();
+    runs::create_run(tx, campaign, at(0), at(0))
+        .await
+        .unwrap()
+        .unwrap()
+}
+
 /// A run exists once per (campaign, scheduled time): a second creation, as by a second daemon, is refused.
 async fn runs_are_created_once_per_fire(engine: Engine) {
     let (_dir, store, _) = store_with_customers(engine, 0).await;
@@ -80,11 +89,7 @@ on_both_databases!(
 async fn leases_expire_and_come_back(engine: Engine) {
     let (_dir, store, customers) = store_with_customers(engine, 5).await;
     let mut tx = store.begin().await.unwrap();
-    let campaign = runs::campaign_id(&mut tx, "news", at(0)).await.unwrap();
-    let run = runs::create_run(&mut tx, campaign, at(0), at(0))
-        .await
-        .unwrap()
-        .unwrap();
+    let run = news_run(&mut tx).await;
     assert_eq!(
         deliveries::plan(&mut tx, run, &customers, at(0), at(0))
             .await
@@ -138,11 +143,7 @@ on_both_databases!(leases_expire_and_come_back, leases_expire_and_come_back);
 async fn outcomes_are_recorded_with_reasons(engine: Engine) {
     let (_dir, store, customers) = store_with_customers(engine, 4).await;
     let mut tx = store.begin().await.unwrap();
-    let campaign = runs::campaign_id(&mut tx, "news", at(0)).await.unwrap();
-    let run = runs::create_run(&mut tx, campaign, at(0), at(0))
-        .await
-        .unwrap()
-        .unwrap();
+    let run = news_run(&mut tx).await;
     deliveries::plan(&mut tx, run, &customers, at(0), at(0))
         .await
         .unwrap();
@@ -222,11 +223,7 @@ on_both_databases!(
 async fn concurrent_claims_are_disjoint(engine: Engine) {
     let (_dir, store, customers) = store_with_customers(engine, 200).await;
     let mut tx = store.begin().await.unwrap();
-    let campaign = runs::campaign_id(&mut tx, "news", at(0)).await.unwrap();
-    let run = runs::create_run(&mut tx, campaign, at(0), at(0))
-        .await
-        .unwrap()
-        .unwrap();
+    let run = news_run(&mut tx).await;
     deliveries::plan(&mut tx, run, &customers, at(0), at(0))
         .await
         .unwrap();
@@ -347,11 +344,7 @@ on_both_databases!(suppressions_hold_per_topic, suppressions_hold_per_topic);
 async fn indexed_claims_and_group_marks_respect_due_times_and_leases(engine: Engine) {
     let (_dir, store, customers) = store_with_customers(engine, 6).await;
     let mut tx = store.begin().await.unwrap();
-    let campaign = runs::campaign_id(&mut tx, "news", at(0)).await.unwrap();
-    let run = runs::create_run(&mut tx, campaign, at(0), at(0))
-        .await
-        .unwrap()
-        .unwrap();
+    let run = news_run(&mut tx).await;
     deliveries::plan(&mut tx, run, &customers[..3], at(0), at(0))
         .await
         .unwrap();
@@ -361,10 +354,10 @@ async fn indexed_claims_and_group_marks_respect_due_times_and_leases(engine: Eng
     let lease = Duration::from_secs(60);
     let ids = |claims: &[deliveries::Claimed]| claims.iter().map(|c| c.id).collect::<Vec<_>>();
 
-    let first = deliveries::claim_due_indexed(&mut tx, run, at(1), lease, 2)
+    let first = deliveries::claim_due(&mut tx, run, at(1), lease, 2)
         .await
         .unwrap();
-    let second = deliveries::claim_due_indexed(&mut tx, run, at(2), lease, 10)
+    let second = deliveries::claim_due(&mut tx, run, at(2), lease, 10)
         .await
         .unwrap();
     deliveries::mark(
@@ -378,10 +371,10 @@ async fn indexed_claims_and_group_marks_respect_due_times_and_leases(engine: Eng
     )
     .await
     .unwrap();
-    let before_due = deliveries::claim_due_indexed(&mut tx, run, at(49), lease, 10)
+    let before_due = deliveries::claim_due(&mut tx, run, at(49), lease, 10)
         .await
         .unwrap();
-    let retried_and_expired = deliveries::claim_due_indexed(&mut tx, run, at(61), lease, 10)
+    let retried_and_expired = deliveries::claim_due(&mut tx, run, at(61), lease, 10)
         .await
         .unwrap();
     let held = deliveries::mark_sent_many(
@@ -390,7 +383,7 @@ async fn indexed_claims_and_group_marks_respect_due_times_and_leases(engine: Eng
     )
     .await
     .unwrap();
-    let later = deliveries::claim_due_indexed(&mut tx, run, at(100), lease, 10)
+    let later = deliveries::claim_due(&mut tx, run, at(100), lease, 10)
         .await
         .unwrap();
     tx.commit().await.unwrap();

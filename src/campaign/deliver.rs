@@ -222,8 +222,7 @@ async fn work(d: &Delivery<'_>, lane: &mut Lane<'_>) -> anyhow::Result<()> {
         }
         let now = d.options.clock.now();
         let mut tx = d.store.begin().await?;
-        let claims =
-            deliveries::claim_due_indexed(&mut tx, d.run_id, now, d.options.lease, wanted).await?;
+        let claims = deliveries::claim_due(&mut tx, d.run_id, now, d.options.lease, wanted).await?;
         tx.commit().await?;
         d.budget
             .fetch_add(wanted - claims.len() as i64, Ordering::SeqCst);

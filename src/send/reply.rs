@@ -12,7 +12,8 @@
 //! - a permanent refusal before any recipient is named (greeting, AUTH, MAIL FROM: e.g. `553 5.1.8`
 //!   for our own sender address) is about our setup: the run pauses, nobody is suppressed;
 //! - 5.7.x policy rejections (DMARC, blocklists) mean *our* setup is wrong: fail, never suppress;
-//! - 552 at RCPT ("too many recipients") is transient; 530/535 authentication failures pause the run.
+//! - 552 at RCPT ("too many recipients") is transient; 530/535 authentication failures pause the run;
+//! - protocol errors (503 "bad sequence", 5.5.x syntax) are our client's, never a recipient's: pause.
 
 use std::fmt;
 
@@ -122,6 +123,12 @@ pub fn classify(stage: Stage, code: Option<u16>, text: &str) -> Failure {
         }
         500..=599 => match enhanced {
             Some((5, 1, _)) | Some((5, 2, 1)) => Failure::Bounce { code, detail },
+            // "Bad sequence of commands", syntax errors (5.5.x): our client and the server disagree,
+            // which no recipient can cause and every recipient would meet: pause, suppress no one.
+            _ if code == 503 || matches!(enhanced, Some((5, 5, _))) => Failure::Setup {
+                code: Some(code),
+                detail,
+            },
             Some((5, 7, _)) => Failure::Policy { code, detail },
             _ if stage == Stage::Rcpt => Failure::Bounce { code, detail },
             _ => Failure::Rejected {
@@ -189,6 +196,17 @@ mod tests {
             Failure::Rejected { .. }
         ));
         assert!(classify(Stage::Rcpt, Some(500), "5.3.0 Error: command failed").is_hard_bounce());
+    }
+
+    #[test]
+    fn protocol_errors_at_rcpt_pause_instead_of_suppressing() {
+        for (code, text) in [
+            (503, "5.5.1 Error: need MAIL command"),
+            (500, "5.5.2 syntax error"),
+        ] {
+            let failure = classify(Stage::Rcpt, Some(code), text);
+            assert!(matches!(failure, Failure::Setup { .. }), "{failure:?}");
+        }
     }
 
     #[test]

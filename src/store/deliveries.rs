@@ -51,36 +51,6 @@ pub async fn plan(
     Ok(added)
 }
 
-/// Leases up to `limit` deliveries of `run_id` that are due (pending or retry with `due_at <= now`) or
-/// whose lease has expired, until `now + lease`. On PostgreSQL, rows another daemon is claiming at the
-/// same moment are skipped (`FOR UPDATE SKIP LOCKED`); on SQLite the write transaction serialises claims.
-pub async fn claim_due(
-    tx: &mut Tx,
-    run_id: i64,
-    now: Timestamp,
-    lease: Duration,
-    limit: i64,
-) -> anyhow::Result<Vec<Claimed>> {
-    let lease_until = Timestamp::from(now.datetime() + lease);
-    let lock = match tx {
-        Tx::Sqlite(..) => "",
-        Tx::Postgres(_) => " FOR UPDATE SKIP LOCKED",
-    };
-    let sql = format!(
-        "UPDATE deliveries SET status = 'sending', lease_until = $1, attempts = attempts + 1, updated_at = $2, \
-         first_attempt_at = COALESCE(first_attempt_at, $2) \
-         WHERE id IN (SELECT id FROM deliveries WHERE run_id = $3 \
-             AND ((status IN ('pending', 'retry') AND due_at <= $2) OR (status = 'sending' AND lease_until <= $2)) \
-             ORDER BY due_at, id LIMIT $4{lock}) \
-         RETURNING id, customer_id, attempts, first_attempt_at, lease_until"
-    );
-    let mut claimed: Vec<Claimed> = on_tx!(tx, conn => {
-        sqlx::query_as(&sql).bind(lease_until).bind(now).bind(run_id).bind(limit).fetch_all(&mut *conn).await
-    })?;
-    claimed.sort_by_key(|c| c.id);
-    Ok(claimed)
-}
-
 /// How an attempt ended, as written to the ledger.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Mark<'a> {
@@ -238,11 +208,14 @@ pub async fn mark_sent_many(
     Ok(held)
 }
 
-/// What [`claim_due`] does, found through the `deliveries_due (status, due_at)` index: the first
-/// `limit` due deliveries of each claimable status in index order, then the first `limit` of those.
-/// [`claim_due`] looks at every delivery of the run on each claim (its `OR` defeats the index), which
-/// makes sending a run quadratic in its size on SQLite.
-pub async fn claim_due_indexed(
+/// Leases up to `limit` deliveries of `run_id` that are due (pending or retry with `due_at <= now`) or
+/// whose lease has expired, until `now + lease`. On PostgreSQL, rows another daemon is claiming at the
+/// same moment are skipped (`FOR UPDATE SKIP LOCKED`); on SQLite the write transaction serialises claims.
+///
+/// Found through the `deliveries_due (status, due_at)` index: the first `limit` due deliveries of
+/// each claimable status in index order, then the first `limit` of those. (One `WHERE` with an `OR`
+/// of the statuses defeats the index and makes sending a run quadratic in its size on SQLite.)
+pub async fn claim_due(
     tx: &mut Tx,
     run_id: i64,
     now: Timestamp,
