@@ -27,7 +27,8 @@ async fn fires(store: &rapport::store::Store, campaign: &str) -> Vec<Timestamp> 
 }
 
 /// A daemon that was down misses fires: on restart only the latest runs, and only if it is at most
-/// `[daemon] grace` late; a one-shot time missed by more than the grace never runs.
+/// `[daemon] grace` late; a one-shot time goes if at most the grace late, even if the daemon first
+/// sees it after its time, and never if later.
 async fn after_downtime_only_the_latest_fire_within_grace_runs(engine: Engine) {
     let config = r#"[daemon]
 timezone = "UTC"
@@ -43,7 +44,13 @@ schedule = "0 0 * * * *"
 name = "once"
 segment = "everyone"
 template = "winback"
-at = "2026-12-01T11:00""#;
+at = "2026-12-01T11:00"
+
+[[campaign]]
+name = "added-late"
+segment = "everyone"
+template = "winback"
+at = "2026-12-01T09:15""#;
     let shop = shop(engine, 2, config).await;
     let workspace = Workspace::load(shop.path()).unwrap();
     let store = workspace.open_store().await.unwrap();
@@ -71,6 +78,11 @@ at = "2026-12-01T11:00""#;
             .collect()
     };
     assert_eq!(fires(&store, "hourly").await, hours(&[10, 13, 15, 18]));
+    assert_eq!(
+        fires(&store, "added-late").await,
+        [at("2026-12-01T09:15:00Z")],
+        "a one-shot first seen 15 minutes after its time still goes, within the grace"
+    );
     assert!(
         fires(&store, "once").await.is_empty(),
         "11:00 was missed by more than the grace"

@@ -131,7 +131,7 @@ impl<'a> Planner<'a> {
         let name = campaign.name();
         let after = match self.cursors.get(name) {
             Some(cursor) => *cursor,
-            None => self.first_cursor(campaign, now).await?,
+            None => self.first_cursor(campaign, when, now).await?,
         };
         let tz = self.config.workspace_timezone();
         let catchup = catch_up(when, tz, after, now, self.config.daemon.grace.0);
@@ -154,16 +154,24 @@ impl<'a> Planner<'a> {
         Ok(run.map(|(run_id, _)| run_id))
     }
 
-    /// Where a scheduled campaign's fires start counting: its latest run, or when the campaign was
-    /// first recorded (a new campaign does not fire for times before it existed).
+    /// Where a campaign's fires start counting. A schedule counts from its latest run, or from when
+    /// the campaign was first recorded (a new schedule does not fire for times before it existed).
+    /// A one-shot time counts from its latest run only: added to a running shop a little late, it
+    /// still goes if it is within the grace, since its time was the owner's plain intent.
     async fn first_cursor(
         &self,
         campaign: &CampaignConfig,
+        when: When<'_>,
         now: Timestamp,
     ) -> anyhow::Result<Timestamp> {
         let mut tx = self.store.begin().await?;
         runs::campaign_id(&mut tx, campaign.name(), now).await?;
-        let cursor = runs::schedule_cursor(&mut tx, campaign.name()).await?;
+        let cursor = match when {
+            When::Cron(_) => runs::schedule_cursor(&mut tx, campaign.name()).await?,
+            When::Once(_) => runs::last_run_scheduled(&mut tx, campaign.name())
+                .await?
+                .unwrap_or(Timestamp::EPOCH),
+        };
         tx.commit().await?;
         Ok(cursor)
     }

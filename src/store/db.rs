@@ -112,7 +112,7 @@ impl Store {
                     .journal_mode(SqliteJournalMode::Wal)
                     .synchronous(SqliteSynchronous::Full)
                     .foreign_keys(true)
-                    .pragma("cache_size", "-16384")
+                    .pragma("cache_size", "-8192")
             };
             let pool = SqlitePoolOptions::new()
                 .max_connections(if read_only { 2 } else { 4 })

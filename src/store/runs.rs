@@ -224,6 +224,15 @@ pub async fn schedule_cursor(tx: &mut Tx, campaign_name: &str) -> anyhow::Result
     Ok(latest.map_or(created, |latest| latest.max(created)))
 }
 
+/// The scheduled time of the campaign's latest run, if it has one.
+pub async fn last_run_scheduled(
+    tx: &mut Tx,
+    campaign_name: &str,
+) -> anyhow::Result<Option<Timestamp>> {
+    let sql = "SELECT MAX(r.scheduled_for) FROM runs r JOIN campaigns c ON c.id = r.campaign_id WHERE c.name = $1";
+    Ok(on_tx!(tx, conn => sqlx::query_scalar(sql).bind(campaign_name).fetch_one(&mut *conn).await)?)
+}
+
 /// Unfinished, unpaused runs with a delivery due by `now` (or whose lease expired): what the daemon
 /// delivers next, as `(run id, campaign name)`. Uses `deliveries_due`.
 pub async fn runs_with_due(tx: &mut Tx, now: Timestamp) -> anyhow::Result<Vec<(i64, String)>> {
