@@ -126,6 +126,11 @@ async fn two_daemons_plan_each_fire_once(engine: Engine) {
             log.push_str(&line.unwrap());
         }
         assert!(status.success(), "{status}: {log}");
+        assert!(log.contains("daemon started"), "{log}");
+        assert!(
+            !log.contains('\x1b'),
+            "no colour codes in a log that is not a terminal: {log}"
+        );
     }
     let out = shop.rapport(&["send", "pulse"]); // finishes a run planned just before the stop
     assert!(out.status.success(), "{}", stderr(&out));
