@@ -230,6 +230,58 @@ async fn smtp_transport_needs_a_url() {
     );
 }
 
+/// RAPPORT_TRACKING_SECRET replaces the file's secret: links are signed with it (so they differ),
+/// and a weak one is refused with the variable's name, never echoed.
+#[tokio::test]
+async fn the_tracking_secret_can_come_from_the_environment() {
+    let shop = Shop::new(Engine::Sqlite).await;
+    shop.write("customers.csv", "email\nann@example.com\n");
+    assert!(
+        shop.rapport(&["import", "customers", "customers.csv"])
+            .status
+            .success()
+    );
+    let preview = |secret: Option<&str>| {
+        let mut command = shop.command(&[
+            "preview",
+            "newsletter",
+            "--to",
+            "ann@example.com",
+            "--part",
+            "headers",
+        ]);
+        if let Some(secret) = secret {
+            command.env("RAPPORT_TRACKING_SECRET", secret);
+        }
+        command.output().unwrap()
+    };
+
+    let from_file = preview(None);
+    let from_env = preview(Some("0f9e8d7c6b5a49382716a5b4c3d2e1f00f9e8d7c6b5a4938"));
+    let weak = preview(Some("hunter2"));
+
+    let unsubscribe = |out: &std::process::Output| {
+        let text = stdout(out);
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("List-Unsubscribe:"))
+            .map(str::to_string);
+        line.unwrap_or_else(|| panic!("no List-Unsubscribe in {text}{}", stderr(out)))
+    };
+    assert_ne!(
+        unsubscribe(&from_file),
+        unsubscribe(&from_env),
+        "signed with the other secret"
+    );
+    assert_eq!(weak.status.code(), Some(1));
+    assert!(
+        stderr(&weak).contains("RAPPORT_TRACKING_SECRET: the tracking secret is too short"),
+        "{}",
+        stderr(&weak)
+    );
+    assert!(!stderr(&weak).contains("hunter2"));
+}
+
 /// The complete example of docs/configuration.md is a valid configuration.
 #[test]
 fn documented_example_configuration_is_valid() {

@@ -16,6 +16,8 @@ pub const CONFIG_FILE: &str = "rapport.toml";
 pub const DATABASE_URL_ENV: &str = "RAPPORT_DATABASE_URL";
 /// Overrides `[delivery] smtp_url`.
 pub const SMTP_URL_ENV: &str = "RAPPORT_SMTP_URL";
+/// Overrides `[tracking] secret`, so the key that signs every link can stay out of the workspace.
+pub const TRACKING_SECRET_ENV: &str = "RAPPORT_TRACKING_SECRET";
 
 /// Placeholders that must never sign real tokens.
 const EXAMPLE_SECRETS: &[&str] = &[
@@ -27,7 +29,8 @@ const EXAMPLE_SECRETS: &[&str] = &[
 ];
 const MIN_SECRET_LEN: usize = 32;
 
-/// Loads `DIR/rapport.toml` and applies `RAPPORT_DATABASE_URL` and `RAPPORT_SMTP_URL`.
+/// Loads `DIR/rapport.toml` and applies `RAPPORT_DATABASE_URL`, `RAPPORT_SMTP_URL` and
+/// `RAPPORT_TRACKING_SECRET`.
 pub fn load(dir: &Path) -> anyhow::Result<Config> {
     let path = dir.join(CONFIG_FILE);
     let text = match std::fs::read_to_string(&path) {
@@ -43,6 +46,14 @@ pub fn load(dir: &Path) -> anyhow::Result<Config> {
     if let Some(url) = env(DATABASE_URL_ENV) {
         config.database.url =
             DatabaseUrl::parse(url).map_err(|e| anyhow::anyhow!("{DATABASE_URL_ENV}: {e}"))?;
+    }
+    if let Some(secret) = env(TRACKING_SECRET_ENV) {
+        if let Some(problem) = secret_problem(&secret) {
+            anyhow::bail!(
+                "{TRACKING_SECRET_ENV}: {problem}\n  = hint: use at least {MIN_SECRET_LEN} random characters, e.g. the output of `openssl rand -hex 32`"
+            );
+        }
+        config.tracking.secret = Spanned::new(0..0, Secret::new(secret));
     }
     if let Some(url) = env(SMTP_URL_ENV) {
         SmtpServer::parse(&url).map_err(|e| anyhow::anyhow!("{SMTP_URL_ENV}: {e}"))?;
@@ -86,16 +97,23 @@ pub fn parse(file: &str, text: &str) -> Result<Config, Diagnostic> {
     Ok(config)
 }
 
-fn check_secret(file: &str, text: &str, config: &Config) -> Result<(), Diagnostic> {
-    let secret = config.tracking.secret.get_ref().expose().trim();
-    let problem = if EXAMPLE_SECRETS
+/// What is wrong with a tracking secret, if anything.
+fn secret_problem(secret: &str) -> Option<&'static str> {
+    let secret = secret.trim();
+    if EXAMPLE_SECRETS
         .iter()
         .any(|example| secret.eq_ignore_ascii_case(example))
     {
-        "the tracking secret is still the example value"
+        Some("the tracking secret is still the example value")
     } else if secret.chars().count() < MIN_SECRET_LEN {
-        "the tracking secret is too short to sign links safely"
+        Some("the tracking secret is too short to sign links safely")
     } else {
+        None
+    }
+}
+
+fn check_secret(file: &str, text: &str, config: &Config) -> Result<(), Diagnostic> {
+    let Some(problem) = secret_problem(config.tracking.secret.get_ref().expose()) else {
         return Ok(());
     };
     Err(Diagnostic::new(file, text, config.tracking.secret.span(), problem)

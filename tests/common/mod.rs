@@ -154,6 +154,8 @@ impl Shop {
             .current_dir(self.path())
             .env("RAPPORT_DATABASE_URL", &self.database_url)
             .env_remove("RAPPORT_SMTP_URL")
+            .env_remove("RAPPORT_TRACKING_SECRET")
+            .env_remove("RAPPORT_CLOCK")
             .env_remove("RAPPORT_WORKSPACE")
             .env_remove("RUST_LOG")
             .stdout(Stdio::piped())
