@@ -4,13 +4,13 @@
 //! peak RSS, which DESIGN.md wants to stay within a few tens of MB whatever the audience.
 //! Run: `cargo bench --bench daemon` (see bench/README.md).
 
+mod smtp_shop;
 use rapport::campaign::RunSummary;
 use rapport::config::DatabaseUrl;
 use rapport::store::Store;
-use std::io::Write;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use smtp_shop::{CONCURRENCY, free_port, rapport, start_sink};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 fn main() {
@@ -20,12 +20,16 @@ fn main() {
         .unwrap_or(100_000);
     let dir = tempfile::tempdir().unwrap();
     let ws = dir.path();
-    let sink_addr = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let sink_addr = free_port();
     let mut sink = start_sink(sink_addr);
-    prepare_workspace(ws, sink_addr, n);
+    // A campaign `blast` to everyone a few seconds from now, read in UTC.
+    let at = (chrono::Utc::now() + chrono::Duration::seconds(8)).format("%Y-%m-%dT%H:%M:%S");
+    smtp_shop::prepare_workspace(ws, sink_addr, n, |config| {
+        let config = config.replace("timezone = \"America/Los_Angeles\"", "timezone = \"UTC\"");
+        format!(
+            "{config}\n[[campaign]]\nname = \"blast\"\nsegment = \"all_customers\"\ntemplate = \"newsletter\"\nat = \"{at}\"\n"
+        )
+    });
 
     // Reaped below by wait4, which also reads its peak RSS.
     #[allow(clippy::zombie_processes)]
@@ -51,89 +55,13 @@ fn main() {
 
     let seconds = (finished - fired).as_secs_f64();
     println!(
-        "daemon benchmark: a one-shot campaign to {n} recipients, concurrency 4, smtp-sink on loopback"
+        "daemon benchmark: a one-shot campaign to {n} recipients, concurrency {CONCURRENCY}, smtp-sink on loopback"
     );
     println!(
         "rapport daemon {:>8.0} msg/s  ({seconds:.2} s from the fire to the end of the run)  peak RSS {:.1} MB",
         n as f64 / seconds,
         usage.ru_maxrss as f64 / 1024.0
     );
-}
-
-/// smtp-sink without a dump folder: it accepts and discards.
-fn start_sink(addr: SocketAddr) -> std::process::Child {
-    let mut command = Command::new("/usr/sbin/smtp-sink");
-    if unsafe { libc::geteuid() } == 0 {
-        command.args(["-u", "nobody"]);
-    }
-    let child = command
-        .arg(addr.to_string())
-        .arg("256")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("smtp-sink (Debian package postfix)");
-    while TcpStream::connect(addr).is_err() {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child
-}
-
-fn rapport(ws: &Path, args: &[&str]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_rapport"));
-    command
-        .args(args)
-        .current_dir(ws)
-        .env_remove("RAPPORT_DATABASE_URL")
-        .env_remove("RAPPORT_WORKSPACE")
-        .env_remove("RAPPORT_CLOCK");
-    command
-}
-
-/// The example workspace, sending through the sink with no courtesy limits, `n` customers, and a
-/// campaign `blast` to all of them a few seconds from now (in UTC).
-fn prepare_workspace(ws: &Path, sink: SocketAddr, n: usize) {
-    let ok = rapport(ws, &["init", "."])
-        .stdout(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(ok.success());
-    let at = (chrono::Utc::now() + chrono::Duration::seconds(8)).format("%Y-%m-%dT%H:%M:%S");
-    let config = std::fs::read_to_string(ws.join("rapport.toml")).unwrap();
-    let config = config
-        .replace("transport = \"outbox\"", "transport = \"smtp\"")
-        .replace(
-            "smtp_url = \"smtp://127.0.0.1:2525\"",
-            &format!("smtp_url = \"smtp://{sink}\""),
-        )
-        .replace("concurrency = 8", "concurrency = 4")
-        .replace("rate = [\"20/s\", \"5000/day\"]", "")
-        .replace("max_per_week = 2", "")
-        .replace("quiet_hours = \"21:00-08:00\"", "")
-        .replace("timezone = \"America/Los_Angeles\"", "timezone = \"UTC\"");
-    assert!(
-        !config.contains("quiet_hours ="),
-        "the bench sends at any hour"
-    );
-    let config = format!(
-        "{config}\n[[campaign]]\nname = \"blast\"\nsegment = \"all_customers\"\ntemplate = \"newsletter\"\nat = \"{at}\"\n"
-    );
-    std::fs::write(ws.join("rapport.toml"), config).unwrap();
-    let mut csv = std::io::BufWriter::new(std::fs::File::create(ws.join("customers.csv")).unwrap());
-    writeln!(csv, "email,first_name,last_name,timezone").unwrap();
-    for i in 0..n {
-        writeln!(
-            csv,
-            "customer{i}@example.com,First{i},Last{i},America/Chicago"
-        )
-        .unwrap();
-    }
-    drop(csv);
-    let ok = rapport(ws, &["import", "customers", "customers.csv"])
-        .stdout(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(ok.success());
 }
 
 /// Polls the database until the `blast` run exists (the fire) and until all `n` are sent.

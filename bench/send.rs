@@ -5,13 +5,13 @@
 //! rapport's peak RSS. `BENCH_DKIM=rsa` (or `ed25519`) signs every message with a fresh key (RSA-2048
 //! from `openssl genrsa`). Run: `cargo bench --bench send` (see bench/README.md).
 
-use std::io::Write;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Instant;
 
-const CONCURRENCY: usize = 4;
+mod smtp_shop;
+use smtp_shop::{CONCURRENCY, free_port, rapport, start_sink};
 
 fn main() {
     let n: usize = std::env::var("BENCH_RECIPIENTS")
@@ -23,7 +23,7 @@ fn main() {
     let ws = dir.path();
     let sink_addr = free_port();
     let mut sink = start_sink(sink_addr);
-    prepare_workspace(ws, sink_addr, n);
+    smtp_shop::prepare_workspace(ws, sink_addr, n, |config| config);
     if !dkim.is_empty() {
         add_dkim(ws, &dkim);
     }
@@ -54,85 +54,6 @@ fn main() {
     println!(
         "rapport / smtp-source               {:>8.2}",
         source / rapport
-    );
-}
-
-fn free_port() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-}
-
-/// smtp-sink without a dump folder: it accepts and discards, as fast as it can.
-fn start_sink(addr: SocketAddr) -> Child {
-    let mut command = Command::new("/usr/sbin/smtp-sink");
-    if unsafe { libc::geteuid() } == 0 {
-        command.args(["-u", "nobody"]);
-    }
-    let child = command
-        .arg(addr.to_string())
-        .arg("256")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("smtp-sink (Debian package postfix)");
-    while TcpStream::connect(addr).is_err() {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child
-}
-
-fn rapport(ws: &Path, args: &[&str]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_rapport"));
-    command
-        .args(args)
-        .current_dir(ws)
-        .env_remove("RAPPORT_DATABASE_URL")
-        .env_remove("RAPPORT_WORKSPACE");
-    command
-}
-
-fn prepare_workspace(ws: &Path, sink: SocketAddr, n: usize) {
-    assert!(
-        rapport(ws, &["init", "."])
-            .stdout(Stdio::null())
-            .status()
-            .unwrap()
-            .success()
-    );
-    let config = std::fs::read_to_string(ws.join("rapport.toml")).unwrap();
-    let config = config
-        .replace("transport = \"outbox\"", "transport = \"smtp\"")
-        .replace(
-            "smtp_url = \"smtp://127.0.0.1:2525\"",
-            &format!("smtp_url = \"smtp://{sink}\""),
-        )
-        .replace("concurrency = 8", &format!("concurrency = {CONCURRENCY}"))
-        .replace("rate = [\"20/s\", \"5000/day\"]", "")
-        .replace("max_per_week = 2", "")
-        .replace("quiet_hours = \"21:00-08:00\"", "");
-    assert!(
-        !config.contains("quiet_hours ="),
-        "the bench sends at any hour: rapport.toml still has quiet hours"
-    );
-    std::fs::write(ws.join("rapport.toml"), config).unwrap();
-    let mut csv = std::io::BufWriter::new(std::fs::File::create(ws.join("customers.csv")).unwrap());
-    writeln!(csv, "email,first_name,last_name,timezone").unwrap();
-    for i in 0..n {
-        writeln!(
-            csv,
-            "customer{i}@example.com,First{i},Last{i},America/Chicago"
-        )
-        .unwrap();
-    }
-    drop(csv);
-    assert!(
-        rapport(ws, &["import", "customers", "customers.csv"])
-            .stdout(Stdio::null())
-            .status()
-            .unwrap()
-            .success()
     );
 }
 

@@ -4,53 +4,13 @@
 //! `rapport check` passes. Each ```seg file=PATH block is that file of the example shop, verbatim.
 
 mod common;
-use common::{Engine, Shop, repo_file, stderr, stdout};
+use common::doc_blocks::Block;
+use common::{Engine, Shop, stderr, stdout};
 
 const PAGE: &str = "docs/scheduling.md";
 
-/// A fenced block: the words after the fence, and the text inside.
-#[derive(Debug)]
-struct Block {
-    info: Vec<String>,
-    body: String,
-}
-
-impl Block {
-    fn language(&self) -> &str {
-        self.info.first().map_or("", String::as_str)
-    }
-
-    fn attribute(&self, name: &str) -> Option<&str> {
-        self.info
-            .iter()
-            .find_map(|w| w.strip_prefix(name)?.strip_prefix('='))
-    }
-}
-
 fn blocks() -> Vec<Block> {
-    let text = std::fs::read_to_string(repo_file(PAGE)).unwrap();
-    let mut blocks = Vec::new();
-    let mut current: Option<Block> = None;
-    for line in text.lines() {
-        match (line.strip_prefix("```"), current.take()) {
-            (Some(_), Some(block)) => blocks.push(block),
-            (Some(info), None) => {
-                let info = info.split_whitespace().map(str::to_string).collect();
-                current = Some(Block {
-                    info,
-                    body: String::new(),
-                });
-            }
-            (None, Some(mut block)) => {
-                block.body.push_str(line);
-                block.body.push('\n');
-                current = Some(block);
-            }
-            (None, None) => {}
-        }
-    }
-    assert!(current.is_none(), "{PAGE} has an unclosed code block");
-    blocks
+    common::doc_blocks::blocks(PAGE)
 }
 
 /// The header of each table of a TOML text: `[courtesy]`, `[[campaign]]`.

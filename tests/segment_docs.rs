@@ -5,54 +5,15 @@
 //! print the warning shown after it.
 
 mod common;
+use common::doc_blocks::Block;
 use common::{Engine, Shop, repo_file, stderr, stdout};
 use rapport::segment::{Library, compile};
 use rapport::timestamp::Timestamp;
 
 const NOW: &str = "2026-06-15T12:00:00Z";
 
-/// A fenced block: the words after the fence, and the text inside.
-#[derive(Debug)]
-struct Block {
-    info: Vec<String>,
-    body: String,
-}
-
-impl Block {
-    fn attribute(&self, name: &str) -> Option<&str> {
-        self.info
-            .iter()
-            .find_map(|w| w.strip_prefix(name)?.strip_prefix('='))
-    }
-}
-
 fn blocks() -> Vec<Block> {
-    let text = std::fs::read_to_string(repo_file("docs/segments.md")).unwrap();
-    let mut blocks = Vec::new();
-    let mut current: Option<Block> = None;
-    for line in text.lines() {
-        match (line.strip_prefix("```"), current.take()) {
-            (Some(_), Some(block)) => blocks.push(block),
-            (Some(info), None) => {
-                let info = info.split_whitespace().map(str::to_string).collect();
-                current = Some(Block {
-                    info,
-                    body: String::new(),
-                });
-            }
-            (None, Some(mut block)) => {
-                block.body.push_str(line);
-                block.body.push('\n');
-                current = Some(block);
-            }
-            (None, None) => {}
-        }
-    }
-    assert!(
-        current.is_none(),
-        "docs/segments.md has an unclosed code block"
-    );
-    blocks
+    common::doc_blocks::blocks("docs/segments.md")
 }
 
 async fn shop_with_doc_data(engine: Engine, blocks: &[Block]) -> Shop {
@@ -60,10 +21,7 @@ async fn shop_with_doc_data(engine: Engine, blocks: &[Block]) -> Shop {
     for name in ["customers.csv", "events.csv"] {
         let block = blocks
             .iter()
-            .find(|b| {
-                b.info.first().map(String::as_str) == Some("csv")
-                    && b.info.get(1).map(String::as_str) == Some(name)
-            })
+            .find(|b| b.language() == "csv" && b.info.get(1).map(String::as_str) == Some(name))
             .unwrap_or_else(|| panic!("docs/segments.md lists {name}"));
         shop.write(name, &block.body);
         let kind = name.trim_end_matches(".csv");
@@ -81,10 +39,7 @@ async fn every_rule_example_selects_its_members(engine: Engine) {
     let store = shop.store().await;
     let now = Timestamp::parse_flexible(NOW).unwrap();
     let mut checked = 0;
-    for block in blocks
-        .iter()
-        .filter(|b| b.info.first().map(String::as_str) == Some("seg"))
-    {
+    for block in blocks.iter().filter(|b| b.language() == "seg") {
         if let Some(file) = block.attribute("file") {
             assert_eq!(
                 std::fs::read_to_string(repo_file(file)).unwrap(),
@@ -129,9 +84,7 @@ fn every_error_example_renders_as_shown() {
     let blocks = blocks();
     let mut checked = 0;
     for (i, block) in blocks.iter().enumerate() {
-        if block.info.first().map(String::as_str) != Some("seg")
-            || !block.info.iter().any(|w| w == "error")
-        {
+        if block.language() != "seg" || !block.info.iter().any(|w| w == "error") {
             continue;
         }
         let mut library = Library::load(&repo_file("segments")).unwrap();
@@ -156,10 +109,7 @@ async fn every_command_example_prints_as_shown(engine: Engine) {
     let blocks = blocks();
     let shop = shop_with_doc_data(engine, &blocks).await;
     let mut checked = 0;
-    for block in blocks
-        .iter()
-        .filter(|b| b.info.first().map(String::as_str) == Some("console"))
-    {
+    for block in blocks.iter().filter(|b| b.language() == "console") {
         let (command, expected) = block.body.split_once('\n').unwrap();
         let args: Vec<&str> = command
             .strip_prefix("$ rapport ")
