@@ -162,20 +162,28 @@ pub async fn triggered_run(
     campaign: &CampaignConfig,
     now: Timestamp,
 ) -> anyhow::Result<i64> {
-    let epoch = Timestamp::EPOCH;
     let mut tx = store.begin().await?;
-    let campaign_id = runs::campaign_id(&mut tx, campaign.name(), now).await?;
-    if let Some(run_id) = runs::create_run(&mut tx, campaign_id, epoch, now).await? {
-        runs::set_run_status(&mut tx, run_id, RunStatus::Sending, now).await?;
+    let run = triggered_run_in(&mut tx, campaign, now).await?;
+    tx.commit().await?;
+    Ok(run.id)
+}
+
+/// [`triggered_run`] inside the caller's transaction.
+async fn triggered_run_in(
+    tx: &mut Tx,
+    campaign: &CampaignConfig,
+    now: Timestamp,
+) -> anyhow::Result<Run> {
+    let campaign_id = runs::campaign_id(tx, campaign.name(), now).await?;
+    if let Some(run_id) = runs::create_run(tx, campaign_id, Timestamp::EPOCH, now).await? {
+        runs::set_run_status(tx, run_id, RunStatus::Sending, now).await?;
         tracing::info!(
             campaign = campaign.name(),
             run = run_id,
             "triggered campaign started"
         );
     }
-    let run = runs::run_for(&mut tx, campaign_id, epoch).await?;
-    tx.commit().await?;
-    Ok(run.id)
+    runs::run_for(tx, campaign_id, Timestamp::EPOCH).await
 }
 
 /// Adds to the triggered run the customers whose triggering event was recorded at or after
@@ -192,17 +200,18 @@ pub async fn plan_triggers(
     let Some(kind) = &campaign.trigger else {
         return Ok(0);
     };
-    let run_id = triggered_run(store, campaign, now).await?;
     let condition = audience(segments_dir, campaign, store.dialect(), now)?;
     let delay = campaign
         .delay
         .as_ref()
         .map_or(Duration::ZERO, |d| d.get_ref().0);
     let mut tx = store.begin().await?;
+    let run = triggered_run_in(&mut tx, campaign, now).await?;
+    let run_id = run.id;
     let trigger = Trigger {
         run_id,
         kind: kind.get_ref().as_str(),
-        first_seen: runs::run_by_id(&mut tx, run_id).await?.created_at,
+        first_seen: run.created_at,
         recorded_since,
         delay,
     };

@@ -24,7 +24,8 @@ pub async fn run(dir: &Path, _args: Args) -> anyhow::Result<ExitCode> {
     }
     let store = workspace.open_store().await?;
     let segments = crate::segment::check::check_segments(&workspace.dir, &store).await?;
-    let (timing, timing_warnings) = super::check_when::describe(&workspace, &store).await?;
+    let (timing, timing_warnings) =
+        super::check_when::describe(&workspace, &segments.stored_kinds)?;
     problems.extend(segments.errors);
     for problem in problems
         .iter()

@@ -5,18 +5,17 @@
 use crate::clock::Clock;
 use crate::diagnostic::did_you_mean;
 use crate::schedule::{When, next_fire};
-use crate::store::Store;
 use crate::workspace::Workspace;
 
 /// One line per campaign saying when it goes out, and the warnings.
-pub async fn describe(
+/// `kinds` are the event kinds stored (the segment check has read them).
+pub fn describe(
     workspace: &Workspace,
-    store: &Store,
+    kinds: &[String],
 ) -> anyhow::Result<(Vec<String>, Vec<String>)> {
     let config = &workspace.config;
     let tz = config.workspace_timezone();
     let now = Clock::from_env()?.now();
-    let kinds = store.event_kinds().await?;
     let mut lines = Vec::new();
     let mut warnings = Vec::new();
     let width = config

@@ -26,6 +26,8 @@ pub struct Report {
     pub warnings: Vec<String>,
     /// One line for the summary, e.g. `segments: 6 files`.
     pub summary: String,
+    /// The event kinds stored (a full scan of the events: read once, for other checks too).
+    pub stored_kinds: Vec<String>,
 }
 
 /// Checks every segment of the workspace in `dir` against the database in `store`.
@@ -73,6 +75,7 @@ pub async fn check_segments(dir: &Path, store: &Store) -> anyhow::Result<Report>
         report.errors.len(),
         report.warnings.len()
     );
+    report.stored_kinds = kinds;
     Ok(report)
 }
 

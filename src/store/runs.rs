@@ -205,14 +205,6 @@ pub async fn run_for(
     Run::try_from(row)
 }
 
-/// The run `run_id`.
-pub async fn run_by_id(tx: &mut Tx, run_id: i64) -> anyhow::Result<Run> {
-    let sql = format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = $1");
-    let row: RunRow =
-        on_tx!(tx, conn => sqlx::query_as(&sql).bind(run_id).fetch_one(&mut *conn).await)?;
-    Run::try_from(row)
-}
-
 /// Where a scheduled campaign's fires start counting: its latest run's scheduled time, or when the
 /// campaign was first recorded if that is later (or it has no run).
 pub async fn schedule_cursor(tx: &mut Tx, campaign_name: &str) -> anyhow::Result<Timestamp> {
