@@ -5,8 +5,9 @@ mod common;
 use common::{Engine, fresh_database_url};
 use rapport::config::DatabaseUrl;
 use rapport::store::deliveries::{self, Mark};
+use rapport::store::sent::{SentMessage, record_sent};
 use rapport::store::suppressions::{self, ALL_TOPICS, Reason};
-use rapport::store::{Store, runs};
+use rapport::store::{EngineEvent, Store, runs};
 use rapport::timestamp::Timestamp;
 use std::time::Duration;
 
@@ -377,12 +378,29 @@ async fn indexed_claims_and_group_marks_respect_due_times_and_leases(engine: Eng
     let retried_and_expired = deliveries::claim_due(&mut tx, run, at(61), lease, 10)
         .await
         .unwrap();
-    let held = deliveries::mark_sent_many(
-        &mut tx,
-        &[(&first[1], at(70)), (&retried_and_expired[1], at(70))],
-    )
-    .await
-    .unwrap();
+    tx.commit().await.unwrap();
+    let links = ["https://maplethread.example/a".to_string()];
+    let sent = |claim| SentMessage {
+        claim,
+        at: at(70),
+        links: &links,
+        event: EngineEvent {
+            customer_id: 0,
+            kind: "email.sent",
+            delivery_id: 0,
+            occurred_at: at(70),
+            properties: Default::default(),
+            once_per_delivery: true,
+        },
+    };
+    let (stale, holding) = (&first[1], &retried_and_expired[1]);
+    let mut messages = [sent(stale), sent(holding)];
+    for m in &mut messages {
+        m.event.customer_id = m.claim.customer_id;
+        m.event.delivery_id = m.claim.id;
+    }
+    let held = record_sent(&store, &messages, at(70)).await.unwrap();
+    let mut tx = store.begin().await.unwrap();
     let later = deliveries::claim_due(&mut tx, run, at(100), lease, 10)
         .await
         .unwrap();
@@ -401,6 +419,18 @@ async fn indexed_claims_and_group_marks_respect_due_times_and_leases(engine: Eng
         [first[1].id],
         "the stale claim marks nothing, the one that holds is sent"
     );
+    let link = |id| store.message_link(id, 0);
+    assert_eq!(
+        link(first[1].id).await.unwrap().as_deref(),
+        Some("https://maplethread.example/a"),
+        "the sent message's link is stored"
+    );
+    let events = store
+        .events_of_customer(first[1].customer_id, 10)
+        .await
+        .unwrap();
+    let sent_events = events.iter().filter(|e| e.kind == "email.sent").count();
+    assert_eq!(sent_events, 1, "one email.sent event for the message sent");
     assert_eq!(
         later.len(),
         4,

@@ -172,9 +172,7 @@ async fn record_attempts(
             }
         }
         let (batch, replies): (Vec<Attempt>, Vec<_>) = batch.into_iter().unzip();
-        let mut tx = d.store.begin().await?;
-        let recorded = outcome::record_all_in(&mut tx, &run, batch).await?;
-        tx.commit().await?;
+        let recorded = outcome::record_all(d.store, &run, batch).await?;
         for (recorded, reply) in recorded.into_iter().zip(replies) {
             let _ = reply.send(recorded);
         }

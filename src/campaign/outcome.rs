@@ -1,12 +1,13 @@
 //! Writing what became of attempts: the ledger row, the engine's own event, the message's links, and
-//! for a hard bounce the suppression, all in the caller's transaction. [`record_all_in`] writes a
-//! group of attempts (the ledger writer's group commit), the sent ones a few statements for all.
+//! for a hard bounce the suppression. [`record_all`] writes and commits a group of attempts (the
+//! ledger writer's group commit), the sent ones together ([`crate::store::sent`]).
 
 use crate::send::{Backoff, Failure};
-use crate::store::Tx;
 use crate::store::deliveries::{self, Claimed, Mark};
 use crate::store::events::{self, EngineEvent};
+use crate::store::sent::{SentMessage, record_sent};
 use crate::store::suppressions::{self, ALL_TOPICS, Reason};
+use crate::store::{Store, Tx};
 use crate::timestamp::Timestamp;
 use serde_json::{Map, Value, json};
 
@@ -43,12 +44,11 @@ pub struct Attempt {
     pub at: Timestamp,
 }
 
-/// Records `attempts` inside the caller's transaction, returning what was recorded for each, in order.
-/// The sent ones, nearly all of them, take three statements together: mark them sent (which says
-/// whose claim still held), then their links and their `email.sent` events; the others go one by one
-/// through [`record_in`].
-pub async fn record_all_in(
-    tx: &mut Tx,
+/// Records `attempts` and commits them, returning what was recorded for each, in order. The sent
+/// ones, nearly all of them, are recorded together in one transaction ([`record_sent`]); the others,
+/// if any, one by one through [`record_in`], in a transaction of their own.
+pub async fn record_all(
+    store: &Store,
     run: &RunContext<'_>,
     attempts: Vec<Attempt>,
 ) -> anyhow::Result<Vec<Recorded>> {
@@ -57,8 +57,25 @@ pub async fn record_all_in(
         .enumerate()
         .partition(|(_, a)| a.result.is_ok());
     let mut recorded = vec![Recorded::LeaseLost; sent.len() + others.len()];
-    let marks: Vec<(&Claimed, Timestamp)> = sent.iter().map(|(_, a)| (&a.claim, a.at)).collect();
-    let held: std::collections::HashSet<i64> = deliveries::mark_sent_many(tx, &marks)
+    let properties = run_properties(run);
+    let messages: Vec<SentMessage> = sent
+        .iter()
+        .map(|(_, a)| SentMessage {
+            claim: &a.claim,
+            at: a.at,
+            links: &a.links,
+            event: EngineEvent {
+                customer_id: a.customer_id,
+                kind: "email.sent",
+                delivery_id: a.claim.id,
+                occurred_at: a.at,
+                properties: properties.clone(),
+                once_per_delivery: true,
+            },
+        })
+        .collect();
+    let now = sent.first().map_or(Timestamp::EPOCH, |(_, a)| a.at);
+    let held: std::collections::HashSet<i64> = record_sent(store, &messages, now)
         .await?
         .into_iter()
         .collect();
@@ -66,31 +83,15 @@ pub async fn record_all_in(
         .iter()
         .filter(|(_, a)| held.contains(&a.claim.id))
         .collect();
-    let links: Vec<(i64, &[String])> = sent
-        .iter()
-        .map(|(_, a)| (a.claim.id, a.links.as_slice()))
-        .collect();
-    crate::store::links::record_links_of_many(tx, &links).await?;
-    let properties = run_properties(run);
-    let events: Vec<EngineEvent> = sent
-        .iter()
-        .map(|(_, a)| EngineEvent {
-            customer_id: a.customer_id,
-            kind: "email.sent",
-            delivery_id: a.claim.id,
-            occurred_at: a.at,
-            properties: properties.clone(),
-            once_per_delivery: true,
-        })
-        .collect();
-    if let Some(first) = sent.first() {
-        events::record_engine_events(tx, &events, first.1.at).await?;
-    }
     for (i, _) in &sent {
         recorded[*i] = Recorded::Sent;
     }
-    for (i, attempt) in others {
-        recorded[i] = record_in(tx, run, attempt).await?;
+    if !others.is_empty() {
+        let mut tx = store.begin().await?;
+        for (i, attempt) in others {
+            recorded[i] = record_in(&mut tx, run, attempt).await?;
+        }
+        tx.commit().await?;
     }
     Ok(recorded)
 }
@@ -146,10 +147,10 @@ pub async fn record_in(
                 .to_std()
                 .unwrap_or_default();
             let error = failure.to_string();
-            match run
+            let delay = run
                 .backoff
-                .next_delay(claim.attempts as u32, age, &mut rand::rng())
-            {
+                .next_delay(claim.attempts as u32, age, &mut rand::rng());
+            match delay {
                 Some(delay) => {
                     let at = Timestamp::from(now.datetime() + delay);
                     deliveries::mark(tx, claim, Mark::Retry { at, error: &error }, now).await?;

@@ -45,7 +45,7 @@ pub struct Store {
     url: String,
     /// SQLite has one writer: write transactions of this process queue here, in order, instead of
     /// meeting SQLITE_BUSY and the busy handler's sleeps (other processes still rely on those).
-    writer: Arc<Mutex<()>>,
+    pub(crate) writer: Arc<Mutex<()>>,
 }
 
 /// A transaction the caller owns: pass `&mut tx` to store functions, then [`Tx::commit`].
@@ -114,7 +114,10 @@ impl Store {
                     .foreign_keys(true)
                     .pragma("cache_size", "-8192")
             };
+            // A connection to a local file does not go stale: no ping (a trip to the connection's
+            // thread) before each use.
             let pool = SqlitePoolOptions::new()
+                .test_before_acquire(false)
                 .max_connections(if read_only { 2 } else { 4 })
                 .connect_with(options)
                 .await

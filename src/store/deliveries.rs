@@ -178,36 +178,6 @@ pub async fn still_held(tx: &mut Tx, claim: &Claimed) -> anyhow::Result<bool> {
     Ok(n == 1)
 }
 
-/// Marks deliveries sent, each at its own time, in one statement: the group commit of the ledger
-/// writes a whole group of sent messages this way. Returns the ids whose claim still held; a claim
-/// whose lease ran out and was taken over changes nothing, as with [`mark`].
-pub async fn mark_sent_many(
-    tx: &mut Tx,
-    sent: &[(&Claimed, Timestamp)],
-) -> anyhow::Result<Vec<i64>> {
-    let mut held = Vec::with_capacity(sent.len());
-    for chunk in sent.chunks(PLAN_CHUNK) {
-        // `v.column1…3` are the id, the lease held and the send time: both databases name VALUES
-        // columns so.
-        let ids: Vec<i64> = on_tx!(tx, conn => {
-            let mut q = sqlx::QueryBuilder::new(
-                "UPDATE deliveries SET status = 'sent', reason = NULL, last_error = NULL, sent_at = v.column3, \
-                 lease_until = NULL, updated_at = v.column3 FROM (",
-            );
-            q.push_values(chunk, |mut b, (claim, at)| {
-                b.push_bind(claim.id).push_bind(claim.lease_until).push_bind(*at);
-            });
-            q.push(
-                ") AS v WHERE deliveries.id = v.column1 AND deliveries.status = 'sending' \
-                 AND deliveries.lease_until = v.column2 RETURNING deliveries.id",
-            );
-            q.build_query_scalar().fetch_all(&mut *conn).await
-        })?;
-        held.extend(ids);
-    }
-    Ok(held)
-}
-
 /// Leases up to `limit` deliveries of `run_id` that are due (pending or retry with `due_at <= now`) or
 /// whose lease has expired, until `now + lease`. On PostgreSQL, rows another daemon is claiming at the
 /// same moment are skipped (`FOR UPDATE SKIP LOCKED`); on SQLite the write transaction serialises claims.

@@ -140,7 +140,7 @@ pub async fn record_engine_events(
 }
 
 /// Identifies an engine event: its kind and delivery, and its time unless it happens once per delivery.
-fn engine_fingerprint(event: &EngineEvent<'_>) -> i64 {
+pub(super) fn engine_fingerprint(event: &EngineEvent<'_>) -> i64 {
     use sha2::Digest;
     let mut hash = sha2::Sha256::new();
     hash.update(format!("engine\0{}\0{}", event.kind, event.delivery_id));

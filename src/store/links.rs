@@ -1,40 +1,24 @@
-//! The tracked links of each message, by position, written before the message is sent so that a
+//! The tracked links of each message, by position, written with the message's outcome, so that a
 //! click can always be redirected, and only to a link the message itself contained.
 
 use super::{Store, Tx};
 
-/// Stores the links of `delivery_id` (a resend carries the same links: nothing changes then).
+/// Stores the links of `delivery_id` (a resend carries the same links: nothing changes then). The
+/// ledger writer stores the links of sent messages with their outcome ([`super::sent`]); this is
+/// for the other attempts recorded one by one.
 pub async fn record_links(tx: &mut Tx, delivery_id: i64, links: &[String]) -> anyhow::Result<()> {
-    record_links_of_many(tx, &[(delivery_id, links)]).await
-}
-
-/// Rows per multi-row insert (3 parameters each).
-const INSERT_CHUNK: usize = 1000;
-
-/// Stores the links of several messages, `(delivery_id, links)`, in one statement per thousand links.
-pub async fn record_links_of_many(
-    tx: &mut Tx,
-    messages: &[(i64, &[String])],
-) -> anyhow::Result<()> {
-    let rows: Vec<(i64, i32, &str)> = messages
-        .iter()
-        .flat_map(|(delivery_id, links)| {
-            links
-                .iter()
-                .enumerate()
-                .map(move |(position, url)| (*delivery_id, position as i32, url.as_str()))
-        })
-        .collect();
-    for chunk in rows.chunks(INSERT_CHUNK) {
-        on_tx!(tx, conn => {
-            let mut q = sqlx::QueryBuilder::new("INSERT INTO message_links (delivery_id, position, url) ");
-            q.push_values(chunk, |mut b, (delivery_id, position, url)| {
-                b.push_bind(*delivery_id).push_bind(*position).push_bind(*url);
-            });
-            q.push(" ON CONFLICT DO NOTHING");
-            q.build().execute(&mut *conn).await.map(|_| ())
-        })?;
+    if links.is_empty() {
+        return Ok(());
     }
+    // A message has a few dozen links at most: one statement.
+    on_tx!(tx, conn => {
+        let mut q = sqlx::QueryBuilder::new("INSERT INTO message_links (delivery_id, position, url) ");
+        q.push_values(links.iter().enumerate(), |mut b, (position, url)| {
+            b.push_bind(delivery_id).push_bind(position as i32).push_bind(url.as_str());
+        });
+        q.push(" ON CONFLICT DO NOTHING");
+        q.build().execute(&mut *conn).await.map(|_| ())
+    })?;
     Ok(())
 }
 

@@ -16,6 +16,7 @@ pub mod links;
 pub mod runs;
 mod sample;
 mod segments;
+pub mod sent;
 pub mod stats;
 mod summary;
 pub mod suppressions;
