@@ -5,7 +5,7 @@ mod common;
 use common::{Engine, fresh_database_url};
 use rapport::config::DatabaseUrl;
 use rapport::store::deliveries::{self, Mark};
-use rapport::store::sent::{SentMessage, record_sent};
+use rapport::store::sent::{SentMessage, SentRecorder};
 use rapport::store::suppressions::{self, ALL_TOPICS, Reason};
 use rapport::store::{EngineEvent, Store, runs};
 use rapport::timestamp::Timestamp;
@@ -399,7 +399,10 @@ async fn indexed_claims_and_group_marks_respect_due_times_and_leases(engine: Eng
         m.event.customer_id = m.claim.customer_id;
         m.event.delivery_id = m.claim.id;
     }
-    let held = record_sent(&store, &messages, at(70)).await.unwrap();
+    let held = SentRecorder::new(&store)
+        .record(&messages, at(70))
+        .await
+        .unwrap();
     let mut tx = store.begin().await.unwrap();
     let later = deliveries::claim_due(&mut tx, run, at(100), lease, 10)
         .await

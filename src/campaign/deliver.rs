@@ -19,6 +19,7 @@ use crate::message::{ComposeError, Composer, DeliveryRef};
 use crate::schedule::Timing;
 use crate::send::{Backoff, RateLimiter};
 use crate::store::deliveries::{self, Claimed, Mark};
+use crate::store::sent::SentRecorder;
 use crate::store::{Customer, Store, Summary};
 use crate::timestamp::Timestamp;
 use std::collections::HashMap;
@@ -161,6 +162,7 @@ async fn record_attempts(
         run_id: d.run_id,
         backoff: d.options.backoff,
     };
+    let mut recorder = SentRecorder::new(d.store);
     while let Some(first) = attempts.recv().await {
         let mut batch = vec![first];
         // Each worker has at most one attempt here: wait briefly for the others' to share the commit.
@@ -172,7 +174,7 @@ async fn record_attempts(
             }
         }
         let (batch, replies): (Vec<Attempt>, Vec<_>) = batch.into_iter().unzip();
-        let recorded = outcome::record_all(d.store, &run, batch).await?;
+        let recorded = outcome::record_all(d.store, &mut recorder, &run, batch).await?;
         for (recorded, reply) in recorded.into_iter().zip(replies) {
             let _ = reply.send(recorded);
         }

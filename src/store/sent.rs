@@ -15,7 +15,9 @@ use super::deliveries::Claimed;
 use super::events::{EngineEvent, engine_fingerprint};
 use super::{Store, Tx};
 use crate::timestamp::Timestamp;
+use sqlx::pool::PoolConnection;
 use sqlx::types::Json;
+use sqlx::{Sqlite, SqliteConnection};
 
 /// One message that left, with what must be recorded of it.
 pub struct SentMessage<'a> {
@@ -88,28 +90,59 @@ macro_rules! push_events {
     }};
 }
 
-/// Records `messages` as sent, in transactions of their own, committed before this returns; returns
-/// the ids of the deliveries whose lease was still held (the others had been taken over by another
-/// sender, whose outcome stands).
-pub async fn record_sent(
-    store: &Store,
-    messages: &[SentMessage<'_>],
-    now: Timestamp,
-) -> anyhow::Result<Vec<i64>> {
-    let mut held = Vec::with_capacity(messages.len());
-    for chunk in messages.chunks(CHUNK) {
-        let ids = match &store.db {
-            Db::Sqlite(_) => record_by_script(store, chunk, now).await?,
-            Db::Postgres(_) => {
-                let mut tx = store.begin().await?;
-                let ids = record_statements(&mut tx, chunk, now).await?;
-                tx.commit().await?;
-                ids
-            }
-        };
-        held.extend(ids);
+/// Records sent messages, committing each group before it returns. On SQLite it keeps one
+/// connection of the pool for itself: SQLite empties a connection's page cache whenever another
+/// connection has written, so the connection that makes all of the ledger's writes finds the pages
+/// it needs still cached.
+pub struct SentRecorder<'s> {
+    store: &'s Store,
+    own: Option<PoolConnection<Sqlite>>,
+}
+
+impl<'s> SentRecorder<'s> {
+    pub fn new(store: &'s Store) -> SentRecorder<'s> {
+        SentRecorder { store, own: None }
     }
-    Ok(held)
+
+    /// Records `messages` as sent; returns the ids of the deliveries whose lease was still held (the
+    /// others had been taken over by another sender, whose outcome stands).
+    pub async fn record(
+        &mut self,
+        messages: &[SentMessage<'_>],
+        now: Timestamp,
+    ) -> anyhow::Result<Vec<i64>> {
+        let mut held = Vec::with_capacity(messages.len());
+        for chunk in messages.chunks(CHUNK) {
+            let ids = match &self.store.db {
+                Db::Sqlite(pool) => {
+                    let _turn = self.store.writer.clone().lock_owned().await;
+                    if self.own.is_none() {
+                        self.own = Some(pool.acquire().await?);
+                    }
+                    let conn = self.own.as_mut().expect("acquired above");
+                    let result = record_by_script(conn, chunk, now).await;
+                    if result.is_err() {
+                        // Whether the script left a transaction open is unknown: roll back, and
+                        // give up this connection if even that fails.
+                        if sqlx::query("ROLLBACK").execute(&mut **conn).await.is_err() {
+                            if let Some(conn) = self.own.take() {
+                                conn.detach();
+                            }
+                        }
+                    }
+                    result?
+                }
+                Db::Postgres(_) => {
+                    let mut tx = self.store.begin().await?;
+                    let ids = record_statements(&mut tx, chunk, now).await?;
+                    tx.commit().await?;
+                    ids
+                }
+            };
+            held.extend(ids);
+        }
+        Ok(held)
+    }
 }
 
 /// `(delivery, position, url, sent at)` for every link of `messages`.
@@ -125,19 +158,13 @@ fn links_of<'m>(messages: &'m [SentMessage<'_>]) -> Vec<(i64, i32, &'m str, Time
         .collect()
 }
 
-/// SQLite: the transaction as one script, in this process's writer turn. Should a statement fail,
-/// the transaction it left open is rolled back before the connection goes back to the pool.
+/// SQLite: the transaction as one script, on `conn`, in this process's writer turn.
 async fn record_by_script(
-    store: &Store,
+    conn: &mut SqliteConnection,
     messages: &[SentMessage<'_>],
     now: Timestamp,
-) -> anyhow::Result<Vec<i64>> {
-    let Db::Sqlite(pool) = &store.db else {
-        unreachable!("called for SQLite only")
-    };
+) -> Result<Vec<i64>, sqlx::Error> {
     let links = links_of(messages);
-    let _turn = store.writer.clone().lock_owned().await;
-    let mut conn = pool.acquire().await?;
     let mut q = sqlx::QueryBuilder::new("BEGIN IMMEDIATE;\n");
     push_mark_sent!(q, messages);
     if !links.is_empty() {
@@ -148,15 +175,7 @@ async fn record_by_script(
     push_events!(q, messages, now);
     q.push(";\nCOMMIT");
     // The rows of the script are the UPDATE's: the other statements return none.
-    let result: Result<Vec<i64>, sqlx::Error> = q.build_query_scalar().fetch_all(&mut *conn).await;
-    if result.is_err() {
-        let rollback = sqlx::query("ROLLBACK").execute(&mut *conn).await;
-        if rollback.is_err() {
-            // Whether a transaction is still open is unknown: this connection is not reused.
-            conn.detach();
-        }
-    }
-    Ok(result?)
+    q.build_query_scalar().fetch_all(conn).await
 }
 
 /// PostgreSQL: the three statements in the caller's transaction.
