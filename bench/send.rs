@@ -152,5 +152,11 @@ fn time_rapport(ws: &Path) -> (f64, i64) {
         pid > 0 && libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
         "rapport send failed"
     );
+    let cpu = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    eprintln!(
+        "rapport CPU: user {:.2} s, system {:.2} s",
+        cpu(usage.ru_utime),
+        cpu(usage.ru_stime)
+    );
     (start.elapsed().as_secs_f64(), usage.ru_maxrss)
 }
