@@ -102,6 +102,20 @@ pub struct EngineEvent<'a> {
     pub once_per_delivery: bool,
 }
 
+/// Binds the columns `customer_id, kind, occurred_at, properties, fingerprint, delivery_id,
+/// recorded_at` of an engine event, in that order (also for [`super::sent`]).
+macro_rules! bind_engine_event {
+    ($b:expr, $event:expr, $now:expr) => {
+        $b.push_bind($event.customer_id)
+            .push_bind($event.kind)
+            .push_bind($event.occurred_at)
+            .push_bind(Json(&$event.properties))
+            .push_bind(engine_fingerprint($event))
+            .push_bind($event.delivery_id)
+            .push_bind($now)
+    };
+}
+
 /// Records an event of the engine's own; returns whether it was new.
 pub async fn record_engine_event(
     tx: &mut Tx,
@@ -124,13 +138,7 @@ pub async fn record_engine_events(
                 "INSERT INTO events (customer_id, kind, occurred_at, properties, fingerprint, delivery_id, recorded_at) ",
             );
             q.push_values(chunk, |mut b, event| {
-                b.push_bind(event.customer_id)
-                    .push_bind(event.kind)
-                    .push_bind(event.occurred_at)
-                    .push_bind(Json(&event.properties))
-                    .push_bind(engine_fingerprint(event))
-                    .push_bind(event.delivery_id)
-                    .push_bind(now);
+                bind_engine_event!(b, event, now);
             });
             q.push(" ON CONFLICT DO NOTHING");
             q.build().execute(&mut *conn).await.map(|r| r.rows_affected())

@@ -11,6 +11,7 @@ pub(crate) mod customers;
 mod db;
 pub mod deliveries;
 pub mod due_times;
+#[macro_use]
 pub mod events;
 pub mod links;
 pub mod runs;

@@ -73,15 +73,7 @@ macro_rules! push_events {
              SELECT v.column1, v.column2, v.column3, v.column4, v.column5, v.column6, v.column7 FROM (",
         );
         $q.push_values($messages, |mut b, m| {
-            let event = &m.event;
-            b.push_bind(event.customer_id)
-                .push_bind(event.kind)
-                .push_bind(event.occurred_at)
-                .push_bind(Json(&event.properties))
-                .push_bind(engine_fingerprint(event))
-                .push_bind(event.delivery_id)
-                .push_bind($now)
-                .push_bind(m.at);
+            bind_engine_event!(b, &m.event, $now).push_bind(m.at);
         });
         $q.push(
             ") AS v WHERE EXISTS (SELECT 1 FROM deliveries d WHERE d.id = v.column6 AND d.status = 'sent' \
