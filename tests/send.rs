@@ -38,6 +38,13 @@ template = "winback"
 topic = "news"
 track_opens = false
 track_clicks = false
+
+[[campaign]]
+name = "receipt"
+segment = "everyone"
+template = "winback"
+topic = "orders"
+transactional = true
 "#,
         sink.url()
     );
@@ -270,6 +277,38 @@ async fn the_weekly_cap_skips_customers_already_mailed(engine: Engine) {
 on_both_databases!(
     the_weekly_cap_skips_customers_already_mailed,
     the_weekly_cap_skips_customers_already_mailed
+);
+
+/// A transactional campaign goes past the weekly cap, and does not count towards it.
+async fn transactional_mail_is_outside_the_weekly_cap(engine: Engine) {
+    let sink = SmtpSink::start(&[]);
+    let shop = shop(engine, 8, &sink, "max_per_week = 1").await;
+
+    let receipt = shop.rapport(&["send", "receipt"]);
+    let news = shop.rapport(&["send", "news"]);
+    let receipt_again = shop.rapport(&["send", "receipt", "--new-run"]);
+    let more_news = shop.rapport(&["send", "more-news"]);
+
+    assert_eq!(figure(&receipt, "sent").0, 8);
+    assert_eq!(
+        figure(&news, "sent").0,
+        8,
+        "the receipts did not count towards the cap"
+    );
+    assert_eq!(
+        figure(&receipt_again, "sent").0,
+        8,
+        "the cap, reached by the news, does not hold back a receipt"
+    );
+    assert_eq!(
+        figure(&more_news, "skipped"),
+        (8, "weekly_cap 8".to_string())
+    );
+    assert_eq!(sink.messages().len(), 24);
+}
+on_both_databases!(
+    transactional_mail_is_outside_the_weekly_cap,
+    transactional_mail_is_outside_the_weekly_cap
 );
 
 /// kill -9 in the middle of a run, then `send` again: everyone gets the message, and duplicates are

@@ -47,7 +47,7 @@ pub async fn decide(
         &mut tx,
         customer,
         campaign.topic.as_str(),
-        config.courtesy.max_per_week,
+        campaign.weekly_cap(&config.courtesy),
         now,
     )
     .await?;

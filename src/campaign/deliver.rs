@@ -66,6 +66,8 @@ pub struct DeliveryOptions {
     pub lease: Duration,
     pub backoff: Backoff,
     pub max_per_week: Option<u32>,
+    /// The campaign's `transactional`: its `email.sent` events say so, and the weekly cap skips them.
+    pub transactional: bool,
     /// Quiet hours (and the default time zone) checked at the moment of sending.
     pub timing: Timing,
     pub clock: Clock,
@@ -161,6 +163,7 @@ async fn record_attempts(
         campaign: d.campaign,
         run_id: d.run_id,
         backoff: d.options.backoff,
+        transactional: d.options.transactional,
     };
     let mut recorder = SentRecorder::new(d.store);
     while let Some(first) = attempts.recv().await {

@@ -31,6 +31,8 @@ pub struct RunContext<'a> {
     pub campaign: &'a str,
     pub run_id: i64,
     pub backoff: Backoff,
+    /// The run's emails are transactional: their events say so, and the weekly cap does not count them.
+    pub transactional: bool,
 }
 
 /// One attempt to record: what was sent to whom, and how it went.
@@ -97,9 +99,12 @@ pub async fn record_all(
 
 /// `{"campaign": …, "run": …}`: the properties of the engine's events about a run.
 fn run_properties(run: &RunContext<'_>) -> Map<String, Value> {
-    let Value::Object(map) = json!({ "campaign": run.campaign, "run": run.run_id }) else {
+    let Value::Object(mut map) = json!({ "campaign": run.campaign, "run": run.run_id }) else {
         unreachable!()
     };
+    if run.transactional {
+        map.insert("transactional".to_string(), Value::Bool(true));
+    }
     map
 }
 

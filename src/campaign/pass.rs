@@ -126,7 +126,8 @@ fn options(config: &Config, campaign: &CampaignConfig, pass: &Pass<'_>) -> Deliv
             lifetime: config.delivery.retry_lifetime.0,
             ..Backoff::default()
         },
-        max_per_week: config.courtesy.max_per_week,
+        max_per_week: campaign.weekly_cap(&config.courtesy),
+        transactional: campaign.transactional,
         timing: Timing::new(config, campaign.deliver_at),
         clock: pass.clock.clone(),
     }

@@ -45,7 +45,7 @@ pub(super) async fn dry_run(
                 &mut tx,
                 customer,
                 campaign.topic.as_str(),
-                workspace.config.courtesy.max_per_week,
+                campaign.weekly_cap(&workspace.config.courtesy),
                 now,
             )
             .await?;

@@ -237,11 +237,25 @@ pub struct CampaignConfig {
     /// Rewrite links to tracked click links.
     #[serde(default = "yes")]
     pub track_clicks: bool,
+    /// Mail the customer's own action calls for (a thank-you for an order), not marketing: the
+    /// weekly cap (`courtesy.max_per_week`, marketing emails) neither holds it back nor counts it.
+    /// Opt-outs and suppressions still apply.
+    #[serde(default)]
+    pub transactional: bool,
 }
 
 impl CampaignConfig {
     pub fn name(&self) -> &str {
         self.name.get_ref().as_str()
+    }
+
+    /// The weekly cap that binds this campaign: none for a transactional one.
+    pub fn weekly_cap(&self, courtesy: &CourtesyConfig) -> Option<u32> {
+        if self.transactional {
+            None
+        } else {
+            courtesy.max_per_week
+        }
     }
 
     /// The segment file's name (without `.seg`), if the campaign has one.

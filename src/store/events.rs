@@ -158,15 +158,20 @@ pub(super) fn engine_fingerprint(event: &EngineEvent<'_>) -> i64 {
     i64::from_be_bytes(hash.finalize()[..8].try_into().expect("8 bytes"))
 }
 
+/// Marketing emails: `email.sent` events not marked `transactional` (the key is absent on them).
+const MARKETING: &str = "kind = 'email.sent' AND properties->>'transactional' IS NULL";
+
 /// How many marketing emails the customer was sent since `since` (the weekly cap counts these).
 pub async fn emails_sent_since(
     tx: &mut Tx,
     customer_id: i64,
     since: Timestamp,
 ) -> anyhow::Result<i64> {
-    let sql = "SELECT COUNT(*) FROM events WHERE customer_id = $1 AND kind = 'email.sent' AND occurred_at > $2";
+    let sql = format!(
+        "SELECT COUNT(*) FROM events WHERE customer_id = $1 AND {MARKETING} AND occurred_at > $2"
+    );
     Ok(
-        on_tx!(tx, conn => sqlx::query_scalar(sql).bind(customer_id).bind(since).fetch_one(&mut *conn).await)?,
+        on_tx!(tx, conn => sqlx::query_scalar(&sql).bind(customer_id).bind(since).fetch_one(&mut *conn).await)?,
     )
 }
 
@@ -181,7 +186,7 @@ pub async fn emails_sent_since_many(
     }
     let placeholders = super::dispatch::placeholders(2, customer_ids.len());
     let sql = format!(
-        "SELECT customer_id, COUNT(*) FROM events WHERE kind = 'email.sent' AND occurred_at > $1 \
+        "SELECT customer_id, COUNT(*) FROM events WHERE {MARKETING} AND occurred_at > $1 \
          AND customer_id IN ({placeholders}) GROUP BY customer_id"
     );
     Ok(on_tx!(tx, conn => {
