@@ -449,3 +449,116 @@ on_both_databases!(
     indexed_claims_and_group_marks_respect_due_times_and_leases,
     indexed_claims_and_group_marks_respect_due_times_and_leases
 );
+
+/// `message` sent at `at` for `claim`, with `links`.
+fn sent_message<'a>(
+    claim: &'a deliveries::Claimed,
+    links: &'a [String],
+    at: Timestamp,
+) -> SentMessage<'a> {
+    SentMessage {
+        claim,
+        at,
+        links,
+        event: EngineEvent {
+            customer_id: claim.customer_id,
+            kind: "email.sent",
+            delivery_id: claim.id,
+            occurred_at: at,
+            properties: Default::default(),
+            once_per_delivery: true,
+        },
+    }
+}
+
+/// A message with more links than one statement can bind (9,000 links, 36,000 values) keeps them all.
+async fn a_message_with_thousands_of_links_keeps_them_all(engine: Engine) {
+    let (_dir, store, customers) = store_with_customers(engine, 1).await;
+    let mut tx = store.begin().await.unwrap();
+    let run = news_run(&mut tx).await;
+    deliveries::plan(&mut tx, run, &customers, at(0), at(0))
+        .await
+        .unwrap();
+    let claims = deliveries::claim_due(&mut tx, run, at(1), Duration::from_secs(60), 1)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let links: Vec<String> = (0..9000)
+        .map(|i| format!("https://maplethread.example/p/{i}"))
+        .collect();
+
+    let held = SentRecorder::new(&store)
+        .record(&[sent_message(&claims[0], &links, at(2))], at(2))
+        .await
+        .unwrap();
+
+    assert_eq!(held, [claims[0].id]);
+    let last = store.message_link(claims[0].id, 8999).await.unwrap();
+    assert_eq!(last.as_deref(), Some("https://maplethread.example/p/8999"));
+}
+on_both_databases!(
+    a_message_with_thousands_of_links_keeps_them_all,
+    a_message_with_thousands_of_links_keeps_them_all
+);
+
+/// A recording abandoned as soon as it started (a shutdown out of time drops it) leaves no
+/// transaction open: the next write goes through, and the message is recorded wholly or not at all.
+async fn an_abandoned_recording_leaves_the_database_writable(engine: Engine) {
+    let (_dir, store, customers) = store_with_customers(engine, 2).await;
+    let mut tx = store.begin().await.unwrap();
+    let run = news_run(&mut tx).await;
+    deliveries::plan(&mut tx, run, &customers, at(0), at(0))
+        .await
+        .unwrap();
+    let claims = deliveries::claim_due(&mut tx, run, at(1), Duration::from_secs(60), 2)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let links = ["https://maplethread.example/a".to_string()];
+    let mut recorder = SentRecorder::new(&store);
+    recorder
+        .record(&[sent_message(&claims[0], &links, at(2))], at(2))
+        .await
+        .unwrap();
+
+    let abandoned = tokio::time::timeout(
+        Duration::ZERO,
+        recorder.record(&[sent_message(&claims[1], &links, at(3))], at(3)),
+    )
+    .await;
+    drop(recorder);
+    let mut tx = store.begin().await.unwrap();
+    suppressions::suppress(
+        &mut tx,
+        "c0@example.com",
+        ALL_TOPICS,
+        Reason::Unsubscribe,
+        None,
+        at(4),
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+
+    // Whether the script had begun, or even ended, when it was dropped depends on the connection's
+    // thread: either way the database must be writable and the message recorded wholly or not at all.
+    let _ = abandoned;
+    let delivery = store
+        .delivery_for(run, claims[1].customer_id)
+        .await
+        .unwrap()
+        .unwrap();
+    let events = store
+        .events_of_customer(claims[1].customer_id, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        delivery.status == "sent",
+        events.iter().any(|e| e.kind == "email.sent"),
+        "marked sent exactly when its event was recorded"
+    );
+}
+on_both_databases!(
+    an_abandoned_recording_leaves_the_database_writable,
+    an_abandoned_recording_leaves_the_database_writable
+);

@@ -32,6 +32,9 @@ pub struct SentMessage<'a> {
 /// Messages per transaction: a group commit holds one message per worker, so this only bounds the
 /// number of bound values of one statement in a very wide send.
 const CHUNK: usize = 100;
+/// Links per INSERT statement (4 bound values each): a message may have many links, and SQLite takes
+/// at most 32,766 values in one statement.
+const LINKS_PER_INSERT: usize = 1000;
 
 /// Marks the deliveries of `messages` sent, `(id, lease held, sent at)` as VALUES.
 macro_rules! push_mark_sent {
@@ -89,11 +92,34 @@ macro_rules! push_events {
 pub struct SentRecorder<'s> {
     store: &'s Store,
     own: Option<PoolConnection<Sqlite>>,
+    /// Set while a script runs on `own`. Should the caller drop a recording midway (a shutdown that
+    /// ran out of time), the script may have stopped between its BEGIN and its COMMIT: the
+    /// connection is then closed, which rolls that transaction back, rather than returned to the
+    /// pool with it open.
+    in_script: bool,
+}
+
+impl Drop for SentRecorder<'_> {
+    fn drop(&mut self) {
+        self.discard_if_interrupted();
+    }
 }
 
 impl<'s> SentRecorder<'s> {
     pub fn new(store: &'s Store) -> SentRecorder<'s> {
-        SentRecorder { store, own: None }
+        SentRecorder {
+            store,
+            own: None,
+            in_script: false,
+        }
+    }
+
+    fn discard_if_interrupted(&mut self) {
+        if std::mem::take(&mut self.in_script) {
+            if let Some(mut conn) = self.own.take() {
+                conn.close_on_drop();
+            }
+        }
     }
 
     /// Records `messages` as sent; returns the ids of the deliveries whose lease was still held (the
@@ -107,18 +133,21 @@ impl<'s> SentRecorder<'s> {
         for chunk in messages.chunks(CHUNK) {
             let ids = match &self.store.db {
                 Db::Sqlite(pool) => {
+                    self.discard_if_interrupted();
                     let _turn = self.store.writer.clone().lock_owned().await;
                     if self.own.is_none() {
                         self.own = Some(pool.acquire().await?);
                     }
                     let conn = self.own.as_mut().expect("acquired above");
+                    self.in_script = true;
                     let result = record_by_script(conn, chunk, now).await;
+                    self.in_script = false;
                     if result.is_err() {
                         // Whether the script left a transaction open is unknown: roll back, and
                         // give up this connection if even that fails.
                         if sqlx::query("ROLLBACK").execute(&mut **conn).await.is_err() {
-                            if let Some(conn) = self.own.take() {
-                                conn.detach();
+                            if let Some(mut conn) = self.own.take() {
+                                conn.close_on_drop();
                             }
                         }
                     }
@@ -159,9 +188,9 @@ async fn record_by_script(
     let links = links_of(messages);
     let mut q = sqlx::QueryBuilder::new("BEGIN IMMEDIATE;\n");
     push_mark_sent!(q, messages);
-    if !links.is_empty() {
+    for links in links.chunks(LINKS_PER_INSERT) {
         q.push(";\n");
-        push_links!(q, &links);
+        push_links!(q, links);
     }
     q.push(";\n");
     push_events!(q, messages, now);
@@ -181,9 +210,9 @@ async fn record_statements(
         let mut q = sqlx::QueryBuilder::new("");
         push_mark_sent!(q, messages);
         let held: Vec<i64> = q.build_query_scalar().fetch_all(&mut *conn).await?;
-        if !links.is_empty() {
+        for links in links.chunks(LINKS_PER_INSERT) {
             let mut q = sqlx::QueryBuilder::new("");
-            push_links!(q, &links);
+            push_links!(q, links);
             q.build().execute(&mut *conn).await?;
         }
         let mut q = sqlx::QueryBuilder::new("");
