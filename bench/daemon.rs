@@ -8,7 +8,7 @@ mod smtp_shop;
 use rapport::campaign::RunSummary;
 use rapport::config::DatabaseUrl;
 use rapport::store::Store;
-use smtp_shop::{CONCURRENCY, free_port, rapport, start_sink};
+use smtp_shop::{concurrency, free_port, rapport, start_sink};
 use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -55,7 +55,8 @@ fn main() {
 
     let seconds = (finished - fired).as_secs_f64();
     println!(
-        "daemon benchmark: a one-shot campaign to {n} recipients, concurrency {CONCURRENCY}, smtp-sink on loopback"
+        "daemon benchmark: a one-shot campaign to {n} recipients, concurrency {}, smtp-sink on loopback",
+        concurrency()
     );
     println!(
         "rapport daemon {:>8.0} msg/s  ({seconds:.2} s from the fire to the end of the run)  peak RSS {:.1} MB",

@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 use std::time::Instant;
 
 mod smtp_shop;
-use smtp_shop::{CONCURRENCY, free_port, rapport, start_sink};
+use smtp_shop::{concurrency, free_port, rapport, start_sink};
 
 fn main() {
     let n: usize = std::env::var("BENCH_RECIPIENTS")
@@ -40,7 +40,8 @@ fn main() {
         format!("DKIM {dkim}")
     };
     println!(
-        "send benchmark: {n} messages of about {size} bytes, concurrency {CONCURRENCY}, {signing}, smtp-sink on loopback"
+        "send benchmark: {n} messages of about {size} bytes, concurrency {}, {signing}, smtp-sink on loopback",
+        concurrency()
     );
     println!(
         "smtp-source (reused connections)   {:>8.0} msg/s  ({source:.2} s)",
@@ -114,7 +115,7 @@ fn time_smtp_source(sink: SocketAddr, n: usize, size: usize) -> f64 {
         .args([
             "-d",
             "-s",
-            &CONCURRENCY.to_string(),
+            &concurrency().to_string(),
             "-m",
             &n.to_string(),
             "-l",

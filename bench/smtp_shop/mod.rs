@@ -8,8 +8,13 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-/// Workers, as smtp-source's sessions in the send bench.
-pub const CONCURRENCY: usize = 4;
+/// Workers, as smtp-source's sessions in the send bench: 4, or `BENCH_CONCURRENCY`.
+pub fn concurrency() -> usize {
+    std::env::var("BENCH_CONCURRENCY")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(4)
+}
 
 pub fn free_port() -> SocketAddr {
     TcpListener::bind("127.0.0.1:0")
@@ -69,7 +74,10 @@ pub fn prepare_workspace(
             "smtp_url = \"smtp://127.0.0.1:2525\"",
             &format!("smtp_url = \"smtp://{sink}\""),
         )
-        .replace("concurrency = 8", &format!("concurrency = {CONCURRENCY}"))
+        .replace(
+            "concurrency = 8",
+            &format!("concurrency = {}", concurrency()),
+        )
         .replace("rate = [\"20/s\", \"5000/day\"]", "")
         .replace("max_per_week = 2", "")
         .replace("quiet_hours = \"21:00-08:00\"", "");
