@@ -311,6 +311,50 @@ on_both_databases!(
     transactional_mail_is_outside_the_weekly_cap
 );
 
+/// An unsubscribe the owner records by hand (say, from a mailto request) stops later mail: from
+/// everything, or from one topic; a second one says it was already recorded.
+async fn an_unsubscribe_recorded_by_hand_stops_mail(engine: Engine) {
+    let sink = SmtpSink::start(&[]);
+    let shop = shop(engine, 4, &sink, "").await;
+
+    let everything = shop.rapport(&["customer", "c0@example.com", "--unsubscribe"]);
+    let news_only = shop.rapport(&[
+        "customer",
+        "C1@example.com",
+        "--unsubscribe",
+        "--topic",
+        "news",
+    ]);
+    let again = shop.rapport(&["customer", "c0@example.com", "--unsubscribe"]);
+    let news = shop.rapport(&["send", "news"]);
+    let receipt = shop.rapport(&["send", "receipt"]);
+
+    assert!(everything.status.success(), "{}", stderr(&everything));
+    assert!(
+        stdout(&everything).contains("c0@example.com is unsubscribed from every email."),
+        "{}",
+        stdout(&everything)
+    );
+    assert!(
+        stdout(&everything).contains("email.unsubscribed"),
+        "{}",
+        stdout(&everything)
+    );
+    assert!(stdout(&news_only).contains("is unsubscribed from the topic \"news\"."));
+    assert!(stdout(&again).contains("was already unsubscribed from every email."));
+    assert_eq!(figure(&news, "sent").0, 2);
+    assert_eq!(
+        figure(&news, "skipped"),
+        (2, "opted_out 1, suppressed 1".to_string())
+    );
+    assert_eq!(figure(&receipt, "sent").0, 3, "c1 left only the news");
+    assert_eq!(sink.messages().len(), 5);
+}
+on_both_databases!(
+    an_unsubscribe_recorded_by_hand_stops_mail,
+    an_unsubscribe_recorded_by_hand_stops_mail
+);
+
 /// kill -9 in the middle of a run, then `send` again: everyone gets the message, and duplicates are
 /// at most the messages in flight (the concurrency).
 #[tokio::test]

@@ -1,8 +1,12 @@
 //! `rapport customer EMAIL`: one customer's attributes, the emails waiting to go to them (and when),
-//! then their events newest first.
+//! then their events newest first. `--unsubscribe [--topic TOPIC]` first records an unsubscribe
+//! received another way (a reply, a mailto `List-Unsubscribe` request).
 
 use super::table;
+use crate::clock::Clock;
 use crate::domain::EmailAddress;
+use crate::store::suppressions::ALL_TOPICS;
+use crate::store::tracking::unsubscribe_by_hand;
 use crate::store::{Customer, Event, Store};
 use crate::workspace::Workspace;
 use serde_json::Value;
@@ -16,6 +20,13 @@ pub struct Args {
     /// How many events to show.
     #[arg(long, default_value_t = 20)]
     pub limit: i64,
+    /// Record that the customer asked to be unsubscribed (by reply, by a mailto unsubscribe, by
+    /// phone): from everything, or from `--topic` only. Sending stops at once, as for the link.
+    #[arg(long)]
+    pub unsubscribe: bool,
+    /// With --unsubscribe: only this topic (a campaign's `topic`), not every email.
+    #[arg(long, requires = "unsubscribe")]
+    pub topic: Option<String>,
 }
 
 pub async fn run(dir: &Path, args: Args) -> anyhow::Result<ExitCode> {
@@ -26,6 +37,28 @@ pub async fn run(dir: &Path, args: Args) -> anyhow::Result<ExitCode> {
         let hint = suggestion(&store, email.key()).await?;
         anyhow::bail!("no customer has the address {email}{hint}");
     };
+    if args.unsubscribe {
+        let topic = args.topic.as_deref().unwrap_or(ALL_TOPICS);
+        let mut tx = store.begin().await?;
+        let added = unsubscribe_by_hand(
+            &mut tx,
+            customer.id,
+            &customer.email_key,
+            topic,
+            Clock::from_env()?.now(),
+        )
+        .await?;
+        tx.commit().await?;
+        let from = match args.topic.as_deref() {
+            Some(topic) => format!("the topic {topic:?}"),
+            None => "every email".to_string(),
+        };
+        if added {
+            println!("{} is unsubscribed from {from}.\n", customer.email);
+        } else {
+            println!("{} was already unsubscribed from {from}.\n", customer.email);
+        }
+    }
     let events = store
         .events_of_customer(customer.id, args.limit.max(0))
         .await?;

@@ -66,3 +66,49 @@ pub async fn remove_unsubscribe(tx: &mut Tx, email_key: &str, topic: &str) -> an
     })?;
     Ok(removed > 0)
 }
+
+/// Records an unsubscribe the owner received another way (a reply, a mailto `List-Unsubscribe`, a
+/// phone call): `email_key` is suppressed for `topic` (`*` for everything) as an unsubscribe, which
+/// the customer can lift from the preferences page, with an `email.unsubscribed` event (`via`
+/// `manual`, no delivery) for segments. Returns false, and writes nothing, if it already was.
+pub async fn unsubscribe_by_hand(
+    tx: &mut Tx,
+    customer_id: i64,
+    email_key: &str,
+    topic: &str,
+    now: crate::timestamp::Timestamp,
+) -> anyhow::Result<bool> {
+    if !add_unsubscribe(
+        tx,
+        email_key,
+        topic,
+        "manual: rapport customer --unsubscribe",
+        now,
+    )
+    .await?
+    {
+        return Ok(false);
+    }
+    let mut properties = serde_json::Map::new();
+    properties.insert("topic".into(), topic.into());
+    properties.insert("via".into(), "manual".into());
+    let fingerprint = {
+        use sha2::Digest;
+        let hash = sha2::Sha256::digest(format!(
+            "manual\0email.unsubscribed\0{topic}\0{}",
+            now.micros()
+        ));
+        i64::from_be_bytes(hash[..8].try_into().expect("8 bytes"))
+    };
+    let event = super::NewEvent {
+        customer_id,
+        kind: "email.unsubscribed".to_string(),
+        occurred_at: now,
+        amount: None,
+        properties,
+        source_id: None,
+        fingerprint,
+    };
+    super::events::insert_events(tx, &[event], now).await?;
+    Ok(true)
+}
