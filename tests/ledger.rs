@@ -471,18 +471,27 @@ fn sent_message<'a>(
     }
 }
 
-/// A message with more links than one statement can bind (9,000 links, 36,000 values) keeps them all.
-async fn a_message_with_thousands_of_links_keeps_them_all(engine: Engine) {
-    let (_dir, store, customers) = store_with_customers(engine, 1).await;
+/// `n` customers, each planned in a run of `news` and claimed at instant 1 for a minute.
+async fn claimed(
+    engine: Engine,
+    n: usize,
+) -> (tempfile::TempDir, Store, i64, Vec<deliveries::Claimed>) {
+    let (dir, store, customers) = store_with_customers(engine, n).await;
     let mut tx = store.begin().await.unwrap();
     let run = news_run(&mut tx).await;
     deliveries::plan(&mut tx, run, &customers, at(0), at(0))
         .await
         .unwrap();
-    let claims = deliveries::claim_due(&mut tx, run, at(1), Duration::from_secs(60), 1)
+    let claims = deliveries::claim_due(&mut tx, run, at(1), Duration::from_secs(60), n as i64)
         .await
         .unwrap();
     tx.commit().await.unwrap();
+    (dir, store, run, claims)
+}
+
+/// A message with more links than one statement can bind (9,000 links, 36,000 values) keeps them all.
+async fn a_message_with_thousands_of_links_keeps_them_all(engine: Engine) {
+    let (_dir, store, _run, claims) = claimed(engine, 1).await;
     let links: Vec<String> = (0..9000)
         .map(|i| format!("https://maplethread.example/p/{i}"))
         .collect();
@@ -504,16 +513,7 @@ on_both_databases!(
 /// A recording abandoned as soon as it started (a shutdown out of time drops it) leaves no
 /// transaction open: the next write goes through, and the message is recorded wholly or not at all.
 async fn an_abandoned_recording_leaves_the_database_writable(engine: Engine) {
-    let (_dir, store, customers) = store_with_customers(engine, 2).await;
-    let mut tx = store.begin().await.unwrap();
-    let run = news_run(&mut tx).await;
-    deliveries::plan(&mut tx, run, &customers, at(0), at(0))
-        .await
-        .unwrap();
-    let claims = deliveries::claim_due(&mut tx, run, at(1), Duration::from_secs(60), 2)
-        .await
-        .unwrap();
-    tx.commit().await.unwrap();
+    let (_dir, store, run, claims) = claimed(engine, 2).await;
     let links = ["https://maplethread.example/a".to_string()];
     let mut recorder = SentRecorder::new(&store);
     recorder

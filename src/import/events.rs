@@ -9,7 +9,6 @@ use crate::domain::{EmailAddress, attribute_value, parse_event_kind};
 use crate::store::{CustomerFields, NewEvent, Store, Tx, customers, events};
 use crate::timestamp::Timestamp;
 use serde_json::{Map, Value};
-use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 
 /// Email keys to customer ids remembered across batches; cleared when it grows past this, so memory
@@ -126,21 +125,18 @@ fn parse_amount(text: &str) -> Result<f64, String> {
 
 /// Identifies an event for re-imports: its source id when it has one, else all it says.
 fn fingerprint(row: &EventRow) -> i64 {
-    let mut hash = Sha256::new();
     match &row.source_id {
-        Some(id) => hash.update(format!("id\0{id}")),
+        Some(id) => events::fingerprint_of(&format!("id\0{id}")),
         None => {
             let amount = row.amount.map(|a| a.to_string()).unwrap_or_default();
             let properties = serde_json::to_string(&row.properties).expect("JSON map serializes");
-            hash.update(format!(
+            events::fingerprint_of(&format!(
                 "event\0{}\0{}\0{amount}\0{properties}",
                 row.kind,
                 row.occurred_at.micros()
-            ));
+            ))
         }
     }
-    let digest = hash.finalize();
-    i64::from_be_bytes(digest[..8].try_into().expect("8 bytes"))
 }
 
 struct Writer {

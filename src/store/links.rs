@@ -7,20 +7,23 @@ use super::{Store, Tx};
 /// ledger writer stores the links of sent messages with their outcome ([`super::sent`]); this is
 /// for the other attempts recorded one by one.
 pub async fn record_links(tx: &mut Tx, delivery_id: i64, links: &[String]) -> anyhow::Result<()> {
-    if links.is_empty() {
-        return Ok(());
+    let positions: Vec<(usize, &String)> = links.iter().enumerate().collect();
+    for chunk in positions.chunks(LINKS_PER_INSERT) {
+        on_tx!(tx, conn => {
+            let mut q = sqlx::QueryBuilder::new("INSERT INTO message_links (delivery_id, position, url) ");
+            q.push_values(chunk, |mut b, (position, url)| {
+                b.push_bind(delivery_id).push_bind(*position as i32).push_bind(url.as_str());
+            });
+            q.push(" ON CONFLICT DO NOTHING");
+            q.build().execute(&mut *conn).await.map(|_| ())
+        })?;
     }
-    // A message has a few dozen links at most: one statement.
-    on_tx!(tx, conn => {
-        let mut q = sqlx::QueryBuilder::new("INSERT INTO message_links (delivery_id, position, url) ");
-        q.push_values(links.iter().enumerate(), |mut b, (position, url)| {
-            b.push_bind(delivery_id).push_bind(position as i32).push_bind(url.as_str());
-        });
-        q.push(" ON CONFLICT DO NOTHING");
-        q.build().execute(&mut *conn).await.map(|_| ())
-    })?;
     Ok(())
 }
+
+/// Links per INSERT statement (at most 4 bound values each): a message may have thousands of links,
+/// and SQLite takes at most 32,766 values in one statement.
+pub(super) const LINKS_PER_INSERT: usize = 1000;
 
 impl Store {
     /// The URL at `position` in the message of `delivery_id`, if that message had one there.

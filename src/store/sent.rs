@@ -13,11 +13,12 @@
 use super::db::Db;
 use super::deliveries::Claimed;
 use super::events::{EngineEvent, engine_fingerprint};
+use super::links::LINKS_PER_INSERT;
 use super::{Store, Tx};
 use crate::timestamp::Timestamp;
 use sqlx::pool::PoolConnection;
 use sqlx::types::Json;
-use sqlx::{Sqlite, SqliteConnection};
+use sqlx::{Sqlite, SqliteConnection, SqlitePool};
 
 /// One message that left, with what must be recorded of it.
 pub struct SentMessage<'a> {
@@ -32,9 +33,6 @@ pub struct SentMessage<'a> {
 /// Messages per transaction: a group commit holds one message per worker, so this only bounds the
 /// number of bound values of one statement in a very wide send.
 const CHUNK: usize = 100;
-/// Links per INSERT statement (4 bound values each): a message may have many links, and SQLite takes
-/// at most 32,766 values in one statement.
-const LINKS_PER_INSERT: usize = 1000;
 
 /// Marks the deliveries of `messages` sent, `(id, lease held, sent at)` as VALUES.
 macro_rules! push_mark_sent {
@@ -129,32 +127,13 @@ impl<'s> SentRecorder<'s> {
         messages: &[SentMessage<'_>],
         now: Timestamp,
     ) -> anyhow::Result<Vec<i64>> {
+        let store = self.store;
         let mut held = Vec::with_capacity(messages.len());
         for chunk in messages.chunks(CHUNK) {
-            let ids = match &self.store.db {
-                Db::Sqlite(pool) => {
-                    self.discard_if_interrupted();
-                    let _turn = self.store.writer.clone().lock_owned().await;
-                    if self.own.is_none() {
-                        self.own = Some(pool.acquire().await?);
-                    }
-                    let conn = self.own.as_mut().expect("acquired above");
-                    self.in_script = true;
-                    let result = record_by_script(conn, chunk, now).await;
-                    self.in_script = false;
-                    if result.is_err() {
-                        // Whether the script left a transaction open is unknown: roll back, and
-                        // give up this connection if even that fails.
-                        if sqlx::query("ROLLBACK").execute(&mut **conn).await.is_err() {
-                            if let Some(mut conn) = self.own.take() {
-                                conn.close_on_drop();
-                            }
-                        }
-                    }
-                    result?
-                }
+            let ids = match &store.db {
+                Db::Sqlite(pool) => self.record_on_own(pool, chunk, now).await?,
                 Db::Postgres(_) => {
-                    let mut tx = self.store.begin().await?;
+                    let mut tx = store.begin().await?;
                     let ids = record_statements(&mut tx, chunk, now).await?;
                     tx.commit().await?;
                     ids
@@ -163,6 +142,32 @@ impl<'s> SentRecorder<'s> {
             held.extend(ids);
         }
         Ok(held)
+    }
+
+    /// SQLite: the script on the recorder's own connection, in this process's writer turn.
+    async fn record_on_own(
+        &mut self,
+        pool: &SqlitePool,
+        messages: &[SentMessage<'_>],
+        now: Timestamp,
+    ) -> anyhow::Result<Vec<i64>> {
+        self.discard_if_interrupted();
+        let _turn = self.store.writer.clone().lock_owned().await;
+        if self.own.is_none() {
+            self.own = Some(pool.acquire().await?);
+        }
+        let conn = self.own.as_mut().expect("acquired above");
+        self.in_script = true;
+        let result = record_by_script(conn, messages, now).await;
+        self.in_script = false;
+        // Whether a failed script left its transaction open is unknown: roll back, and give up this
+        // connection if even that fails.
+        if result.is_err() && sqlx::query("ROLLBACK").execute(&mut **conn).await.is_err() {
+            if let Some(mut conn) = self.own.take() {
+                conn.close_on_drop();
+            }
+        }
+        Ok(result?)
     }
 }
 

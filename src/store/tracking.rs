@@ -92,14 +92,10 @@ pub async fn unsubscribe_by_hand(
     let mut properties = serde_json::Map::new();
     properties.insert("topic".into(), topic.into());
     properties.insert("via".into(), "manual".into());
-    let fingerprint = {
-        use sha2::Digest;
-        let hash = sha2::Sha256::digest(format!(
-            "manual\0email.unsubscribed\0{topic}\0{}",
-            now.micros()
-        ));
-        i64::from_be_bytes(hash[..8].try_into().expect("8 bytes"))
-    };
+    let fingerprint = super::events::fingerprint_of(&format!(
+        "manual\0email.unsubscribed\0{topic}\0{}",
+        now.micros()
+    ));
     let event = super::NewEvent {
         customer_id,
         kind: "email.unsubscribed".to_string(),
