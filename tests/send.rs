@@ -564,7 +564,8 @@ async fn a_bad_dkim_key_is_reported_with_its_file() {
 /// 0, the summary says what remains, and the next send delivers the rest with no duplicate.
 #[tokio::test]
 async fn sigterm_stops_gracefully_without_duplicates() {
-    let slow = SmtpSink::start(&["-W", "rcpt:1"]);
+    // `-p`: smtp-sink's `-W` answers pipelined commands out of order (DATA before the delayed RCPT).
+    let slow = SmtpSink::start(&["-W", "rcpt:1", "-p"]);
     let shop = shop(Engine::Sqlite, 40, &slow, "").await;
     let child = shop.command(&["send", "news"]).spawn().unwrap();
     slow.wait_for(4);

@@ -30,11 +30,18 @@ async fn connect(sink: &SmtpSink) -> SmtpConnection {
         .expect("connect")
 }
 
-/// Several messages travel over one connection, each to its own recipient, byte for byte.
+/// Several messages travel over one connection, each to its own recipient, byte for byte, whether
+/// the server offers PIPELINING (MAIL, RCPT and DATA in one write) or not (`-p`).
 #[tokio::test]
 async fn messages_arrive_over_one_connection() {
-    let sink = SmtpSink::start(&[]);
+    messages_arrive_over_one_connection_to(&[], true).await;
+    messages_arrive_over_one_connection_to(&["-p"], false).await;
+}
+
+async fn messages_arrive_over_one_connection_to(options: &[&str], pipelining: bool) {
+    let sink = SmtpSink::start(options);
     let mut conn = connect(&sink).await;
+    assert_eq!(conn.pipelines(), pipelining, "smtp-sink {options:?}");
 
     for to in ["alice@example.com", "bob@example.com", "carol@example.com"] {
         conn.send(&envelope(to), &message(to))
@@ -59,33 +66,88 @@ async fn messages_arrive_over_one_connection() {
     );
 }
 
-/// 4xx at RCPT is transient, and the connection stays usable for the next message.
+/// 4xx at RCPT is transient, and the connection stays usable for the next message: pipelined, the
+/// replies to DATA that follow a refusal are read too, so each message gets its own RCPT reply.
 #[tokio::test]
 async fn a_4xx_at_rcpt_is_transient_and_the_connection_survives() {
-    let sink = SmtpSink::start(&["-r", "rcpt"]);
-    let mut conn = connect(&sink).await;
+    for options in [&["-r", "rcpt"][..], &["-r", "rcpt", "-p"]] {
+        let sink = SmtpSink::start(options);
+        let mut conn = connect(&sink).await;
 
-    let failure = conn
-        .send(
-            &envelope("alice@example.com"),
-            &message("alice@example.com"),
-        )
-        .await
-        .unwrap_err();
+        for to in ["alice@example.com", "bob@example.com", "carol@example.com"] {
+            let failure = conn.send(&envelope(to), &message(to)).await.unwrap_err();
 
-    assert!(failure.should_retry(), "{failure:?}");
-    assert!(
-        matches!(
-            failure,
-            Failure::Transient {
-                code: Some(450),
-                ..
+            assert!(failure.should_retry(), "{options:?}: {failure:?}");
+            assert!(
+                matches!(
+                    failure,
+                    Failure::Transient {
+                        code: Some(450),
+                        ..
+                    }
+                ),
+                "{options:?}: {failure:?}"
+            );
+            assert!(!conn.is_broken());
+        }
+        assert!(sink.messages().is_empty());
+    }
+}
+
+/// A server that offers PIPELINING but accepts DATA after refusing the recipient is waiting for a
+/// message to nobody: nothing is sent, and the connection is given up rather than reset.
+#[tokio::test]
+async fn data_accepted_after_a_refused_recipient_sends_nothing() {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (heard_tx, heard) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        let (socket, _) = listener.accept().await.unwrap();
+        let mut socket = BufReader::new(socket);
+        socket
+            .get_mut()
+            .write_all(b"220 test ESMTP\r\n")
+            .await
+            .unwrap();
+        let mut heard_after_data = Vec::new();
+        let mut after_data = false;
+        let mut line = String::new();
+        while {
+            line.clear();
+            socket.read_line(&mut line).await.unwrap() > 0
+        } {
+            if after_data {
+                heard_after_data.push(line.clone());
+                continue;
             }
-        ),
-        "{failure:?}"
+            let verb = line.get(..4).unwrap_or_default().to_ascii_uppercase();
+            let reply: &[u8] = match verb.as_str() {
+                "EHLO" => b"250-test\r\n250 PIPELINING\r\n",
+                "RCPT" => b"550 5.1.1 no such user\r\n",
+                "DATA" => b"354 go on\r\n",
+                _ => b"250 ok\r\n",
+            };
+            socket.get_mut().write_all(reply).await.unwrap();
+            after_data = verb == "DATA";
+        }
+        let _ = heard_tx.send(heard_after_data);
+    });
+    let server = SmtpServer::parse(&format!("smtp://{addr}")).unwrap();
+    let mut conn = SmtpConnection::connect(&server, quick()).await.unwrap();
+    assert!(conn.pipelines());
+
+    let to = "gone@example.com";
+    let failure = conn.send(&envelope(to), &message(to)).await.unwrap_err();
+
+    assert!(failure.is_hard_bounce(), "{failure:?}");
+    assert!(conn.is_broken());
+    drop(conn);
+    assert_eq!(
+        heard.await.unwrap(),
+        Vec::<String>::new(),
+        "nothing is written after DATA"
     );
-    assert!(!conn.is_broken());
-    assert!(sink.messages().is_empty());
 }
 
 /// 5xx at RCPT is a hard bounce: never retried.

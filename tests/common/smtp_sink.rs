@@ -1,6 +1,7 @@
 //! A real SMTP server for tests: Postfix's `smtp-sink` on a free loopback port, dumping every accepted
 //! message into a folder of its own. Options inject faults: `-r CMD` replies 4xx, `-f CMD` 5xx, `-q CMD`
-//! drops the connection (CMD is `connect`, `helo`, `mail`, `rcpt`, `data` or `.`).
+//! drops the connection (CMD is `connect`, `helo`, `mail`, `rcpt`, `data` or `.`). `-W CMD:SECONDS`
+//! delays a reply, but then answers pipelined commands out of order: add `-p` (no PIPELINING) with it.
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
