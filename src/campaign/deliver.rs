@@ -451,6 +451,10 @@ async fn process(
         delivery_id: claim.id,
         recorded,
     });
+    // Let the other workers hand over their attempts before this one composes its next message:
+    // the ledger commits once it has every worker's attempt, so composing first would delay that
+    // commit, and with it every worker (12% faster on 30,000 messages, see bench/README.md).
+    tokio::task::yield_now().await;
     Ok(())
 }
 
