@@ -94,6 +94,41 @@ async fn a_4xx_at_rcpt_is_transient_and_the_connection_survives() {
     }
 }
 
+/// A relay that answers pipelined commands out of order (smtp-sink with a delayed RCPT reply sends
+/// DATA's "503 need RCPT" first) stops the send with a hint, and `?pipelining=off` gets through it.
+#[tokio::test]
+async fn a_relay_that_answers_out_of_order_is_reached_with_pipelining_off() {
+    let sink = SmtpSink::start(&["-W", "rcpt:1"]);
+    let to = "alice@example.com";
+    let mut pipelined = connect(&sink).await;
+
+    let failure = pipelined
+        .send(&envelope(to), &message(to))
+        .await
+        .unwrap_err();
+
+    let Failure::Setup { detail, .. } = &failure else {
+        panic!("{failure:?}")
+    };
+    assert!(detail.contains("?pipelining=off"), "{detail}");
+    assert!(pipelined.is_broken(), "the replies are out of step");
+    let server = SmtpServer::parse(&format!("{}?pipelining=off", sink.url())).unwrap();
+    let mut plain = SmtpConnection::connect(&server, quick()).await.unwrap();
+    assert!(!plain.pipelines());
+    plain
+        .send(&envelope(to), &message(to))
+        .await
+        .expect("accepted");
+    // smtp-sink keeps a file for the pipelined transaction too, until its connection closes: count
+    // the messages that arrived whole.
+    let whole = sink
+        .messages()
+        .into_iter()
+        .filter(|m| m.text.contains("Subject: Autumn fabrics"))
+        .count();
+    assert_eq!(whole, 1);
+}
+
 /// A server that offers PIPELINING but accepts DATA after refusing the recipient is waiting for a
 /// message to nobody: nothing is sent, and the connection is given up rather than reset.
 #[tokio::test]

@@ -130,7 +130,8 @@ impl SmtpConnection {
             }
             _ => {}
         }
-        let pipelining = offers_pipelining(&mut inner, &hello, timeouts.command).await?;
+        let pipelining =
+            server.pipelining && offers_pipelining(&mut inner, &hello, timeouts.command).await?;
         if let Some((user, password)) = &server.credentials {
             if !inner.is_encrypted() && !is_loopback(&server.host) {
                 inner.abort().await;
@@ -282,7 +283,11 @@ impl SmtpConnection {
             match reply {
                 Ok(Err(e)) if e.status().is_some() => {
                     if refused.is_none() {
-                        refused = Some(classify(stage, e.status().map(u16::from), &e.to_string()));
+                        refused = Some(pipelined_refusal(classify(
+                            stage,
+                            e.status().map(u16::from),
+                            &e.to_string(),
+                        )));
                     }
                 }
                 Ok(Ok(_)) if stage == Stage::Data && refused.is_some() => self.broken = true,
@@ -362,6 +367,21 @@ async fn offers_pipelining(
             .any(|line| line.trim().eq_ignore_ascii_case("PIPELINING"))),
         Ok(Err(e)) if e.status().is_some() => Ok(false),
         failed => settle(Stage::Greeting, limit, failed).map(|_| false),
+    }
+}
+
+/// A protocol error on a pipelined envelope ("503 need RCPT command") may be a relay that answers
+/// pipelined commands out of order: say how to turn pipelining off.
+fn pipelined_refusal(failure: Failure) -> Failure {
+    match failure {
+        Failure::Setup { code, detail } => Failure::Setup {
+            code,
+            detail: format!(
+                "{detail} (MAIL, RCPT and DATA were pipelined: if the relay answers them out of order, \
+                 add ?pipelining=off to smtp_url)"
+            ),
+        },
+        other => other,
     }
 }
 

@@ -1,6 +1,7 @@
 //! The SMTP relay, from lettre's URL form: `smtp://host:25`, `smtp://user:pass@host:587?tls=required`
 //! (STARTTLS, never falling back to plain text), `smtp://…?tls=opportunistic`, `smtps://user:pass@host:465`
-//! (TLS from the first byte). `ehlo=name` sets the name we greet with.
+//! (TLS from the first byte). `ehlo=name` sets the name we greet with; `pipelining=off` never pipelines
+//! commands, for a relay that offers PIPELINING but does not answer pipelined commands in order.
 
 use crate::config::Secret;
 use std::fmt;
@@ -26,6 +27,9 @@ pub struct SmtpServer {
     pub tls: TlsMode,
     pub credentials: Option<(String, Secret)>,
     pub hello_name: Option<String>,
+    /// Pipeline commands when the server offers it (`?pipelining=off` never does, for a relay that
+    /// offers PIPELINING but answers pipelined commands out of order).
+    pub pipelining: bool,
 }
 
 impl SmtpServer {
@@ -52,6 +56,7 @@ impl SmtpServer {
             TlsMode::None
         };
         let mut hello_name = None;
+        let mut pipelining = true;
         for (key, value) in url.query_pairs() {
             match (key.as_ref(), value.as_ref()) {
                 ("tls", "required") if !wrapper => tls = TlsMode::Required,
@@ -63,6 +68,13 @@ impl SmtpServer {
                     ));
                 }
                 ("ehlo", name) => hello_name = Some(name.to_string()),
+                ("pipelining", "on" | "true") => pipelining = true,
+                ("pipelining", "off" | "false") => pipelining = false,
+                ("pipelining", other) => {
+                    return Err(format!(
+                        "pipelining={other} is not understood: use pipelining=off (or on, the default)"
+                    ));
+                }
                 (other, _) => {
                     return Err(format!("the SMTP URL option {other:?} is not understood"));
                 }
@@ -86,6 +98,7 @@ impl SmtpServer {
             tls,
             credentials,
             hello_name,
+            pipelining,
         })
     }
 }
@@ -142,5 +155,12 @@ mod tests {
         );
         assert!(SmtpServer::parse("http://mail.example").is_err());
         assert!(SmtpServer::parse("smtp://mail.example?tls=maybe").is_err());
+        assert!(SmtpServer::parse("smtp://mail.example").unwrap().pipelining);
+        assert!(
+            !SmtpServer::parse("smtp://mail.example:587?tls=required&pipelining=off")
+                .unwrap()
+                .pipelining
+        );
+        assert!(SmtpServer::parse("smtp://mail.example?pipelining=maybe").is_err());
     }
 }
