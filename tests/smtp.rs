@@ -133,18 +133,9 @@ async fn a_relay_that_answers_out_of_order_is_reached_with_pipelining_off() {
 /// message to nobody: nothing is sent, and the connection is given up rather than reset.
 #[tokio::test]
 async fn data_accepted_after_a_refused_recipient_sends_nothing() {
-    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
     let (heard_tx, heard) = tokio::sync::oneshot::channel();
-    tokio::spawn(async move {
-        let (socket, _) = listener.accept().await.unwrap();
-        let mut socket = BufReader::new(socket);
-        socket
-            .get_mut()
-            .write_all(b"220 test ESMTP\r\n")
-            .await
-            .unwrap();
+    let server = one_connection_server(|mut socket| async move {
         let mut heard_after_data = Vec::new();
         let mut after_data = false;
         let mut line = String::new();
@@ -167,8 +158,8 @@ async fn data_accepted_after_a_refused_recipient_sends_nothing() {
             after_data = verb == "DATA";
         }
         let _ = heard_tx.send(heard_after_data);
-    });
-    let server = SmtpServer::parse(&format!("smtp://{addr}")).unwrap();
+    })
+    .await;
     let mut conn = SmtpConnection::connect(&server, quick()).await.unwrap();
     assert!(conn.pipelines());
 
@@ -277,17 +268,8 @@ enum AfterData {
 
 /// A one-connection SMTP server that accepts everything up to DATA, then behaves as `after` says.
 async fn server_that(after: AfterData) -> SmtpServer {
-    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        let (socket, _) = listener.accept().await.unwrap();
-        let mut socket = BufReader::new(socket);
-        socket
-            .get_mut()
-            .write_all(b"220 test ESMTP\r\n")
-            .await
-            .unwrap();
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+    one_connection_server(move |mut socket| async move {
         let mut line = String::new();
         loop {
             line.clear();
@@ -322,6 +304,28 @@ async fn server_that(after: AfterData) -> SmtpServer {
                 std::future::pending().await
             }
         }
+    })
+    .await
+}
+
+/// A one-connection SMTP server on a free loopback port: it greets, then `serve` talks to the client.
+async fn one_connection_server<F, Fut>(serve: F) -> SmtpServer
+where
+    F: FnOnce(tokio::io::BufReader<tokio::net::TcpStream>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    use tokio::io::AsyncWriteExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let (socket, _) = listener.accept().await.unwrap();
+        let mut socket = tokio::io::BufReader::new(socket);
+        socket
+            .get_mut()
+            .write_all(b"220 test ESMTP\r\n")
+            .await
+            .unwrap();
+        serve(socket).await
     });
     SmtpServer::parse(&format!("smtp://{addr}")).unwrap()
 }
