@@ -72,6 +72,13 @@ impl Daemon {
     }
 }
 
+impl Daemon {
+    /// SIGHUP: read rapport.toml and the templates again.
+    fn reload(&self) {
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGHUP) };
+    }
+}
+
 fn http_get(addr: SocketAddr, path: &str) -> String {
     let mut stream = TcpStream::connect(addr).unwrap();
     write!(
@@ -144,6 +151,74 @@ on_both_databases!(
     schedule_restart,
     a_schedule_fires_once_per_fire_across_a_restart
 );
+
+/// SIGHUP reads the templates again. A broken template is refused and the daemon goes on sending
+/// the one it had; once fixed, the next reload uses it from the next fire on. No fire is skipped or
+/// planned twice across the reloads, and the tracking server answers throughout.
+async fn a_reload_picks_up_edited_templates(engine: Engine) {
+    let sink = SmtpSink::start(&[]);
+    let campaign = "[[campaign]]\nname = \"pulse\"\nsegment = \"everyone\"\ntemplate = \"winback\"\nschedule = \"*/2 * * * * *\"\n";
+    let shop = shop(engine, 2, &sink, campaign).await;
+    let subjects = || -> Vec<String> {
+        sink.messages()
+            .iter()
+            .filter_map(|m| m.text.lines().find_map(|l| l.strip_prefix("Subject: ")))
+            .map(str::to_string)
+            .collect()
+    };
+    let daemon = Daemon::start(&shop);
+    sink.wait_for(2);
+
+    shop.write("templates/winback.subject", "{{ broken");
+    daemon.reload();
+    let refused_at = sink.messages().len();
+    sink.wait_for(refused_at + 4);
+    assert!(
+        subjects().iter().all(|s| s.starts_with("We miss you")),
+        "the refused template is not used: {:?}",
+        subjects()
+    );
+    shop.write(
+        "templates/winback.subject",
+        "Reloaded for {{ customer.first_name }}",
+    );
+    daemon.reload();
+    wait_until("a message with the new subject", || async {
+        subjects().iter().any(|s| s.starts_with("Reloaded for"))
+    })
+    .await;
+    assert!(
+        http_get(daemon.addr, "/healthz").ends_with("ok\n"),
+        "the tracking server still answers"
+    );
+    let (status, log) = daemon.stop();
+    assert!(status.success(), "exit status {status}");
+    let refusals: Vec<_> = log
+        .iter()
+        .filter(|l| {
+            l["fields"]["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("reload refused") && m.contains("winback"))
+        })
+        .collect();
+    assert_eq!(refusals.len(), 1, "{log:?}");
+    assert_eq!(logged(&log, "reloaded").len(), 1, "{log:?}");
+
+    // A run planned just before the stop may be unfinished: `send` resumes it.
+    let out = shop.rapport(&["send", "pulse"]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    let store = shop.store().await;
+    let fires: Vec<_> = store
+        .runs_of("pulse")
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.scheduled_for)
+        .collect();
+    sink.assert_each_fire_reached_everyone_once(&fires, Duration::from_secs(2), 2);
+    store.close().await;
+}
+on_both_databases!(reload, a_reload_picks_up_edited_templates);
 
 /// A triggered campaign thanks each customer after their purchase, once: a later purchase does not
 /// trigger it again.

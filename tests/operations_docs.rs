@@ -60,7 +60,8 @@ fn the_admin_script_shown_is_the_example_file() {
     assert_eq!(script, example("rapport-admin"));
 }
 
-/// The service runs the daemon in /srv/rapport and gives it more time to stop than it needs (30 s).
+/// The service runs the daemon in /srv/rapport, reloads it with SIGHUP, and gives it more time to stop
+/// than it needs (30 s).
 #[test]
 fn the_service_runs_the_daemon_and_waits_for_a_clean_stop() {
     let unit = example("rapport.service");
@@ -74,6 +75,7 @@ fn the_service_runs_the_daemon_and_waits_for_a_clean_stop() {
         value("ExecStart"),
         "/usr/local/bin/rapport --workspace /srv/rapport daemon"
     );
+    assert_eq!(value("ExecReload"), "/bin/kill -HUP $MAINPID");
     assert_eq!(value("Type"), "simple");
     assert_eq!(value("Restart"), "on-failure");
     assert_eq!(value("ReadWritePaths"), "/srv/rapport");

@@ -1,6 +1,12 @@
 //! `rapport daemon [--listen ADDR] [--no-server]`: the scheduler, the delivery workers and the
 //! tracking server in one process, until SIGINT or SIGTERM; then it stops scheduling, lets the
 //! messages in flight finish (at most about 30 seconds), stops the server and exits 0.
+//!
+//! SIGHUP (`systemctl reload rapport`) reads rapport.toml and the templates again. The new ones are
+//! checked first: if a campaign's template or DKIM key cannot be used, the daemon says why and goes on
+//! as it was. Otherwise the scheduler and the workers stop as for SIGTERM and start again with them,
+//! while the tracking server keeps answering. The database and the tracking server keep the settings
+//! they started with.
 
 use crate::clock::Clock;
 use crate::daemon::{CampaignComposers, run_daemon};
@@ -27,9 +33,8 @@ pub struct Args {
 }
 
 pub async fn run(dir: &Path, args: Args) -> anyhow::Result<ExitCode> {
-    let workspace = Workspace::load(dir)?;
-    let (library, _problems) = Library::load(&workspace.templates_dir())?;
-    let campaigns = CampaignComposers::new(&workspace, &library)?;
+    let mut loaded = Loaded::read(dir)?;
+    let workspace = &loaded.workspace;
     let clock = Clock::from_env()?;
     let store = Arc::new(workspace.open_store().await?);
     let cancel = CancellationToken::new();
@@ -53,8 +58,47 @@ pub async fn run(dir: &Path, args: Args) -> anyhow::Result<ExitCode> {
             cancel.clone(),
         )))
     };
+    let database = workspace.config.database.url.clone();
     tokio::spawn(super::serve::cancel_on_signal(cancel.clone()));
-    let result = run_daemon(&workspace, &store, &campaigns, clock, cancel.clone()).await;
+    let mut hangups = hangups()?;
+    let result = loop {
+        let round = cancel.child_token();
+        let mut reloaded = None;
+        let campaigns = match CampaignComposers::new(&loaded.workspace, &loaded.library) {
+            Ok(campaigns) => campaigns,
+            Err(error) => break Err(error),
+        };
+        let daemon = run_daemon(
+            &loaded.workspace,
+            &store,
+            &campaigns,
+            clock.clone(),
+            round.clone(),
+        );
+        let reload = async {
+            reloaded = Some(next_valid_reload(dir, &mut hangups).await);
+            tracing::info!("reloading: rapport.toml and the templates changed");
+            round.cancel();
+            std::future::pending::<()>().await
+        };
+        let result = tokio::select! {
+            result = daemon => result,
+            () = reload => unreachable!("a reload never ends by itself"),
+        };
+        drop(campaigns);
+        match reloaded {
+            Some(next) if result.is_ok() && !cancel.is_cancelled() => {
+                if next.workspace.config.database.url != database {
+                    tracing::warn!(
+                        "[database] changed in rapport.toml: the daemon goes on with the database it started with; restart it to change"
+                    );
+                }
+                loaded = next;
+                tracing::info!("reloaded");
+            }
+            _ => break result,
+        }
+    };
     // Whatever ended the daemon ends the server too.
     cancel.cancel();
     if let Some(server) = server {
@@ -70,4 +114,40 @@ pub async fn run(dir: &Path, args: Args) -> anyhow::Result<ExitCode> {
     result?;
     tracing::info!("daemon stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// The workspace and its templates, as read at start or at a reload.
+struct Loaded {
+    workspace: Workspace,
+    library: Library,
+}
+
+impl Loaded {
+    /// Reads rapport.toml and the templates; fails if a campaign could not send with them.
+    fn read(dir: &Path) -> anyhow::Result<Loaded> {
+        let workspace = Workspace::load(dir)?;
+        let (library, _problems) = Library::load(&workspace.templates_dir())?;
+        CampaignComposers::new(&workspace, &library)?;
+        Ok(Loaded { workspace, library })
+    }
+}
+
+/// SIGHUP, which asks for a reload.
+fn hangups() -> anyhow::Result<tokio::signal::unix::Signal> {
+    use tokio::signal::unix::{SignalKind, signal};
+    signal(SignalKind::hangup()).context("cannot listen for SIGHUP")
+}
+
+/// Waits for a SIGHUP after which rapport.toml and the templates can be used; one that cannot is
+/// reported, and the daemon goes on as it was.
+async fn next_valid_reload(dir: &Path, hangups: &mut tokio::signal::unix::Signal) -> Loaded {
+    loop {
+        hangups.recv().await;
+        match Loaded::read(dir) {
+            Ok(loaded) => return loaded,
+            Err(error) => {
+                tracing::error!("reload refused, the daemon goes on as it was: {error:#}")
+            }
+        }
+    }
 }

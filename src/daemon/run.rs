@@ -23,8 +23,8 @@ const MAX_SLEEP: Duration = Duration::from_secs(60);
 /// a daemon outlives such outages instead of exiting.
 const ERROR_PAUSE: Duration = Duration::from_secs(10);
 
-/// Every configured campaign's composer, built once at start (templates are read then: restart the
-/// daemon after editing them).
+/// Every configured campaign's composer, built at start and again at each reload (SIGHUP, see
+/// `cli::daemon`): the templates are read then.
 pub struct CampaignComposers<'a> {
     pub composers: HashMap<String, Composer<'a>>,
 }
