@@ -129,6 +129,97 @@ async fn a_relay_that_answers_out_of_order_is_reached_with_pipelining_off() {
     assert_eq!(whole, 1);
 }
 
+/// A server that offers PIPELINING and answers each command line with `reply(verb, nth EHLO)`; a
+/// `None` reply hangs up.
+async fn pipelining_server(
+    reply: impl Fn(&str, usize) -> Option<&'static [u8]> + Send + 'static,
+) -> SmtpServer {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+    one_connection_server(move |mut socket| async move {
+        let mut ehlos = 0;
+        let mut line = String::new();
+        while {
+            line.clear();
+            socket.read_line(&mut line).await.unwrap_or(0) > 0
+        } {
+            let verb = line.get(..4).unwrap_or_default().to_ascii_uppercase();
+            if verb == "EHLO" {
+                ehlos += 1;
+            }
+            match reply(&verb, ehlos) {
+                Some(bytes) => socket.get_mut().write_all(bytes).await.unwrap(),
+                None => return,
+            }
+        }
+    })
+    .await
+}
+
+/// A refusal that the server follows by hanging up (as Exim's `drop` does) is still the refusal:
+/// pipelined, a refused recipient is a hard bounce, not a dropped connection to retry.
+#[tokio::test]
+async fn a_refusal_followed_by_a_hang_up_is_still_a_refusal() {
+    let server = pipelining_server(|verb, _| match verb {
+        "EHLO" => Some(b"250-test\r\n250 PIPELINING\r\n"),
+        "RCPT" => Some(b"550 5.1.1 no such user\r\n"),
+        "DATA" => None,
+        _ => Some(b"250 ok\r\n"),
+    })
+    .await;
+    let mut conn = SmtpConnection::connect(&server, quick()).await.unwrap();
+    assert!(conn.pipelines());
+
+    let to = "gone@example.com";
+    let failure = conn.send(&envelope(to), &message(to)).await.unwrap_err();
+
+    assert!(failure.is_hard_bounce(), "{failure:?}");
+    assert!(conn.is_broken());
+}
+
+/// A server that closes with 421 when asked about PIPELINING fails the connect as a transient
+/// failure, rather than leaving a closed connection for the first message to find.
+#[tokio::test]
+async fn a_421_to_the_second_ehlo_fails_the_connect() {
+    let server = pipelining_server(|verb, ehlos| match (verb, ehlos) {
+        ("EHLO", 1) => Some(b"250-test\r\n250 PIPELINING\r\n"),
+        ("EHLO", _) => Some(b"421 4.3.2 shutting down\r\n"),
+        _ => Some(b"250 ok\r\n"),
+    })
+    .await;
+
+    let failure = SmtpConnection::connect(&server, quick())
+        .await
+        .err()
+        .expect("the connect fails");
+
+    assert!(
+        matches!(
+            failure,
+            Failure::Transient {
+                code: Some(421),
+                ..
+            }
+        ),
+        "{failure:?}"
+    );
+}
+
+/// A message that is not UTF-8 goes through lettre's own writer, dot-stuffed all the same.
+#[tokio::test]
+async fn a_message_that_is_not_utf8_arrives_whole() {
+    let sink = SmtpSink::start(&[]);
+    let mut conn = connect(&sink).await;
+    let to = "alice@example.com";
+    let mut bytes = message(to);
+    bytes.extend_from_slice(b"caf\xe9\r\n.second dot\r\n");
+
+    conn.send(&envelope(to), &bytes).await.expect("accepted");
+
+    let text = &sink.messages()[0].text;
+    assert!(text.contains("caf\u{fffd}"), "{text}");
+    assert!(text.contains("\n.second dot"), "{text}");
+}
+
 /// A server that offers PIPELINING but accepts DATA after refusing the recipient is waiting for a
 /// message to nobody: nothing is sent, and the connection is given up rather than reset.
 #[tokio::test]

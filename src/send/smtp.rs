@@ -6,11 +6,13 @@
 //! per connection on Linux loopback). STARTTLS and AUTH then go through lettre. `smtps://` connections
 //! are opened by lettre and lack TCP_NODELAY (slower, still correct).
 //!
+//! A password is only ever sent over TLS, or to a relay on this machine. A connection is meant to be
+//! long-lived, one per worker; after a transport error it is broken and must be replaced.
+//!
 //! Round trips are most of what a message costs a connection. When the server offers PIPELINING (RFC
 //! 2920; lettre does not know it, so a second EHLO asks), MAIL, RCPT and DATA go out in one write, and
-//! the message with its final "." in another: two round trips instead of four. A password is only ever sent over
-//! TLS, or to a relay on this machine. A connection is meant to be long-lived,
-//! one per worker; after a transport error it is broken and must be replaced.
+//! the message with its final "." in another: two round trips instead of four (`?pipelining=off` in
+//! the URL keeps to one command at a time).
 //!
 //! A failure at the end of DATA is uncertain (the message may have arrived) only once the whole
 //! message and its final "." were written: a write that fails or stalls before that leaves the server
@@ -261,8 +263,11 @@ impl SmtpConnection {
 
     /// MAIL, every RCPT and DATA in one write, then their replies in order (RFC 2920). Every reply is
     /// read, even after a refusal, so that the connection stays in step; the first refusal is the
-    /// failure. A server that accepts DATA after refusing an earlier command is waiting for a message
-    /// that must not be sent: the connection is marked broken, and dropping it discards the transaction.
+    /// failure, even if the server then hangs up (some refuse, then drop the connection). A server
+    /// that accepts DATA after refusing an earlier command is waiting for a message: RFC 2920 would
+    /// have us send an empty one, but that could reach the recipients it did accept, so the connection
+    /// is marked broken instead, and dropping it discards the transaction. A reply of the wrong kind
+    /// (DATA answered but not with 354) means the replies are out of step: broken too.
     async fn envelope_pipelined(&mut self, mail: Mail, envelope: &Envelope) -> Result<(), Failure> {
         let limit = self.timeouts.command;
         let mut group = mail.to_string();
@@ -290,9 +295,34 @@ impl SmtpConnection {
                         )));
                     }
                 }
-                Ok(Ok(_)) if stage == Stage::Data && refused.is_some() => self.broken = true,
-                Ok(Ok(_)) => {}
-                failed => return settle(stage, limit, failed).map(|_| ()),
+                Ok(Ok(reply)) => {
+                    let code = u16::from(reply.code());
+                    let expected = if stage == Stage::Data {
+                        code == 354
+                    } else {
+                        (200..300).contains(&code)
+                    };
+                    if !expected {
+                        self.broken = true;
+                        return Err(refused.unwrap_or_else(|| Failure::Transient {
+                            code: None,
+                            detail: format!(
+                                "the relay answered {code} to {stage:?}: its replies are out of step with the commands"
+                            ),
+                        }));
+                    }
+                    if stage == Stage::Data && refused.is_some() {
+                        self.broken = true;
+                    }
+                }
+                failed => {
+                    let lost = settle(stage, limit, failed).map(|_| ());
+                    if let Some(refusal) = refused {
+                        self.broken = true;
+                        return Err(refusal);
+                    }
+                    return lost;
+                }
             }
         }
         refused.map_or(Ok(()), Err)
@@ -305,7 +335,9 @@ impl SmtpConnection {
         let limit = self.timeouts.end_of_data;
         if let (Some(reads), Ok(text)) = (&self.reads, std::str::from_utf8(message)) {
             // One write: lettre's `message` writes the final "." apart, a second segment that wakes
-            // the server a second time. `command` writes what it is given as it is.
+            // the server a second time. `command` writes what it is given as it is, but only text;
+            // and only a watched socket tells a body cut short from a reply that never came. Other
+            // messages (over smtps://, or not UTF-8) go through lettre's own writer below.
             let block = data_block(text);
             reads.mark();
             let result = timeout(limit, self.inner.command(block)).await;
@@ -354,8 +386,9 @@ impl SmtpConnection {
 }
 
 /// lettre's EHLO keeps only the extensions lettre knows, and PIPELINING is not one of them: ask
-/// again (RFC 5321 allows a second EHLO; it resets nothing that matters before a transaction). A
-/// refusal means no pipelining; a dropped connection fails the connect.
+/// again (RFC 5321 allows a second EHLO; it resets nothing that matters before a transaction). It
+/// must come before AUTH: some servers forget the authentication on EHLO. A permanent refusal (5xx)
+/// means no pipelining; a 421 (the server is closing) or a dropped connection fails the connect.
 async fn offers_pipelining(
     inner: &mut AsyncSmtpConnection,
     hello: &ClientId,
@@ -365,7 +398,7 @@ async fn offers_pipelining(
         Ok(Ok(reply)) => Ok(reply
             .message()
             .any(|line| line.trim().eq_ignore_ascii_case("PIPELINING"))),
-        Ok(Err(e)) if e.status().is_some() => Ok(false),
+        Ok(Err(e)) if e.is_permanent() => Ok(false),
         failed => settle(Stage::Greeting, limit, failed).map(|_| false),
     }
 }
