@@ -630,6 +630,44 @@ async fn rate_limits_hold_across_sends() {
     assert_eq!(sink.messages().len(), 2);
 }
 
+/// Two sends at once, of two campaigns, share the limits: together they send no more than the
+/// limit allows, although each began with an empty window.
+async fn concurrent_sends_share_the_rate_limits(engine: Engine) {
+    let sink = SmtpSink::start(&[]);
+    let shop = shop(engine, 20, &sink, "").await;
+    let config = std::fs::read_to_string(shop.path().join("rapport.toml")).unwrap();
+    shop.write(
+        "rapport.toml",
+        &config.replace("concurrency = 4", "concurrency = 4\nrate = \"6/hour\""),
+    );
+
+    let news = shop.command(&["send", "news"]).spawn().unwrap();
+    let more = shop.command(&["send", "more-news"]).spawn().unwrap();
+    let (news, more) = (
+        news.wait_with_output().unwrap(),
+        more.wait_with_output().unwrap(),
+    );
+
+    for out in [&news, &more] {
+        assert!(out.status.success(), "{}", stderr(out));
+    }
+    let sent = figure(&news, "sent").0 + figure(&more, "sent").0;
+    assert_eq!(
+        sent,
+        6,
+        "news: {}{}\nmore-news: {}{}",
+        stdout(&news),
+        stderr(&news),
+        stdout(&more),
+        stderr(&more)
+    );
+    assert_eq!(sink.messages().len(), 6);
+}
+on_both_databases!(
+    concurrent_sends_share_rate,
+    concurrent_sends_share_the_rate_limits
+);
+
 /// A dry run renders everyone, reports skips and fallbacks, and records and sends nothing.
 async fn a_dry_run_reports_and_records_nothing(engine: Engine) {
     let sink = SmtpSink::start(&[]);

@@ -15,6 +15,7 @@ use super::checks::{send_time_check, send_time_checks};
 use super::link::Link;
 use super::outcome::{self, Attempt, Recorded, RunContext};
 use crate::clock::Clock;
+use crate::config::Rate;
 use crate::message::{ComposeError, Composer, DeliveryRef};
 use crate::schedule::Timing;
 use crate::send::{Backoff, RateLimiter};
@@ -85,6 +86,8 @@ pub struct Delivery<'a> {
     /// Called after each delivery is processed (progress display).
     pub on_progress: &'a (dyn Fn() + Sync),
     limiter: Mutex<RateLimiter>,
+    /// The rate limits (none for the outbox): claims stay within what they leave for every sender.
+    limits: Vec<Rate>,
     budget: AtomicI64,
     policy_rejections: AtomicU64,
     /// Set once the rate limits would make the send wait longer than it is willing to.
@@ -115,6 +118,7 @@ impl<'a> Delivery<'a> {
             options,
             cancel,
             on_progress,
+            limits: limiter.limits().to_vec(),
             limiter: Mutex::new(limiter),
             budget,
             policy_rejections: AtomicU64::new(0),
@@ -225,7 +229,7 @@ async fn work(d: &Delivery<'_>, lane: &mut Lane<'_>) -> anyhow::Result<()> {
         }
         let now = d.options.clock.now();
         let mut tx = d.store.begin().await?;
-        let claims = deliveries::claim_due(&mut tx, d.run_id, now, d.options.lease, wanted).await?;
+        let (claims, held_back) = claim_within_rate(d, &mut tx, now, wanted).await?;
         tx.commit().await?;
         d.budget
             .fetch_add(wanted - claims.len() as i64, Ordering::SeqCst);
@@ -234,7 +238,11 @@ async fn work(d: &Delivery<'_>, lane: &mut Lane<'_>) -> anyhow::Result<()> {
             if let Some(pending) = lane.previous.take() {
                 settle(d, pending).await?;
             }
-            if !wait_for_next_due(d, now).await? {
+            let go_on = match held_back {
+                Some(wait) => wait_for_capacity(d, wait).await,
+                None => wait_for_next_due(d, now).await?,
+            };
+            if !go_on {
                 break;
             }
             continue;
@@ -291,6 +299,46 @@ async fn work(d: &Delivery<'_>, lane: &mut Lane<'_>) -> anyhow::Result<()> {
         batch_size = (batch_size * 2).min(MOST_CLAIMED);
     }
     Ok(())
+}
+
+/// Claims up to `wanted` due deliveries, no more than the rate limits leave for every sender of the
+/// database (see [`deliveries::rate_capacity`]). When the limits leave none while deliveries are
+/// due, also returns how long until they may leave one (`None`: soon, ask again).
+async fn claim_within_rate(
+    d: &Delivery<'_>,
+    tx: &mut crate::store::Tx,
+    now: Timestamp,
+    wanted: i64,
+) -> anyhow::Result<(Vec<Claimed>, Option<Option<Duration>>)> {
+    let mut allowed = wanted;
+    if !d.limits.is_empty() {
+        let capacity = deliveries::rate_capacity(tx, &d.limits, d.options.lease, now).await?;
+        if capacity.free == 0 {
+            let due = deliveries::next_due(tx, d.run_id).await?;
+            let held_back = due.is_some_and(|due| due <= now).then_some(capacity.wait);
+            return Ok((Vec::new(), held_back));
+        }
+        allowed = allowed.min(capacity.free);
+    }
+    let claims = deliveries::claim_due(tx, d.run_id, now, d.options.lease, allowed).await?;
+    Ok((claims, None))
+}
+
+/// Sleeps while the rate limits leave nothing, `wait` if known, a second if only claims hold the
+/// capacity; false when the worker should stop. Only this worker stops: the others may hold claims
+/// that the limits already allowed, which are sent before they stop in turn.
+async fn wait_for_capacity(d: &Delivery<'_>, wait: Option<Duration>) -> bool {
+    let wait = wait
+        .unwrap_or(Duration::from_secs(1))
+        .max(Duration::from_millis(50));
+    if wait > d.options.wait_for_rate {
+        report_rate_exhausted(d, wait);
+        return false;
+    }
+    tokio::select! {
+        _ = tokio::time::sleep(wait) => true,
+        _ = d.cancel.cancelled() => false,
+    }
 }
 
 /// Takes up to `wanted` from the budget; returns how many were taken.
@@ -517,10 +565,7 @@ async fn rate_allows(d: &Delivery<'_>) -> bool {
             return true;
         }
         if wait > d.options.wait_for_rate {
-            if !d.rate_exhausted.swap(true, Ordering::SeqCst) {
-                let next = Timestamp::from(d.options.clock.now().datetime() + wait);
-                eprintln!("the sending rate limit is reached: the next message may go at {next}");
-            }
+            report_rate_exhausted(d, wait);
             d.cancel.cancel();
             return false;
         }
@@ -528,6 +573,15 @@ async fn rate_allows(d: &Delivery<'_>) -> bool {
             _ = tokio::time::sleep(wait) => {}
             _ = d.cancel.cancelled() => return false,
         }
+    }
+}
+
+/// Says, once per send, that the limits would make it wait `wait`, longer than it is willing to: the
+/// deliveries left wait for a later send, which counts the same windows.
+fn report_rate_exhausted(d: &Delivery<'_>, wait: Duration) {
+    if !d.rate_exhausted.swap(true, Ordering::SeqCst) {
+        let next = Timestamp::from(d.options.clock.now().datetime() + wait);
+        eprintln!("the sending rate limit is reached: the next message may go at {next}");
     }
 }
 

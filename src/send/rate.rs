@@ -30,6 +30,11 @@ impl RateLimiter {
         }
     }
 
+    /// The limits this limiter holds.
+    pub fn limits(&self) -> &[Rate] {
+        &self.limits
+    }
+
     /// How long to wait from `now` before the next message may be sent (zero when it may go now).
     pub fn wait(&self, now: f64) -> Duration {
         let mut wait: f64 = 0.0;

@@ -170,6 +170,88 @@ pub async fn sent_since(
     )
 }
 
+/// What the rate limits leave at a moment, across every sender that shares the database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateCapacity {
+    /// How many more messages may be claimed now (0 or more).
+    pub free: i64,
+    /// When `free` is 0: how long until one more may go, as far as the messages already sent tell;
+    /// `None` when only claims not yet sent hold the capacity (ask again shortly).
+    pub wait: Option<Duration>,
+}
+
+/// Any number, the same for every rapport process: the PostgreSQL advisory lock that makes the
+/// capacity check and the claim that follows it one step for all senders ("rapp" in ASCII).
+const RATE_LOCK: i64 = 0x7261_7070;
+
+/// How many more messages `limits` allow at `now`, counted from the ledger rather than from one
+/// process's memory, so that a `rapport send` beside the daemon, or several daemons on PostgreSQL,
+/// share the limits. For each limit: its count, less the messages sent within its window, less
+/// those claimed within it and not yet sent (they may go any moment). A claim older than the window
+/// no longer counts, so the claims of a sender that crashed hold a short window back only briefly.
+/// Call it in the transaction that then claims at most `free`: on SQLite the write transaction, and
+/// on PostgreSQL an advisory lock, keep two senders from both taking the same capacity.
+pub async fn rate_capacity(
+    tx: &mut Tx,
+    limits: &[crate::config::Rate],
+    lease: Duration,
+    now: Timestamp,
+) -> anyhow::Result<RateCapacity> {
+    if let Tx::Postgres(conn) = tx {
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(RATE_LOCK)
+            .execute(&mut **conn)
+            .await?;
+    }
+    let mut free = i64::MAX;
+    let mut waits = Vec::new();
+    for limit in limits {
+        let per = chrono::Duration::from_std(limit.per).unwrap_or(chrono::Duration::MAX);
+        let lease = chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::MAX);
+        let since = now
+            .datetime()
+            .checked_sub_signed(per)
+            .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC);
+        // Claimed after `since` (its lease runs out after `since + lease`) and still held.
+        let held_after = since
+            .checked_add_signed(lease)
+            .unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC)
+            .max(now.datetime());
+        let (since, held_after) = (Timestamp::from(since), Timestamp::from(held_after));
+        // One statement, so one snapshot: on PostgreSQL a message recorded between two statements
+        // would be counted in neither.
+        let (sent, claimed): (i64, i64) = on_tx!(tx, conn => sqlx::query_as(
+            "SELECT (SELECT COUNT(*) FROM deliveries WHERE status = 'sent' AND sent_at > $1), \
+             (SELECT COUNT(*) FROM deliveries WHERE status = 'sending' AND lease_until > $2)",
+        ).bind(since).bind(held_after).fetch_one(&mut *conn).await)?;
+        let left = i64::from(limit.count) - sent - claimed;
+        free = free.min(left.max(0));
+        if left <= 0 {
+            // The sends that must leave the window before one more may go; claims first.
+            let leaving = 1 - left;
+            waits.push(if leaving <= sent {
+                let oldest: Timestamp = on_tx!(tx, conn => sqlx::query_scalar(
+                    "SELECT sent_at FROM deliveries WHERE status = 'sent' AND sent_at > $1 \
+                     ORDER BY sent_at LIMIT 1 OFFSET $2",
+                ).bind(since).bind(leaving - 1).fetch_one(&mut *conn).await)?;
+                Some(
+                    (oldest.datetime() + per - now.datetime())
+                        .to_std()
+                        .unwrap_or_default(),
+                )
+            } else {
+                None
+            });
+        }
+    }
+    let wait = if free > 0 || waits.contains(&None) {
+        None
+    } else {
+        waits.into_iter().flatten().max()
+    };
+    Ok(RateCapacity { free, wait })
+}
+
 /// Whether `claim` still holds its delivery (its lease was not taken over).
 pub async fn still_held(tx: &mut Tx, claim: &Claimed) -> anyhow::Result<bool> {
     let sql =
