@@ -166,7 +166,14 @@ async fn a_refusal_followed_by_a_hang_up_is_still_a_refusal() {
         _ => Some(b"250 ok\r\n"),
     })
     .await;
-    let mut conn = SmtpConnection::connect(&server, quick()).await.unwrap();
+
+    a_pipelined_bounce_breaks_the_connection(&server).await;
+}
+
+/// Over a pipelining connection to `server`, a message to gone@example.com is a hard bounce after
+/// which the connection is given up (and closed, on return).
+async fn a_pipelined_bounce_breaks_the_connection(server: &SmtpServer) {
+    let mut conn = SmtpConnection::connect(server, quick()).await.unwrap();
     assert!(conn.pipelines());
 
     let to = "gone@example.com";
@@ -251,15 +258,8 @@ async fn data_accepted_after_a_refused_recipient_sends_nothing() {
         let _ = heard_tx.send(heard_after_data);
     })
     .await;
-    let mut conn = SmtpConnection::connect(&server, quick()).await.unwrap();
-    assert!(conn.pipelines());
 
-    let to = "gone@example.com";
-    let failure = conn.send(&envelope(to), &message(to)).await.unwrap_err();
-
-    assert!(failure.is_hard_bounce(), "{failure:?}");
-    assert!(conn.is_broken());
-    drop(conn);
+    a_pipelined_bounce_breaks_the_connection(&server).await;
     assert_eq!(
         heard.await.unwrap(),
         Vec::<String>::new(),
