@@ -158,15 +158,28 @@ pub async fn next_due(tx: &mut Tx, run_id: i64) -> anyhow::Result<Option<Timesta
     Ok(on_tx!(tx, conn => sqlx::query_scalar(sql).bind(run_id).fetch_one(&mut *conn).await)?)
 }
 
+/// `deliveries` as the messages sent since a time are read: through the partial index
+/// `deliveries_sent_at`. SQLite's planner, without statistics, prefers the `status` of
+/// `deliveries_due` and then reads every message ever sent; `INDEXED BY` tells it.
+fn sent_deliveries(tx: &Tx) -> &'static str {
+    match tx {
+        Tx::Sqlite(..) => "deliveries INDEXED BY deliveries_sent_at",
+        Tx::Postgres(_) => "deliveries",
+    }
+}
+
 /// Send times since `since`, newest first, at most `limit`: the history that seeds the rate limits.
 pub async fn sent_since(
     tx: &mut Tx,
     since: Timestamp,
     limit: i64,
 ) -> anyhow::Result<Vec<Timestamp>> {
-    let sql = "SELECT sent_at FROM deliveries WHERE status = 'sent' AND sent_at > $1 ORDER BY sent_at DESC LIMIT $2";
+    let sql = format!(
+        "SELECT sent_at FROM {} WHERE status = 'sent' AND sent_at > $1 ORDER BY sent_at DESC LIMIT $2",
+        sent_deliveries(tx)
+    );
     Ok(
-        on_tx!(tx, conn => sqlx::query_scalar(sql).bind(since).bind(limit).fetch_all(&mut *conn).await)?,
+        on_tx!(tx, conn => sqlx::query_scalar(&sql).bind(since).bind(limit).fetch_all(&mut *conn).await)?,
     )
 }
 
@@ -220,20 +233,26 @@ pub async fn rate_capacity(
         let (since, held_after) = (Timestamp::from(since), Timestamp::from(held_after));
         // One statement, so one snapshot: on PostgreSQL a message recorded between two statements
         // would be counted in neither.
-        let (sent, claimed): (i64, i64) = on_tx!(tx, conn => sqlx::query_as(
-            "SELECT (SELECT COUNT(*) FROM deliveries WHERE status = 'sent' AND sent_at > $1), \
+        let counts = format!(
+            "SELECT (SELECT COUNT(*) FROM {} WHERE status = 'sent' AND sent_at > $1), \
              (SELECT COUNT(*) FROM deliveries WHERE status = 'sending' AND lease_until > $2)",
-        ).bind(since).bind(held_after).fetch_one(&mut *conn).await)?;
+            sent_deliveries(tx)
+        );
+        let (sent, claimed): (i64, i64) = on_tx!(tx, conn => sqlx::query_as(&counts)
+            .bind(since).bind(held_after).fetch_one(&mut *conn).await)?;
         let left = i64::from(limit.count) - sent - claimed;
         free = free.min(left.max(0));
         if left <= 0 {
             // The sends that must leave the window before one more may go; claims first.
             let leaving = 1 - left;
             waits.push(if leaving <= sent {
-                let oldest: Timestamp = on_tx!(tx, conn => sqlx::query_scalar(
-                    "SELECT sent_at FROM deliveries WHERE status = 'sent' AND sent_at > $1 \
+                let oldest = format!(
+                    "SELECT sent_at FROM {} WHERE status = 'sent' AND sent_at > $1 \
                      ORDER BY sent_at LIMIT 1 OFFSET $2",
-                ).bind(since).bind(leaving - 1).fetch_one(&mut *conn).await)?;
+                    sent_deliveries(tx)
+                );
+                let oldest: Timestamp = on_tx!(tx, conn => sqlx::query_scalar(&oldest)
+                    .bind(since).bind(leaving - 1).fetch_one(&mut *conn).await)?;
                 Some(
                     (oldest.datetime() + per - now.datetime())
                         .to_std()
