@@ -4,9 +4,9 @@
 //!
 //! SIGHUP (`systemctl reload rapport`) reads rapport.toml and the templates again. The new ones are
 //! checked first: if a campaign's template or DKIM key cannot be used, the daemon says why and goes on
-//! as it was. Otherwise the scheduler and the workers stop as for SIGTERM and start again with them,
-//! while the tracking server keeps answering. The database and the tracking server keep the settings
-//! they started with.
+//! as it was. Otherwise the scheduler and the workers stop as for SIGTERM and start again with them
+//! (resuming paused runs, as a restart does), while the tracking server keeps answering, with the new
+//! secret, sender and campaign topics. The database and the server's address stay as they started.
 
 use crate::clock::Clock;
 use crate::daemon::{CampaignComposers, run_daemon};
@@ -33,6 +33,8 @@ pub struct Args {
 }
 
 pub async fn run(dir: &Path, args: Args) -> anyhow::Result<ExitCode> {
+    // First of all: SIGHUP's default is to end the process, and systemd would not restart it.
+    let mut hangups = hangups()?;
     let mut loaded = Loaded::read(dir)?;
     let workspace = &loaded.workspace;
     let clock = Clock::from_env()?;
@@ -51,22 +53,39 @@ pub async fn run(dir: &Path, args: Args) -> anyhow::Result<ExitCode> {
         );
         std::io::stdout().flush()?;
         let state = AppState::new(store.clone(), &workspace.config);
-        Some(tokio::spawn(serve(
-            listener,
+        Some((
+            tokio::spawn(serve(
+                listener,
+                state.clone(),
+                Limits::default(),
+                cancel.clone(),
+            )),
             state,
-            Limits::default(),
-            cancel.clone(),
-        )))
+        ))
     };
     let database = workspace.config.database.url.clone();
     tokio::spawn(super::serve::cancel_on_signal(cancel.clone()));
-    let mut hangups = hangups()?;
+    // What ran before the last reload, to go back to should the new files fail after all.
+    let mut previous: Option<Loaded> = None;
     let result = loop {
         let round = cancel.child_token();
         let mut reloaded = None;
         let campaigns = match CampaignComposers::new(&loaded.workspace, &loaded.library) {
             Ok(campaigns) => campaigns,
-            Err(error) => break Err(error),
+            Err(error) => match previous.take() {
+                // A DKIM key changed again while the last round was stopping, say.
+                Some(before) => {
+                    tracing::error!(
+                        "reload abandoned, the daemon goes back to what it had: {error:#}"
+                    );
+                    loaded = before;
+                    if let Some((_, state)) = &server {
+                        state.reload(&loaded.workspace.config);
+                    }
+                    continue;
+                }
+                None => break Err(error),
+            },
         };
         let daemon = run_daemon(
             &loaded.workspace,
@@ -77,7 +96,7 @@ pub async fn run(dir: &Path, args: Args) -> anyhow::Result<ExitCode> {
         );
         let reload = async {
             reloaded = Some(next_valid_reload(dir, &mut hangups).await);
-            tracing::info!("reloading: rapport.toml and the templates changed");
+            tracing::info!("reloading rapport.toml and the templates");
             round.cancel();
             std::future::pending::<()>().await
         };
@@ -93,7 +112,10 @@ pub async fn run(dir: &Path, args: Args) -> anyhow::Result<ExitCode> {
                         "[database] changed in rapport.toml: the daemon goes on with the database it started with; restart it to change"
                     );
                 }
-                loaded = next;
+                previous = Some(std::mem::replace(&mut loaded, next));
+                if let Some((_, state)) = &server {
+                    state.reload(&loaded.workspace.config);
+                }
                 tracing::info!("reloaded");
             }
             _ => break result,
@@ -101,7 +123,7 @@ pub async fn run(dir: &Path, args: Args) -> anyhow::Result<ExitCode> {
     };
     // Whatever ended the daemon ends the server too.
     cancel.cancel();
-    if let Some(server) = server {
+    if let Some((server, _)) = server {
         // The server gives requests in flight a few seconds; never wait for it without bound.
         match tokio::time::timeout(std::time::Duration::from_secs(15), server).await {
             Ok(Ok(Err(e))) => tracing::error!("the tracking server failed: {e:#}"),

@@ -64,12 +64,12 @@ pub async fn run_daemon(
     let mut planner =
         Planner::for_workspace(workspace, store, clock.clone()).stopped_by(cancel.clone());
     let mut courier = Courier::new(workspace, store, &campaigns.composers, clock.clone());
-    // A restart is how an owner says "fixed": paused runs go on (and pause again if not).
-    let mut tx = store.begin().await?;
-    let resumed = crate::store::runs::resume_paused(&mut tx).await?;
-    tx.commit().await?;
-    if resumed > 0 {
-        tracing::info!(runs = resumed, "paused runs resumed");
+    // A restart (or a reload) is how an owner says "fixed": paused runs go on (and pause again if
+    // not). Should the database be away for the moment, they wait for the next start or reload.
+    match resume_paused(store).await {
+        Ok(0) => {}
+        Ok(resumed) => tracing::info!(runs = resumed, "paused runs resumed"),
+        Err(error) => tracing::error!("paused runs could not be resumed: {error:#}"),
     }
     tracing::info!(
         campaigns = workspace.config.campaigns.len(),
@@ -139,6 +139,13 @@ pub async fn run_daemon(
             Ok(())
         }
     }
+}
+
+async fn resume_paused(store: &Store) -> anyhow::Result<u64> {
+    let mut tx = store.begin().await?;
+    let resumed = crate::store::runs::resume_paused(&mut tx).await?;
+    tx.commit().await?;
+    Ok(resumed)
 }
 
 /// Sleeps until the clock shows `at` (at most [`MAX_SLEEP`]), or until cancelled or notified.

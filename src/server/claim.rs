@@ -48,7 +48,11 @@ pub async fn resolve(
     token: &str,
     endpoint: Endpoint,
 ) -> Result<Target, ServerError> {
-    let claim = state.signer.verify(token).ok_or(ServerError::NotFound)?;
+    let claim = state
+        .settings()
+        .signer
+        .verify(token)
+        .ok_or(ServerError::NotFound)?;
     if !endpoint.accepts(claim.purpose) {
         return Err(ServerError::NotFound);
     }

@@ -51,7 +51,8 @@ pub async fn post(
     let mut tx = state.store.begin().await?;
     let notice = match action.as_deref() {
         Some("save") => {
-            for topic in state.all_topics() {
+            let settings = state.settings();
+            for topic in settings.all_topics() {
                 if ticked.contains(topic) {
                     resubscribe(&mut tx, &delivery, topic, Via::Preferences, now).await?;
                 } else {
@@ -79,6 +80,7 @@ async fn render(
     delivery: &TrackedDelivery,
     notice: &str,
 ) -> anyhow::Result<Html<String>> {
+    let settings = state.settings();
     let suppressed: BTreeSet<String> = state
         .store
         .suppressed_topics(&delivery.email_key)
@@ -98,7 +100,7 @@ async fn render(
         body.push_str(&button("undo-everything", "Subscribe me again"));
     }
     body.push_str("<form method=\"post\"><input type=\"hidden\" name=\"action\" value=\"save\">");
-    for topic in state.all_topics() {
+    for topic in settings.all_topics() {
         let checked = if suppressed.contains(topic) {
             ""
         } else {
@@ -113,7 +115,7 @@ async fn render(
     if !suppressed.contains(ALL_TOPICS) {
         body.push_str(&button("everything", "Stop all emails from us"));
     }
-    Ok(page::shop_page(&state.shop, "Choose your emails", &body))
+    Ok(page::shop_page(&settings.shop, "Choose your emails", &body))
 }
 
 fn preview() -> Html<String> {

@@ -1,12 +1,12 @@
 //! What every request handler shares: the store, the token signer, and the shop details and topics
-//! taken from `rapport.toml` when the server starts.
+//! taken from `rapport.toml` when the server starts, and again when the daemon is reloaded.
 
 use crate::config::Config;
 use crate::store::Store;
 use crate::store::suppressions::ALL_TOPICS;
 use crate::token::Signer;
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 /// The shop as its pages show it.
 #[derive(Debug, Clone)]
@@ -17,18 +17,17 @@ pub struct Shop {
     pub postal_address: String,
 }
 
-/// Shared, cheaply cloned state of the tracking server.
-#[derive(Clone)]
-pub struct AppState {
-    pub(crate) store: Arc<Store>,
+/// What the server takes from `rapport.toml`: the token signer, the shop, and the campaigns' topics.
+/// A reload of the daemon replaces it as a whole (see [`AppState::reload`]).
+pub struct Settings {
     pub(crate) signer: Signer,
-    pub(crate) shop: Arc<Shop>,
+    pub(crate) shop: Shop,
     /// Campaign name → its topic.
-    topics: Arc<BTreeMap<String, String>>,
+    topics: BTreeMap<String, String>,
 }
 
-impl AppState {
-    pub fn new(store: Arc<Store>, config: &Config) -> AppState {
+impl Settings {
+    fn new(config: &Config) -> Settings {
         let from = &config.sender.from.0;
         let shop = Shop {
             name: from
@@ -44,11 +43,10 @@ impl AppState {
             .iter()
             .map(|c| (c.name.get_ref().to_string(), c.topic.to_string()))
             .collect();
-        AppState {
-            store,
+        Settings {
             signer: Signer::new(config.tracking.secret.get_ref().expose().as_bytes()),
-            shop: Arc::new(shop),
-            topics: Arc::new(topics),
+            shop,
+            topics,
         }
     }
 
@@ -67,5 +65,33 @@ impl AppState {
         topics.sort_unstable();
         topics.dedup();
         topics
+    }
+}
+
+/// Shared, cheaply cloned state of the tracking server.
+#[derive(Clone)]
+pub struct AppState {
+    pub(crate) store: Arc<Store>,
+    settings: Arc<RwLock<Arc<Settings>>>,
+}
+
+impl AppState {
+    pub fn new(store: Arc<Store>, config: &Config) -> AppState {
+        AppState {
+            store,
+            settings: Arc::new(RwLock::new(Arc::new(Settings::new(config)))),
+        }
+    }
+
+    /// The settings in force: a request keeps the ones it started with.
+    pub fn settings(&self) -> Arc<Settings> {
+        self.settings.read().expect("not poisoned").clone()
+    }
+
+    /// Takes the secret, the shop and the campaigns' topics from `config` anew, as the daemon's
+    /// messages do after a reload: an unsubscribe from a campaign added or moved to another topic
+    /// since the server started is then recorded for that topic.
+    pub fn reload(&self, config: &Config) {
+        *self.settings.write().expect("not poisoned") = Arc::new(Settings::new(config));
     }
 }

@@ -68,7 +68,7 @@ pub async fn post(
     let Target::Delivery { delivery, .. } = target else {
         return Ok(preview().into_response());
     };
-    let topic = state.topic_of(&delivery.campaign).to_string();
+    let topic = state.settings().topic_of(&delivery.campaign).to_string();
     let now = Timestamp::now();
     let mut tx = state.store.begin().await?;
     let notice = match request {
@@ -117,9 +117,10 @@ async fn render(
     delivery: &TrackedDelivery,
     notice: &str,
 ) -> anyhow::Result<Html<String>> {
-    let topic = state.topic_of(&delivery.campaign);
+    let settings = state.settings();
+    let topic = settings.topic_of(&delivery.campaign);
     let suppressed = state.store.suppressed_topics(&delivery.email_key).await?;
-    let shop = &state.shop;
+    let shop = &settings.shop;
     let mut body = String::new();
     if !notice.is_empty() {
         body.push_str(&format!("<p><strong>{}</strong></p>", escape(notice)));
@@ -150,7 +151,7 @@ async fn render(
         body.push_str(&button("topic", "Unsubscribe from these emails"));
         body.push_str(&button("everything", "Stop all emails from us"));
     }
-    let preferences = state
+    let preferences = settings
         .signer
         .sign(delivery.delivery_id, Purpose::Preferences);
     body.push_str(&format!(
