@@ -668,6 +668,48 @@ on_both_databases!(
     concurrent_sends_share_the_rate_limits
 );
 
+/// Messages that another sender claimed and does not send (it crashed, say) take up the limits until
+/// their lease runs out: a send then waits no longer than `--wait-retries`, and says why.
+#[tokio::test]
+async fn claims_held_elsewhere_take_up_the_limits_and_the_send_says_so() {
+    let sink = SmtpSink::start(&[]);
+    let shop = shop(Engine::Sqlite, 5, &sink, "").await;
+    let config = std::fs::read_to_string(shop.path().join("rapport.toml")).unwrap();
+    shop.write(
+        "rapport.toml",
+        &config.replace("concurrency = 4", "concurrency = 4\nrate = \"3/hour\""),
+    );
+    let planned = shop.rapport(&["send", "more-news", "--limit", "0"]);
+    assert!(planned.status.success(), "{}", stderr(&planned));
+    let store = shop.store().await;
+    let run = store.latest_run("more-news").await.unwrap().unwrap();
+    let mut tx = store.begin().await.unwrap();
+    let now = rapport::timestamp::Timestamp::now();
+    let hour = std::time::Duration::from_secs(3600);
+    let held = rapport::store::deliveries::claim_due(&mut tx, run.id, now, hour, 3)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(held.len(), 3);
+
+    let started = std::time::Instant::now();
+    let out = shop.rapport(&["send", "news", "--wait-retries", "2"]);
+
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(figure(&out, "sent").0, 0, "{}", stdout(&out));
+    assert!(
+        stderr(&out).contains("taken up by messages claimed and not yet sent"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(30),
+        "the send gave up after about --wait-retries, not the lease"
+    );
+    assert!(sink.messages().is_empty());
+    store.close().await;
+}
+
 /// A dry run renders everyone, reports skips and fallbacks, and records and sends nothing.
 async fn a_dry_run_reports_and_records_nothing(engine: Engine) {
     let sink = SmtpSink::start(&[]);

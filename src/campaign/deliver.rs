@@ -222,6 +222,8 @@ struct Lane<'l> {
 
 async fn work(d: &Delivery<'_>, lane: &mut Lane<'_>) -> anyhow::Result<()> {
     let mut batch_size = FIRST_CLAIM;
+    // How long this worker has waited in a row for the rate limits to leave room for a claim.
+    let mut waited_for_capacity = Duration::ZERO;
     while !d.cancel.is_cancelled() {
         let wanted = reserve(&d.budget, batch_size);
         if wanted == 0 {
@@ -239,14 +241,17 @@ async fn work(d: &Delivery<'_>, lane: &mut Lane<'_>) -> anyhow::Result<()> {
                 settle(d, pending).await?;
             }
             let go_on = match held_back {
-                Some(wait) => wait_for_capacity(d, wait).await,
-                None => wait_for_next_due(d, now).await?,
+                Some(wait) if due_now(d, now).await? => {
+                    wait_for_capacity(d, wait, &mut waited_for_capacity).await
+                }
+                _ => wait_for_next_due(d, now).await?,
             };
             if !go_on {
                 break;
             }
             continue;
         }
+        waited_for_capacity = Duration::ZERO;
         let ids: Vec<i64> = claims.iter().map(|c| c.customer_id).collect();
         let customers: HashMap<i64, Customer> = d
             .store
@@ -302,8 +307,8 @@ async fn work(d: &Delivery<'_>, lane: &mut Lane<'_>) -> anyhow::Result<()> {
 }
 
 /// Claims up to `wanted` due deliveries, no more than the rate limits leave for every sender of the
-/// database (see [`deliveries::rate_capacity`]). When the limits leave none while deliveries are
-/// due, also returns how long until they may leave one (`None`: soon, ask again).
+/// database (see [`deliveries::rate_capacity`]). When the limits leave none, claims nothing and
+/// returns how long until they may leave one (`None` inside: soon, ask again).
 async fn claim_within_rate(
     d: &Delivery<'_>,
     tx: &mut crate::store::Tx,
@@ -314,30 +319,70 @@ async fn claim_within_rate(
     if !d.limits.is_empty() {
         let capacity = deliveries::rate_capacity(tx, &d.limits, d.options.lease, now).await?;
         if capacity.free == 0 {
-            let due = deliveries::next_due(tx, d.run_id).await?;
-            let held_back = due.is_some_and(|due| due <= now).then_some(capacity.wait);
-            return Ok((Vec::new(), held_back));
+            return Ok((Vec::new(), Some(capacity.wait)));
         }
-        allowed = allowed.min(capacity.free);
+        allowed = allowed.min(capacity.free).min(short_window_share(d));
     }
     let claims = deliveries::claim_due(tx, d.run_id, now, d.options.lease, allowed).await?;
     Ok((claims, None))
 }
 
-/// Sleeps while the rate limits leave nothing, `wait` if known, a second if only claims hold the
-/// capacity; false when the worker should stop. Only this worker stops: the others may hold claims
-/// that the limits already allowed, which are sent before they stop in turn.
-async fn wait_for_capacity(d: &Delivery<'_>, wait: Option<Duration>) -> bool {
-    let wait = wait
+/// A worker's share of the tightest limit of under a minute ("20/s"): a claim counts against the
+/// window until its messages are sent, one at a time, so a worker that claimed more than its share
+/// would hold back the others for longer than the window.
+fn short_window_share(d: &Delivery<'_>) -> i64 {
+    let workers = d.options.concurrency.max(1) as i64;
+    d.limits
+        .iter()
+        .filter(|limit| limit.per < Duration::from_secs(60))
+        .map(|limit| (i64::from(limit.count) / workers).max(1))
+        .min()
+        .unwrap_or(i64::MAX)
+}
+
+/// Whether a delivery of the run is due now (the limits are then what holds it back). Read after
+/// the claim's transaction, so as not to hold the write lock for it.
+async fn due_now(d: &Delivery<'_>, now: Timestamp) -> anyhow::Result<bool> {
+    let mut tx = d.store.begin_read().await?;
+    let due = deliveries::next_due(&mut tx, d.run_id).await?;
+    tx.rollback().await?;
+    Ok(due.is_some_and(|due| due <= now))
+}
+
+/// Sleeps while the rate limits leave nothing: `wait` if known, a second when only claims not yet
+/// sent hold the capacity. False when the worker should stop, once the wait (in a row, `waited` so
+/// far) would pass what the send is willing to wait. Only this worker stops: the others may hold
+/// claims that the limits already allowed, which are sent before they stop in turn.
+async fn wait_for_capacity(
+    d: &Delivery<'_>,
+    wait: Option<Duration>,
+    waited: &mut Duration,
+) -> bool {
+    let step = wait
         .unwrap_or(Duration::from_secs(1))
         .max(Duration::from_millis(50));
-    if wait > d.options.wait_for_rate {
-        report_rate_exhausted(d, wait);
+    if *waited + step > d.options.wait_for_rate {
+        match wait {
+            Some(wait) => report_rate_exhausted(d, wait),
+            None => report_rate_held(d),
+        }
         return false;
     }
+    *waited += step;
     tokio::select! {
-        _ = tokio::time::sleep(wait) => true,
+        _ = tokio::time::sleep(step) => true,
         _ = d.cancel.cancelled() => false,
+    }
+}
+
+/// Says, once per send, that the limits are taken up by messages claimed and not yet sent, by
+/// another sender, or by one that stopped without sending them (their lease brings them back).
+fn report_rate_held(d: &Delivery<'_>) {
+    if !d.rate_exhausted.swap(true, Ordering::SeqCst) {
+        eprintln!(
+            "the sending rate limit is taken up by messages claimed and not yet sent (by another \
+             rapport sending now, or one that stopped): try again later"
+        );
     }
 }
 

@@ -202,8 +202,9 @@ const RATE_LOCK: i64 = 0x7261_7070;
 /// share the limits. For each limit: its count, less the messages sent within its window, less
 /// those claimed within it and not yet sent (they may go any moment). A claim older than the window
 /// no longer counts, so the claims of a sender that crashed hold a short window back only briefly.
-/// Call it in the transaction that then claims at most `free`: on SQLite the write transaction, and
-/// on PostgreSQL an advisory lock, keep two senders from both taking the same capacity.
+/// Call it first in the transaction that then claims at most `free`: on SQLite the write
+/// transaction, and on PostgreSQL an advisory lock, keep two senders from both taking the same
+/// capacity.
 pub async fn rate_capacity(
     tx: &mut Tx,
     limits: &[crate::config::Rate],
@@ -211,6 +212,11 @@ pub async fn rate_capacity(
     now: Timestamp,
 ) -> anyhow::Result<RateCapacity> {
     if let Tx::Postgres(conn) = tx {
+        // Each statement must see what the sender before us committed while we waited for the
+        // lock, whatever the server's default isolation.
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
+            .execute(&mut **conn)
+            .await?;
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
             .bind(RATE_LOCK)
             .execute(&mut **conn)
