@@ -355,6 +355,18 @@ on_both_databases!(
     an_unsubscribe_recorded_by_hand_stops_mail
 );
 
+/// Sets `[delivery] rate` of the shop (one limit, e.g. "6/hour").
+fn set_rate(shop: &Shop, rate: &str) {
+    let config = std::fs::read_to_string(shop.path().join("rapport.toml")).unwrap();
+    shop.write(
+        "rapport.toml",
+        &config.replace(
+            "concurrency = 4",
+            &format!("concurrency = 4\nrate = \"{rate}\""),
+        ),
+    );
+}
+
 /// kill -9 in the middle of a run, then `send` again: everyone gets the message, and duplicates are
 /// at most the messages in flight (the concurrency).
 #[tokio::test]
@@ -600,11 +612,7 @@ async fn sigterm_stops_gracefully_without_duplicates() {
 async fn rate_limits_hold_across_sends() {
     let sink = SmtpSink::start(&[]);
     let shop = shop(Engine::Sqlite, 5, &sink, "").await;
-    let config = std::fs::read_to_string(shop.path().join("rapport.toml")).unwrap();
-    shop.write(
-        "rapport.toml",
-        &config.replace("concurrency = 4", "concurrency = 4\nrate = \"2/hour\""),
-    );
+    set_rate(&shop, "2/hour");
 
     let first = shop.rapport(&["send", "news"]);
     let second = shop.rapport(&["send", "news"]);
@@ -635,11 +643,7 @@ async fn rate_limits_hold_across_sends() {
 async fn concurrent_sends_share_the_rate_limits(engine: Engine) {
     let sink = SmtpSink::start(&[]);
     let shop = shop(engine, 20, &sink, "").await;
-    let config = std::fs::read_to_string(shop.path().join("rapport.toml")).unwrap();
-    shop.write(
-        "rapport.toml",
-        &config.replace("concurrency = 4", "concurrency = 4\nrate = \"6/hour\""),
-    );
+    set_rate(&shop, "6/hour");
 
     let news = shop.command(&["send", "news"]).spawn().unwrap();
     let more = shop.command(&["send", "more-news"]).spawn().unwrap();
@@ -674,11 +678,7 @@ on_both_databases!(
 async fn claims_held_elsewhere_take_up_the_limits_and_the_send_says_so() {
     let sink = SmtpSink::start(&[]);
     let shop = shop(Engine::Sqlite, 5, &sink, "").await;
-    let config = std::fs::read_to_string(shop.path().join("rapport.toml")).unwrap();
-    shop.write(
-        "rapport.toml",
-        &config.replace("concurrency = 4", "concurrency = 4\nrate = \"3/hour\""),
-    );
+    set_rate(&shop, "3/hour");
     let planned = shop.rapport(&["send", "more-news", "--limit", "0"]);
     assert!(planned.status.success(), "{}", stderr(&planned));
     let store = shop.store().await;
