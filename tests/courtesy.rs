@@ -264,6 +264,51 @@ on_both_databases!(
     a_triggered_campaign_sends_once_per_customer_after_the_delay
 );
 
+/// The delay counts from the event that brings the customer into the segment: with "three purchases
+/// or more", from the third purchase, not from the first.
+async fn a_triggered_delay_counts_from_the_event_that_qualifies(engine: Engine) {
+    let campaign = r#"[[campaign]]
+name = "loyal"
+trigger = "purchase"
+delay = "1d"
+segment = "third_purchase"
+template = "winback"
+topic = "orders""#;
+    let shop = shop(engine, "", campaign).await;
+    shop.write("segments/third_purchase.seg", "purchase.count() >= 3\n");
+    let start = Timestamp::from_micros(Timestamp::now().micros() / 1_000_000 * 1_000_000).unwrap();
+    engine!(shop, start => workspace, store, planner, courier, clock);
+    step(&mut planner, &mut courier, &shop).await; // the campaign begins here
+
+    let hours = |h: i64| Timestamp::from(start.datetime() + chrono::Duration::hours(h));
+    let import = |when: Timestamp| {
+        let csv = format!(
+            "email,kind,occurred_at,amount\nparis@example.com,purchase,{},20\n",
+            when.datetime().to_rfc3339()
+        );
+        shop.write("events.csv", &csv);
+        let out = shop.rapport(&["import", "events", "events.csv"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+    };
+    for (bought, seen) in [(1, 2), (3, 4), (30, 31)] {
+        import(hours(bought));
+        clock.set(hours(seen));
+        step(&mut planner, &mut courier, &shop).await;
+    }
+
+    let due = due_times(&store, "loyal").await;
+    assert_eq!(
+        due["paris@example.com"],
+        hours(30 + 24),
+        "a day after the third purchase"
+    );
+    store.close().await;
+}
+on_both_databases!(
+    triggered_delay,
+    a_triggered_delay_counts_from_the_event_that_qualifies
+);
+
 /// Runs the real binary with its clock started at `now`.
 fn rapport_at(shop: &Shop, now: &str, args: &[&str]) -> std::process::Output {
     shop.command(args)

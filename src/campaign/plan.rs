@@ -187,8 +187,8 @@ async fn triggered_run_in(
 }
 
 /// Adds to the triggered run the customers whose triggering event was recorded at or after
-/// `recorded_since` (and occurred after the campaign was first seen), due `delay` after their first
-/// such event. Returns how many were added.
+/// `recorded_since` (and occurred after the campaign was first seen), due `delay` after their latest
+/// such event: the one that brought them into the segment. Returns how many were added.
 pub async fn plan_triggers(
     store: &Store,
     segments_dir: &Path,

@@ -222,7 +222,7 @@ pub struct CampaignConfig {
     /// Once, at this wall-clock time of the workspace time zone: `"2026-12-01T10:00"`.
     #[serde(default)]
     pub at: Option<Spanned<LocalDateTime>>,
-    /// Each customer gets the message once, `delay` after their first event of this kind.
+    /// Each customer gets the message once, `delay` after the event of this kind that qualifies them.
     #[serde(default)]
     pub trigger: Option<Spanned<EventKind>>,
     /// How long after the triggering event the message is due.

@@ -145,13 +145,14 @@ pub struct Trigger<'a> {
     pub kind: &'a str,
     pub first_seen: crate::timestamp::Timestamp,
     pub recorded_since: crate::timestamp::Timestamp,
-    /// The message is due this long after the customer's first such event.
+    /// The message is due this long after the customer's latest such event when they are added.
     pub delay: std::time::Duration,
 }
 
 /// Adds to the trigger's run a delivery for each customer satisfying `condition` who has an event
-/// the trigger looks for, due `delay` after their first such event; customers already in the run
-/// are left alone (once per customer per campaign). Returns how many deliveries were added.
+/// the trigger looks for, due `delay` after their latest such event (the one that brought them into
+/// the segment: with `purchase.count() >= 3`, the third purchase, not the first); customers already
+/// in the run are left alone (once per customer per campaign). Returns how many deliveries were added.
 ///
 /// `recorded_since` only narrows the scan (through `events_kind_recorded`): a customer whose events
 /// were all recorded earlier was already considered then.
@@ -163,14 +164,14 @@ pub async fn plan_triggered(
 ) -> anyhow::Result<u64> {
     let delay_micros = i64::try_from(trigger.delay.as_micros()).unwrap_or(i64::MAX);
     let due = match tx {
-        super::Tx::Sqlite(..) => "t.first_at + ",
-        super::Tx::Postgres(..) => "t.first_at + interval '1 microsecond' * ",
+        super::Tx::Sqlite(..) => "t.event_at + ",
+        super::Tx::Postgres(..) => "t.event_at + interval '1 microsecond' * ",
     };
     let kind = trigger.kind.to_string();
     let added = on_tx!(tx, conn => {
         let mut query = builder("INSERT INTO deliveries (run_id, customer_id, due_at, updated_at) SELECT ");
         query.push_bind(trigger.run_id).push(", c.id, ").push(due).push_bind(delay_micros).push(", ").push_bind(now);
-        query.push(" FROM customers c JOIN (SELECT customer_id, MIN(occurred_at) AS first_at FROM events WHERE kind = ");
+        query.push(" FROM customers c JOIN (SELECT customer_id, MAX(occurred_at) AS event_at FROM events WHERE kind = ");
         query.push_bind(kind.clone()).push(" AND occurred_at >= ").push_bind(trigger.first_seen);
         query.push(" AND customer_id IN (SELECT customer_id FROM events WHERE kind = ");
         query.push_bind(kind.clone()).push(" AND recorded_at >= ").push_bind(trigger.recorded_since);
