@@ -101,10 +101,19 @@ async fn triggered(
             delivery.status
         )));
     }
-    let delay = campaign.delay_words();
-    Ok(Decision::Triggered(format!(
-        "sent after their next `{kind}` event ({delay}), once, if they are in the segment then"
-    )))
+    let delay = match &campaign.delay {
+        Some(delay) => format!("{}", delay.get_ref()),
+        None => "right".to_string(),
+    };
+    // With a segment, the event must find them in it: a first-purchase thank-you never follows a
+    // one-time buyer's next purchase, which makes them a two-time buyer.
+    Ok(Decision::Triggered(match &campaign.segment {
+        Some(segment) => format!(
+            "sent once, {delay} after a `{kind}` event that finds them in the segment {:?}",
+            segment.get_ref().as_str()
+        ),
+        None => format!("sent once, {delay} after their next `{kind}` event"),
+    }))
 }
 
 impl fmt::Display for Decision {
