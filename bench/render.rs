@@ -193,6 +193,7 @@ fn sender() -> Sender<'static> {
         name: "Maple & Thread",
         email: "hello@maplethread.example",
         postal_address: "12 Alder St, Portland OR 97201",
+        currency: "USD",
     }
 }
 

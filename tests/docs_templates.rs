@@ -129,6 +129,7 @@ fn render(kind: &str, source: &str) -> String {
         name: "Maple & Thread",
         email: "hello@maplethread.example",
         postal_address: "12 Alder St, Portland OR 97201",
+        currency: "USD",
     };
     let shared = Shared::new(
         &sender,

@@ -342,6 +342,26 @@ secret = "0123456789abcdef0123456789abcdef"
     }
 
     #[test]
+    fn the_shop_currency_is_a_three_letter_code() {
+        assert_eq!(
+            parse("rapport.toml", VALID)
+                .unwrap()
+                .sender
+                .currency
+                .as_str(),
+            "USD"
+        );
+        let text = VALID.replace("postal_address", "currency = \"eur\"\npostal_address");
+        let config = parse("rapport.toml", &text).unwrap();
+        assert_eq!(config.sender.currency.as_str(), "EUR");
+
+        let text = VALID.replace("postal_address", "currency = \"euro\"\npostal_address");
+        let d = parse("rapport.toml", &text).unwrap_err();
+        assert_eq!(d.position().line, 4);
+        assert!(d.message.contains("not a currency code"), "{}", d.message);
+    }
+
+    #[test]
     fn example_secret_is_refused() {
         let text = VALID.replace("0123456789abcdef0123456789abcdef", "change-me");
         let d = parse("rapport.toml", &text).unwrap_err();

@@ -25,4 +25,6 @@ pub use model::{
     DkimConfig, SenderConfig, TrackingConfig, Transport,
 };
 pub use timing::{CronSchedule, EventKind, LocalDateTime, LocalTime, QuietHours};
-pub use values::{BaseUrl, DatabaseUrl, Identifier, Rate, Rates, Secret, SenderMailbox, TimeZone};
+pub use values::{
+    BaseUrl, Currency, DatabaseUrl, Identifier, Rate, Rates, Secret, SenderMailbox, TimeZone,
+};

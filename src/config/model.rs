@@ -4,7 +4,8 @@
 use super::duration::Span;
 use super::timing::{CronSchedule, EventKind, LocalDateTime, LocalTime, QuietHours};
 use super::values::{
-    BaseUrl, Concurrency, DatabaseUrl, Identifier, NonEmpty, Rates, Secret, SenderMailbox, TimeZone,
+    BaseUrl, Concurrency, Currency, DatabaseUrl, Identifier, NonEmpty, Rates, Secret,
+    SenderMailbox, TimeZone,
 };
 use serde::Deserialize;
 use std::net::SocketAddr;
@@ -45,6 +46,9 @@ pub struct SenderConfig {
     /// Where replies go, when not to `from`.
     #[serde(default)]
     pub reply_to: Option<SenderMailbox>,
+    /// The currency of the shop's prices: `money` writes amounts in it (`USD` by default).
+    #[serde(default)]
+    pub currency: Currency,
 }
 
 #[derive(Debug, Deserialize)]

@@ -50,6 +50,34 @@ parsed_from_string!(NonEmpty, |raw: String| {
     }
 });
 
+/// The shop's currency, an ISO 4217 code such as `EUR`: what `money` writes amounts in.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct Currency(String);
+
+parsed_from_string!(Currency, |raw: String| {
+    let code = raw.trim().to_ascii_uppercase();
+    if code.len() == 3 && code.bytes().all(|b| b.is_ascii_alphabetic()) {
+        Ok(Currency(code))
+    } else {
+        Err(format!(
+            "{raw:?} is not a currency code: use three letters (ISO 4217), such as \"EUR\" or \"GBP\""
+        ))
+    }
+});
+
+impl Default for Currency {
+    fn default() -> Self {
+        Currency("USD".to_string())
+    }
+}
+
+impl Currency {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 impl NonEmpty {
     pub fn as_str(&self) -> &str {
         &self.0

@@ -79,6 +79,7 @@ impl<'a> Composer<'a> {
             name: &name,
             email: &email,
             postal_address: config.sender.postal_address.as_str(),
+            currency: config.sender.currency.as_str(),
         };
         let shared = Shared::new(
             &sender,

@@ -225,6 +225,7 @@ fn shared_for(workspace: &Workspace, name: &str) -> Shared {
         name: &sender_name,
         email: &email,
         postal_address: config.sender.postal_address.as_str(),
+        currency: config.sender.currency.as_str(),
     };
     let (campaign_name, topic) = match campaign {
         Some(c) => (c.name.get_ref().as_str(), c.topic.as_str()),

@@ -20,6 +20,7 @@ pub const DEFAULT_LOCALE: &str = "en";
 #[derive(Debug, Clone)]
 pub struct Shared {
     sender: Value,
+    currency: Value,
     campaign: Value,
     default_zone: Tz,
 }
@@ -37,6 +38,8 @@ pub struct Sender<'a> {
     pub name: &'a str,
     pub email: &'a str,
     pub postal_address: &'a str,
+    /// `[sender] currency`, the default of the `money` filter.
+    pub currency: &'a str,
 }
 
 impl Shared {
@@ -45,10 +48,12 @@ impl Shared {
         s.insert("name".into(), sender.name.into());
         s.insert("email".into(), sender.email.into());
         s.insert("postal_address".into(), sender.postal_address.into());
+        s.insert("currency".into(), sender.currency.into());
         let mut c = Map::new();
         c.insert("name".into(), campaign.into());
         c.insert("topic".into(), topic.into());
         Shared {
+            currency: sender.currency.into(),
             sender: Value::from(s),
             campaign: Value::from(c),
             default_zone,
@@ -95,6 +100,7 @@ impl Shared {
         );
         ctx.insert_value("zone", zone.name().into());
         ctx.insert_value("locale", locale.into());
+        ctx.insert_value("currency", self.currency.clone());
         ctx
     }
 }

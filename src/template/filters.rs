@@ -21,12 +21,19 @@ pub fn register(tera: &mut Tera) {
     tera.register_filter("greet", greet);
 }
 
-/// `{{ summary.total_spent | money }}`, `{{ 12 | money(currency="EUR") }}`.
+/// `{{ summary.total_spent | money }}` (in `[sender] currency`), `{{ 12 | money(currency="EUR") }}`.
 fn money(value: Value, kwargs: Kwargs, state: &State) -> TeraResult<String> {
     let amount = value
         .as_f64()
         .ok_or_else(|| Error::message(format!("money needs a number, got {}", value.name())))?;
-    let currency = kwargs.get::<&str>("currency")?.unwrap_or("USD");
+    let shop_currency = state.get::<Value>("currency")?;
+    let currency = match kwargs.get::<&str>("currency")? {
+        Some(currency) => currency,
+        None => shop_currency
+            .as_ref()
+            .and_then(Value::as_str)
+            .unwrap_or("USD"),
+    };
     let locale = state.get::<Value>("locale")?;
     let locale = locale.as_ref().and_then(Value::as_str).unwrap_or_default();
     Ok(format_money(amount, currency, locale))
@@ -200,5 +207,22 @@ mod tests {
             "de-DE",
         );
         assert_eq!(out, "1.234,50\u{a0}€");
+    }
+
+    #[test]
+    fn money_is_in_the_shop_currency_unless_told_otherwise() {
+        let mut tera = Tera::new();
+        register(&mut tera);
+        let t = "{{ 12 | money }}|{{ 12 | money(currency=\"USD\") }}";
+        tera.add_raw_template("t.txt", t).unwrap();
+        let mut ctx = tera::Context::new();
+        ctx.insert("locale", "en-GB");
+        assert_eq!(
+            tera.render("t.txt", &ctx).unwrap(),
+            "$12.00|$12.00",
+            "USD without [sender] currency"
+        );
+        ctx.insert("currency", "GBP");
+        assert_eq!(tera.render("t.txt", &ctx).unwrap(), "£12.00|$12.00");
     }
 }
