@@ -102,7 +102,7 @@ async fn triggered(
         )));
     }
     let delay = match &campaign.delay {
-        Some(delay) => format!("{}", delay.get_ref()),
+        Some(delay) => delay.get_ref().to_string(),
         None => "right".to_string(),
     };
     // With a segment, the event must find them in it: a first-purchase thank-you never follows a

@@ -362,27 +362,13 @@ async fn wait_for_capacity(
         .unwrap_or(Duration::from_secs(1))
         .max(Duration::from_millis(50));
     if *waited + step > d.options.wait_for_rate {
-        match wait {
-            Some(wait) => report_rate_exhausted(d, wait),
-            None => report_rate_held(d),
-        }
+        report_rate_limit(d, wait);
         return false;
     }
     *waited += step;
     tokio::select! {
         _ = tokio::time::sleep(step) => true,
         _ = d.cancel.cancelled() => false,
-    }
-}
-
-/// Says, once per send, that the limits are taken up by messages claimed and not yet sent, by
-/// another sender, or by one that stopped without sending them (their lease brings them back).
-fn report_rate_held(d: &Delivery<'_>) {
-    if !d.rate_exhausted.swap(true, Ordering::SeqCst) {
-        eprintln!(
-            "the sending rate limit is taken up by messages claimed and not yet sent (by another \
-             rapport sending now, or one that stopped): try again later"
-        );
     }
 }
 
@@ -610,7 +596,7 @@ async fn rate_allows(d: &Delivery<'_>) -> bool {
             return true;
         }
         if wait > d.options.wait_for_rate {
-            report_rate_exhausted(d, wait);
+            report_rate_limit(d, Some(wait));
             d.cancel.cancel();
             return false;
         }
@@ -621,12 +607,23 @@ async fn rate_allows(d: &Delivery<'_>) -> bool {
     }
 }
 
-/// Says, once per send, that the limits would make it wait `wait`, longer than it is willing to: the
-/// deliveries left wait for a later send, which counts the same windows.
-fn report_rate_exhausted(d: &Delivery<'_>, wait: Duration) {
-    if !d.rate_exhausted.swap(true, Ordering::SeqCst) {
-        let next = Timestamp::from(d.options.clock.now().datetime() + wait);
-        eprintln!("the sending rate limit is reached: the next message may go at {next}");
+/// Says, once per send, that the limits would make it wait longer than it is willing to: `wait`
+/// when known, or (`None`) for as long as messages claimed and not yet sent take them up, by another
+/// sender or by one that stopped without sending them. The deliveries left wait for a later send,
+/// which counts the same windows.
+fn report_rate_limit(d: &Delivery<'_>, wait: Option<Duration>) {
+    if d.rate_exhausted.swap(true, Ordering::SeqCst) {
+        return;
+    }
+    match wait {
+        Some(wait) => {
+            let next = Timestamp::from(d.options.clock.now().datetime() + wait);
+            eprintln!("the sending rate limit is reached: the next message may go at {next}");
+        }
+        None => eprintln!(
+            "the sending rate limit is taken up by messages claimed and not yet sent (by another \
+             rapport sending now, or one that stopped): try again later"
+        ),
     }
 }
 

@@ -79,14 +79,15 @@ pub async fn run(dir: &Path, args: Args) -> anyhow::Result<ExitCode> {
                         "reload abandoned, the daemon goes back to what it had: {error:#}"
                     );
                     loaded = before;
-                    if let Some((_, state)) = &server {
-                        state.reload(&loaded.workspace.config);
-                    }
                     continue;
                 }
                 None => break Err(error),
             },
         };
+        // The tracking server answers for the campaigns this round sends.
+        if let Some((_, state)) = &server {
+            state.reload(&loaded.workspace.config);
+        }
         let daemon = run_daemon(
             &loaded.workspace,
             &store,
@@ -113,9 +114,6 @@ pub async fn run(dir: &Path, args: Args) -> anyhow::Result<ExitCode> {
                     );
                 }
                 previous = Some(std::mem::replace(&mut loaded, next));
-                if let Some((_, state)) = &server {
-                    state.reload(&loaded.workspace.config);
-                }
                 tracing::info!("reloaded");
             }
             _ => break result,

@@ -288,11 +288,9 @@ impl SmtpConnection {
             match reply {
                 Ok(Err(e)) if e.status().is_some() => {
                     if refused.is_none() {
-                        refused = Some(pipelined_refusal(classify(
-                            stage,
-                            e.status().map(u16::from),
-                            &e.to_string(),
-                        )));
+                        refused = settle::<()>(stage, limit, Ok(Err(e)))
+                            .err()
+                            .map(pipelined_refusal);
                     }
                 }
                 Ok(Ok(reply)) => {

@@ -222,11 +222,20 @@ pub async fn rate_capacity(
             .execute(&mut **conn)
             .await?;
     }
+    let lease = chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::MAX);
+    // One statement, so one snapshot: on PostgreSQL a message recorded between two statements
+    // would be counted in neither.
+    let counts = format!(
+        "SELECT (SELECT COUNT(*) FROM {} WHERE status = 'sent' AND sent_at > $1), \
+         (SELECT COUNT(*) FROM deliveries WHERE status = 'sending' AND lease_until > $2)",
+        sent_deliveries(tx)
+    );
     let mut free = i64::MAX;
-    let mut waits = Vec::new();
+    // When nothing is free: the longest wait the sends tell, unless claims hold a limit.
+    let mut longest = Duration::ZERO;
+    let mut held_by_claims = false;
     for limit in limits {
         let per = chrono::Duration::from_std(limit.per).unwrap_or(chrono::Duration::MAX);
-        let lease = chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::MAX);
         let since = now
             .datetime()
             .checked_sub_signed(per)
@@ -237,43 +246,32 @@ pub async fn rate_capacity(
             .unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC)
             .max(now.datetime());
         let (since, held_after) = (Timestamp::from(since), Timestamp::from(held_after));
-        // One statement, so one snapshot: on PostgreSQL a message recorded between two statements
-        // would be counted in neither.
-        let counts = format!(
-            "SELECT (SELECT COUNT(*) FROM {} WHERE status = 'sent' AND sent_at > $1), \
-             (SELECT COUNT(*) FROM deliveries WHERE status = 'sending' AND lease_until > $2)",
-            sent_deliveries(tx)
-        );
         let (sent, claimed): (i64, i64) = on_tx!(tx, conn => sqlx::query_as(&counts)
             .bind(since).bind(held_after).fetch_one(&mut *conn).await)?;
         let left = i64::from(limit.count) - sent - claimed;
         free = free.min(left.max(0));
-        if left <= 0 {
-            // The sends that must leave the window before one more may go; claims first.
-            let leaving = 1 - left;
-            waits.push(if leaving <= sent {
-                let oldest = format!(
-                    "SELECT sent_at FROM {} WHERE status = 'sent' AND sent_at > $1 \
-                     ORDER BY sent_at LIMIT 1 OFFSET $2",
-                    sent_deliveries(tx)
-                );
-                let oldest: Timestamp = on_tx!(tx, conn => sqlx::query_scalar(&oldest)
-                    .bind(since).bind(leaving - 1).fetch_one(&mut *conn).await)?;
-                Some(
-                    (oldest.datetime() + per - now.datetime())
-                        .to_std()
-                        .unwrap_or_default(),
-                )
-            } else {
-                None
-            });
+        if left > 0 {
+            continue;
         }
+        // The sends that must leave the window before one more may go; claims first.
+        let leaving = 1 - left;
+        if leaving > sent {
+            held_by_claims = true;
+            continue;
+        }
+        let oldest = format!(
+            "SELECT sent_at FROM {} WHERE status = 'sent' AND sent_at > $1 \
+             ORDER BY sent_at LIMIT 1 OFFSET $2",
+            sent_deliveries(tx)
+        );
+        let oldest: Timestamp = on_tx!(tx, conn => sqlx::query_scalar(&oldest)
+            .bind(since).bind(leaving - 1).fetch_one(&mut *conn).await)?;
+        let wait = (oldest.datetime() + per - now.datetime())
+            .to_std()
+            .unwrap_or_default();
+        longest = longest.max(wait);
     }
-    let wait = if free > 0 || waits.contains(&None) {
-        None
-    } else {
-        waits.into_iter().flatten().max()
-    };
+    let wait = (free == 0 && !held_by_claims).then_some(longest);
     Ok(RateCapacity { free, wait })
 }
 
