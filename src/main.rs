@@ -1,5 +1,11 @@
 //! The `rapport` binary: everything happens in the library's [`rapport::cli`].
 
+/// mimalloc for Rust's own allocations: composing a message allocates and frees hundreds of small
+/// strings, and glibc's malloc, held to one arena below, took about a sixth of a send's processor
+/// time. SQLite's C code keeps glibc's malloc. See bench/README.md for the figures.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     one_malloc_arena();
     rapport::cli::main()
