@@ -9,7 +9,7 @@
 //! a message is delivered; claimed but unsent deliveries are given back.
 //!
 //! The database work is batched: claims grow to [`MOST_CLAIMED`] deliveries, checked together, and the
-//! ledger writer commits the attempts of all workers together, the sent ones as one SQLite script.
+//! ledger writer commits the attempts of all workers together ([`SentRecorder`]).
 
 use super::checks::{send_time_check, send_time_checks};
 use super::link::Link;

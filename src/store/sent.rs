@@ -2,13 +2,11 @@
 //! `sent` (only while the attempt's lease is still held), its tracked links, and its `email.sent`
 //! event, committed together.
 //!
-//! On SQLite the whole transaction goes to the connection as one script, `BEGIN IMMEDIATE; …;
-//! COMMIT`: every statement is a trip to the connection's own thread and back, and on a busy
-//! two-core machine each trip costs about as much as the statement itself, while the workers wait
-//! for this commit before they deliver their next message. PostgreSQL runs the same three
-//! statements one by one in a transaction (its prepared statements hold one command each). The
-//! links and the event are written only for deliveries that the first statement marked, which the
-//! later two find by the send time it wrote.
+//! On SQLite the transaction runs on a blocking thread, through rusqlite, on a connection that only
+//! the ledger uses (see [`SentRecorder`]): one hand-over between threads each way per commit, and
+//! each statement prepared once. PostgreSQL runs three statements in a transaction, each for the
+//! whole group; the links and the event are written only for deliveries that the first statement
+//! marked, which the later two find by the send time it wrote.
 
 use super::db::Db;
 use super::deliveries::Claimed;
@@ -16,9 +14,10 @@ use super::events::{EngineEvent, engine_fingerprint};
 use super::links::LINKS_PER_INSERT;
 use super::{Store, Tx};
 use crate::timestamp::Timestamp;
-use sqlx::pool::PoolConnection;
+use anyhow::Context as _;
+use sqlx::SqlitePool;
 use sqlx::types::Json;
-use sqlx::{Sqlite, SqliteConnection, SqlitePool};
+use std::sync::Arc;
 
 /// One message that left, with what must be recorded of it.
 pub struct SentMessage<'a> {
@@ -83,41 +82,20 @@ macro_rules! push_events {
     }};
 }
 
-/// Records sent messages, committing each group before it returns. On SQLite it keeps one
-/// connection of the pool for itself: SQLite empties a connection's page cache whenever another
-/// connection has written, so the connection that makes all of the ledger's writes finds the pages
-/// it needs still cached.
+/// Records sent messages, committing each group before it returns. On SQLite it keeps a connection
+/// of its own, through rusqlite rather than sqlx, and records on a blocking thread: SQLite empties a
+/// connection's page cache whenever another connection has written, so the connection that makes
+/// all of the ledger's writes finds the pages it needs still cached; and a transaction run by sqlx
+/// is a trip to the connection's thread and back for every statement and every returned row, each
+/// a wake-up, while the workers wait for this commit before they deliver their next message.
 pub struct SentRecorder<'s> {
     store: &'s Store,
-    own: Option<PoolConnection<Sqlite>>,
-    /// Set while a script runs on `own`. Should the caller drop a recording midway (a shutdown that
-    /// ran out of time), the script may have stopped between its BEGIN and its COMMIT: the
-    /// connection is then closed, which rolls that transaction back, rather than returned to the
-    /// pool with it open.
-    in_script: bool,
-}
-
-impl Drop for SentRecorder<'_> {
-    fn drop(&mut self) {
-        self.discard_if_interrupted();
-    }
+    own: Option<Arc<std::sync::Mutex<rusqlite::Connection>>>,
 }
 
 impl<'s> SentRecorder<'s> {
     pub fn new(store: &'s Store) -> SentRecorder<'s> {
-        SentRecorder {
-            store,
-            own: None,
-            in_script: false,
-        }
-    }
-
-    fn discard_if_interrupted(&mut self) {
-        if std::mem::take(&mut self.in_script) {
-            if let Some(mut conn) = self.own.take() {
-                conn.close_on_drop();
-            }
-        }
+        SentRecorder { store, own: None }
     }
 
     /// Records `messages` as sent; returns the ids of the deliveries whose lease was still held (the
@@ -144,31 +122,122 @@ impl<'s> SentRecorder<'s> {
         Ok(held)
     }
 
-    /// SQLite: the script on the recorder's own connection, in this process's writer turn.
+    /// SQLite: one transaction on the recorder's own connection, in this process's writer turn, on
+    /// a blocking thread. The thread holds the turn until it commits or rolls back, even when the
+    /// caller gives up waiting (a shutdown that ran out of time): a recording is never left
+    /// half-done with its transaction open.
     async fn record_on_own(
         &mut self,
         pool: &SqlitePool,
         messages: &[SentMessage<'_>],
         now: Timestamp,
     ) -> anyhow::Result<Vec<i64>> {
-        self.discard_if_interrupted();
-        let _turn = self.store.writer.clone().lock_owned().await;
-        if self.own.is_none() {
-            self.own = Some(pool.acquire().await?);
-        }
-        let conn = self.own.as_mut().expect("acquired above");
-        self.in_script = true;
-        let result = record_by_script(conn, messages, now).await;
-        self.in_script = false;
-        // Whether a failed script left its transaction open is unknown: roll back, and give up this
-        // connection if even that fails.
-        if result.is_err() && sqlx::query("ROLLBACK").execute(&mut **conn).await.is_err() {
-            if let Some(mut conn) = self.own.take() {
-                conn.close_on_drop();
+        let turn = self.store.writer.clone().lock_owned().await;
+        let conn = match &self.own {
+            Some(conn) => conn.clone(),
+            None => {
+                let conn = Arc::new(std::sync::Mutex::new(open_own(pool)?));
+                self.own.insert(conn).clone()
             }
-        }
-        Ok(result?)
+        };
+        let rows: Vec<SentRow> = messages.iter().map(SentRow::of).collect();
+        tokio::task::spawn_blocking(move || {
+            let _turn = turn;
+            let mut conn = conn.lock().expect("a recording does not panic");
+            record_rows(&mut conn, &rows, now.micros())
+        })
+        .await
+        .context("the ledger's recording thread")?
+        .context("cannot record the messages sent")
     }
+}
+
+/// The recorder's own connection to the pool's database file, set up as the pool's are (see
+/// `Store::connect_as`): the journal is already WAL; every commit is synced to disk.
+fn open_own(pool: &SqlitePool) -> anyhow::Result<rusqlite::Connection> {
+    let path = pool.connect_options().get_filename().to_path_buf();
+    let conn = rusqlite::Connection::open(&path)
+        .with_context(|| format!("cannot open the SQLite database {}", path.display()))?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.execute_batch(
+        "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA cache_size = -8192;",
+    )?;
+    Ok(conn)
+}
+
+/// What the recording thread writes of one message, owned.
+struct SentRow {
+    id: i64,
+    lease_until: i64,
+    at: i64,
+    links: Vec<String>,
+    customer_id: i64,
+    kind: String,
+    occurred_at: i64,
+    properties: String,
+    fingerprint: i64,
+    delivery_id: i64,
+}
+
+impl SentRow {
+    fn of(m: &SentMessage<'_>) -> SentRow {
+        SentRow {
+            id: m.claim.id,
+            lease_until: m.claim.lease_until.micros(),
+            at: m.at.micros(),
+            links: m.links.to_vec(),
+            customer_id: m.event.customer_id,
+            kind: m.event.kind.to_string(),
+            occurred_at: m.event.occurred_at.micros(),
+            properties: serde_json::Value::Object(m.event.properties.clone()).to_string(),
+            fingerprint: engine_fingerprint(&m.event),
+            delivery_id: m.event.delivery_id,
+        }
+    }
+}
+
+/// SQLite: marks each delivery sent while its lease is held, then stores its links and its event;
+/// one immediate transaction, its statements prepared once per connection.
+fn record_rows(
+    conn: &mut rusqlite::Connection,
+    rows: &[SentRow],
+    now: i64,
+) -> rusqlite::Result<Vec<i64>> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let mut held = Vec::with_capacity(rows.len());
+    {
+        let mut mark = tx.prepare_cached(
+            "UPDATE deliveries SET status = 'sent', reason = NULL, last_error = NULL, sent_at = ?3, \
+             lease_until = NULL, updated_at = ?3 WHERE id = ?1 AND status = 'sending' AND lease_until = ?2",
+        )?;
+        let mut link = tx.prepare_cached(
+            "INSERT INTO message_links (delivery_id, position, url) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
+        )?;
+        let mut event = tx.prepare_cached(
+            "INSERT INTO events (customer_id, kind, occurred_at, properties, fingerprint, delivery_id, recorded_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING",
+        )?;
+        for row in rows {
+            if mark.execute(rusqlite::params![row.id, row.lease_until, row.at])? == 0 {
+                continue;
+            }
+            for (position, url) in row.links.iter().enumerate() {
+                link.execute(rusqlite::params![row.id, position as i64, url])?;
+            }
+            event.execute(rusqlite::params![
+                row.customer_id,
+                row.kind,
+                row.occurred_at,
+                row.properties,
+                row.fingerprint,
+                row.delivery_id,
+                now
+            ])?;
+            held.push(row.id);
+        }
+    }
+    tx.commit()?;
+    Ok(held)
 }
 
 /// `(delivery, position, url, sent at)` for every link of `messages`.
@@ -182,26 +251,6 @@ fn links_of<'m>(messages: &'m [SentMessage<'_>]) -> Vec<(i64, i32, &'m str, Time
                 .map(move |(position, url)| (m.claim.id, position as i32, url.as_str(), m.at))
         })
         .collect()
-}
-
-/// SQLite: the transaction as one script, on `conn`, in this process's writer turn.
-async fn record_by_script(
-    conn: &mut SqliteConnection,
-    messages: &[SentMessage<'_>],
-    now: Timestamp,
-) -> Result<Vec<i64>, sqlx::Error> {
-    let links = links_of(messages);
-    let mut q = sqlx::QueryBuilder::new("BEGIN IMMEDIATE;\n");
-    push_mark_sent!(q, messages);
-    for links in links.chunks(LINKS_PER_INSERT) {
-        q.push(";\n");
-        push_links!(q, links);
-    }
-    q.push(";\n");
-    push_events!(q, messages, now);
-    q.push(";\nCOMMIT");
-    // The rows of the script are the UPDATE's: the other statements return none.
-    q.build_query_scalar().fetch_all(conn).await
 }
 
 /// PostgreSQL: the three statements in the caller's transaction.
