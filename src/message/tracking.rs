@@ -33,11 +33,13 @@ impl Tracker<'_> {
     pub fn html(&mut self, html: &str) -> String {
         let mut out = String::with_capacity(html.len() + 512);
         let mut copied = 0;
+        let mut pixel_added = false;
         for token in tokens(html) {
             let Token::Tag(tag) = token else { continue };
             if tag.closing && tag.name == "body" && self.opens {
                 out.push_str(&html[copied..tag.start]);
                 out.push_str(&self.pixel());
+                pixel_added = true;
                 copied = tag.start;
                 continue;
             }
@@ -56,7 +58,7 @@ impl Tracker<'_> {
             copied = tag.start + range.end;
         }
         out.push_str(&html[copied..]);
-        if self.opens && !html.to_ascii_lowercase().contains("</body>") {
+        if self.opens && !pixel_added {
             out.push_str(&self.pixel());
         }
         out

@@ -17,8 +17,8 @@ pub enum Token<'a> {
 /// One start or end tag.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tag<'a> {
-    /// Lower-case element name.
-    pub name: String,
+    /// Lower-case element name, borrowed from the document unless it was written in capitals.
+    pub name: Cow<'a, str>,
     pub closing: bool,
     /// The whole tag, `<a href="…">`.
     pub text: &'a str,
@@ -57,11 +57,15 @@ pub fn tokens(html: &str) -> Vec<Token<'_>> {
             out.push(Token::Other);
         } else {
             let closing = text.starts_with("</");
-            let name: String = text[if closing { 2 } else { 1 }..]
-                .chars()
-                .take_while(|c| c.is_ascii_alphanumeric())
-                .collect::<String>()
-                .to_ascii_lowercase();
+            let name = text[if closing { 2 } else { 1 }..]
+                .split(|c: char| !c.is_ascii_alphanumeric())
+                .next()
+                .unwrap_or_default();
+            let name = if name.bytes().any(|b| b.is_ascii_uppercase()) {
+                Cow::Owned(name.to_ascii_lowercase())
+            } else {
+                Cow::Borrowed(name)
+            };
             if name.is_empty() {
                 out.push(Token::Text(&after[..1]));
                 i = tag_start + 1;
@@ -194,7 +198,7 @@ mod tests {
         let t = tokens("<!-- c --><p class='x>y'>Hi &amp; bye</p>");
         assert_eq!(t[0], Token::Other);
         let Token::Tag(p) = &t[1] else { panic!() };
-        assert_eq!((p.name.as_str(), p.closing), ("p", false));
+        assert_eq!((p.name.as_ref(), p.closing), ("p", false));
         assert_eq!(t[2], Token::Text("Hi &amp; bye"));
         assert!(matches!(&t[3], Token::Tag(end) if end.closing));
     }

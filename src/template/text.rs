@@ -34,7 +34,7 @@ pub fn html_to_text(html: &str) -> String {
     let mut out = String::with_capacity(html.len() / 2);
     let mut links: Vec<String> = Vec::new();
     let mut open_link: Option<(String, usize)> = None;
-    let mut hidden: Option<String> = None;
+    let mut hidden: Option<std::borrow::Cow<'_, str>> = None;
     for token in tokens(html) {
         match token {
             Token::Text(_) | Token::Other if hidden.is_some() => {}
@@ -42,12 +42,12 @@ pub fn html_to_text(html: &str) -> String {
             Token::Text(text) => push_text(&mut out, &decode_entities(text)),
             Token::Tag(tag) => {
                 if let Some(name) = &hidden {
-                    if tag.closing && &tag.name == name {
+                    if tag.closing && tag.name == *name {
                         hidden = None;
                     }
                     continue;
                 }
-                let name = tag.name.as_str();
+                let name = tag.name.as_ref();
                 if HIDDEN.contains(&name) && !tag.closing {
                     hidden = Some(tag.name.clone());
                 } else if name == "a" && !tag.closing {
