@@ -22,9 +22,14 @@ pub struct Envelope<'a> {
     pub date: Timestamp,
 }
 
-/// The message, ready for SMTP or an `.eml` file.
+/// The message, ready for SMTP or an `.eml` file. The SMTP envelope (MAIL FROM, RCPT TO) is given
+/// rather than left to lettre, which would otherwise parse it back from the From and To headers it
+/// has just been given, for every message.
 pub fn build_message(e: &Envelope) -> Result<Message, lettre::error::Error> {
+    let smtp_envelope =
+        lettre::address::Envelope::new(Some(e.from.email.clone()), vec![e.to.email.clone()])?;
     let mut builder = Message::builder()
+        .envelope(smtp_envelope)
         .from(e.from.clone())
         .to(e.to.clone())
         .subject(e.subject)
