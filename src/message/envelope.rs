@@ -5,7 +5,7 @@
 use crate::timestamp::Timestamp;
 use lettre::Message;
 use lettre::message::header::{HeaderName, HeaderValue};
-use lettre::message::{Mailbox, MultiPart};
+use lettre::message::{Mailbox, MultiPart, SinglePart};
 
 /// Everything a message carries.
 pub struct Envelope<'a> {
@@ -46,8 +46,9 @@ pub fn build_message(e: &Envelope) -> Result<Message, lettre::error::Error> {
     if let Some(reply_to) = e.reply_to {
         builder = builder.reply_to(reply_to.clone());
     }
-    builder.multipart(MultiPart::alternative_plain_html(
-        e.text.to_string(),
-        e.html.to_string(),
-    ))
+    builder.multipart(
+        MultiPart::alternative()
+            .singlepart(SinglePart::plain(super::quoted_printable::body(e.text)))
+            .singlepart(SinglePart::html(super::quoted_printable::body(e.html))),
+    )
 }

@@ -4,6 +4,7 @@
 mod compose;
 pub mod dkim;
 mod envelope;
+mod quoted_printable;
 mod tracking;
 
 pub use compose::{ComposeError, Composed, Composer, DeliveryRef, PREVIEW, message_id};
