@@ -3,9 +3,9 @@
 //!
 //! lettre chooses an encoding and encodes through the `quoted_printable` crate, which pushes the
 //! output a character at a time: about a tenth of the instructions a whole send spends per message
-//! (bench/README.md). [`body`] makes the same choice as lettre (7bit for short ASCII lines,
-//! base64 when most bytes would need escaping, which lettre still does) and encodes the common
-//! case itself. The lines break at different places than lettre's would; they decode the same.
+//! (bench/README.md). [`body`] makes lettre's choice (7bit for short ASCII lines, base64 when most
+//! bytes would need escaping, which lettre still does; it takes quoted-printable for a first line
+//! of 75 bytes, where lettre would not) and encodes the common case itself. The lines break at different places than lettre's would; they decode the same.
 
 use lettre::message::Body;
 use lettre::message::header::ContentTransferEncoding;
@@ -22,8 +22,9 @@ pub fn body(text: &str) -> Body {
     }
 }
 
-/// Whether lettre would encode `text` as quoted-printable: some byte is not ASCII or some line is
-/// too long for 7bit, and at most a third of the bytes need escaping (else base64 is shorter).
+/// Whether to encode `text` as quoted-printable: some byte is not ASCII or some line is too long
+/// for 7bit, and at most a third of the bytes need escaping (else base64 is shorter, and lettre
+/// chooses). A line of 75 bytes counts as long; lettre lets the first line of a part have 75.
 fn needs_quoted_printable(text: &str) -> bool {
     // lettre counts the CR it adds before each LF.
     let seven_bit = text.is_ascii() && text.split('\n').all(|line| line.len() + 1 < MAX_LINE);

@@ -155,6 +155,32 @@ mod tests {
         assert!(t.tracked.links.is_empty());
     }
 
+    /// The pixel goes once before the real closing body tag, however it is written, and at the end
+    /// when there is none (a `</body>` in a comment is not one).
+    #[test]
+    fn the_open_pixel_goes_once_before_the_closing_body_tag() {
+        let signer = Signer::new(b"0123456789abcdef0123456789abcdef");
+        let mut t = Tracker {
+            signer: &signer,
+            base_url: "https://t.example",
+            delivery_id: 9,
+            tracked: Tracked::default(),
+            opens: true,
+            clicks: false,
+        };
+        for html in ["<body>Hi</BODY >", "<body>Hi</body\n>", "<body>Hi</body>"] {
+            let out = t.html(html);
+            assert_eq!(out.matches("<img src=").count(), 1, "{out}");
+            assert!(
+                out.find("<img").unwrap() < out.rfind("</").unwrap(),
+                "{out}"
+            );
+        }
+        let out = t.html("<p>Hi</p><!-- </body> -->");
+        assert_eq!(out.matches("<img src=").count(), 1, "{out}");
+        assert!(out.ends_with('>') && out.rfind("<img").unwrap() > out.find("-->").unwrap());
+    }
+
     #[test]
     fn links_become_signed_click_urls_and_a_pixel_is_added() {
         let signer = Signer::new(b"0123456789abcdef0123456789abcdef");

@@ -90,12 +90,16 @@ macro_rules! push_events {
 /// a wake-up, while the workers wait for this commit before they deliver their next message.
 pub struct SentRecorder<'s> {
     store: &'s Store,
-    own: Option<Arc<std::sync::Mutex<rusqlite::Connection>>>,
+    /// Opened by the first recording, on its blocking thread.
+    own: Arc<std::sync::Mutex<Option<rusqlite::Connection>>>,
 }
 
 impl<'s> SentRecorder<'s> {
     pub fn new(store: &'s Store) -> SentRecorder<'s> {
-        SentRecorder { store, own: None }
+        SentRecorder {
+            store,
+            own: Arc::default(),
+        }
     }
 
     /// Records `messages` as sent; returns the ids of the deliveries whose lease was still held (the
@@ -132,31 +136,28 @@ impl<'s> SentRecorder<'s> {
         messages: &[SentMessage<'_>],
         now: Timestamp,
     ) -> anyhow::Result<Vec<i64>> {
-        let turn = self.store.writer.clone().lock_owned().await;
-        let conn = match &self.own {
-            Some(conn) => conn.clone(),
-            None => {
-                let conn = Arc::new(std::sync::Mutex::new(open_own(pool)?));
-                self.own.insert(conn).clone()
-            }
-        };
         let rows: Vec<SentRow> = messages.iter().map(SentRow::of).collect();
+        let path = pool.connect_options().get_filename().to_path_buf();
+        let own = self.own.clone();
+        let turn = self.store.writer.clone().lock_owned().await;
         tokio::task::spawn_blocking(move || {
             let _turn = turn;
-            let mut conn = conn.lock().expect("a recording does not panic");
-            record_rows(&mut conn, &rows, now.micros())
+            let mut own = own.lock().expect("a recording does not panic");
+            if own.is_none() {
+                *own = Some(open_own(&path)?);
+            }
+            let conn = own.as_mut().expect("opened above");
+            record_rows(conn, &rows, now.micros()).context("cannot record the messages sent")
         })
         .await
         .context("the ledger's recording thread")?
-        .context("cannot record the messages sent")
     }
 }
 
 /// The recorder's own connection to the pool's database file, set up as the pool's are (see
 /// `Store::connect_as`): the journal is already WAL; every commit is synced to disk.
-fn open_own(pool: &SqlitePool) -> anyhow::Result<rusqlite::Connection> {
-    let path = pool.connect_options().get_filename().to_path_buf();
-    let conn = rusqlite::Connection::open(&path)
+fn open_own(path: &std::path::Path) -> anyhow::Result<rusqlite::Connection> {
+    let conn = rusqlite::Connection::open(path)
         .with_context(|| format!("cannot open the SQLite database {}", path.display()))?;
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
     conn.execute_batch(
