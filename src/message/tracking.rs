@@ -135,17 +135,26 @@ fn find_url(text: &str) -> Option<usize> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn tracking_can_be_switched_off() {
-        let signer = Signer::new(b"0123456789abcdef0123456789abcdef");
-        let mut t = Tracker {
-            signer: &signer,
+    fn signer() -> Signer {
+        Signer::new(b"0123456789abcdef0123456789abcdef")
+    }
+
+    /// A tracker for delivery 9 under `https://t.example`.
+    fn tracker(signer: &Signer, opens: bool, clicks: bool) -> Tracker<'_> {
+        Tracker {
+            signer,
             base_url: "https://t.example",
             delivery_id: 9,
             tracked: Tracked::default(),
-            opens: false,
-            clicks: false,
-        };
+            opens,
+            clicks,
+        }
+    }
+
+    #[test]
+    fn tracking_can_be_switched_off() {
+        let signer = signer();
+        let mut t = tracker(&signer, false, false);
         let html = "<body><a href=\"https://shop.example/a\">A</a></body>";
         assert_eq!(t.html(html), html);
         assert_eq!(
@@ -159,15 +168,8 @@ mod tests {
     /// when there is none (a `</body>` in a comment is not one).
     #[test]
     fn the_open_pixel_goes_once_before_the_closing_body_tag() {
-        let signer = Signer::new(b"0123456789abcdef0123456789abcdef");
-        let mut t = Tracker {
-            signer: &signer,
-            base_url: "https://t.example",
-            delivery_id: 9,
-            tracked: Tracked::default(),
-            opens: true,
-            clicks: false,
-        };
+        let signer = signer();
+        let mut t = tracker(&signer, true, false);
         for html in ["<body>Hi</BODY >", "<body>Hi</body\n>", "<body>Hi</body>"] {
             let out = t.html(html);
             assert_eq!(out.matches("<img src=").count(), 1, "{out}");
@@ -183,15 +185,8 @@ mod tests {
 
     #[test]
     fn links_become_signed_click_urls_and_a_pixel_is_added() {
-        let signer = Signer::new(b"0123456789abcdef0123456789abcdef");
-        let mut t = Tracker {
-            signer: &signer,
-            base_url: "https://t.example",
-            delivery_id: 9,
-            tracked: Tracked::default(),
-            opens: true,
-            clicks: true,
-        };
+        let signer = signer();
+        let mut t = tracker(&signer, true, true);
         let html = "<body><a href=\"https://shop.example/a?x=1&amp;y=2\">A</a> \
                     <a href='https://shop.example/b'>B</a> <a href=\"https://t.example/u/abc\">stop</a> \
                     <a href=\"mailto:hi@shop.example\">mail</a></body>";
