@@ -5,7 +5,8 @@
 //! output a character at a time: about a tenth of the instructions a whole send spends per message
 //! (bench/README.md). [`body`] makes lettre's choice (7bit for short ASCII lines, base64 when most
 //! bytes would need escaping, which lettre still does; it takes quoted-printable for a first line
-//! of 75 bytes, where lettre would not) and encodes the common case itself. The lines break at different places than lettre's would; they decode the same.
+//! of 75 bytes, where lettre would not) and encodes the common case itself. The lines break at
+//! different places than lettre's would; they decode the same.
 
 use lettre::message::Body;
 use lettre::message::header::ContentTransferEncoding;
@@ -75,6 +76,7 @@ fn encode_line(line: &[u8], out: &mut Vec<u8>) {
         let ends_line = i + run.max(1) == line.len();
         let room = if ends_line { MAX_LINE } else { MAX_LINE - 1 } - width;
         if run > 0 {
+            // A run that does not fit goes on after a soft break, so this line keeps room for "=".
             let take = if run <= room {
                 run
             } else {
