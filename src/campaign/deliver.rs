@@ -230,9 +230,7 @@ async fn work(d: &Delivery<'_>, lane: &mut Lane<'_>) -> anyhow::Result<()> {
             break;
         }
         let now = d.options.clock.now();
-        let mut tx = d.store.begin().await?;
-        let (claims, held_back) = claim_within_rate(d, &mut tx, now, wanted).await?;
-        tx.commit().await?;
+        let (claims, held_back) = claim_within_rate(d, now, wanted).await?;
         d.budget
             .fetch_add(wanted - claims.len() as i64, Ordering::SeqCst);
         if claims.is_empty() {
@@ -308,22 +306,28 @@ async fn work(d: &Delivery<'_>, lane: &mut Lane<'_>) -> anyhow::Result<()> {
 
 /// Claims up to `wanted` due deliveries, no more than the rate limits leave for every sender of the
 /// database (see [`deliveries::rate_capacity`]). When the limits leave none, claims nothing and
-/// returns how long until they may leave one (`None` inside: soon, ask again).
+/// returns how long until they may leave one (`None` inside: soon, ask again). Without limits (the
+/// fast case) the claim is a transaction of its own, on SQLite through the store's own connection.
 async fn claim_within_rate(
     d: &Delivery<'_>,
-    tx: &mut crate::store::Tx,
     now: Timestamp,
     wanted: i64,
 ) -> anyhow::Result<(Vec<Claimed>, Option<Option<Duration>>)> {
-    let mut allowed = wanted;
-    if !d.limits.is_empty() {
-        let capacity = deliveries::rate_capacity(tx, &d.limits, d.options.lease, now).await?;
-        if capacity.free == 0 {
-            return Ok((Vec::new(), Some(capacity.wait)));
-        }
-        allowed = allowed.min(capacity.free).min(short_window_share(d));
+    if d.limits.is_empty() {
+        let claims = deliveries::claim(d.store, d.run_id, now, d.options.lease, wanted).await?;
+        return Ok((claims, None));
     }
-    let claims = deliveries::claim_due(tx, d.run_id, now, d.options.lease, allowed).await?;
+    // The capacity count and the claim in one write transaction: two senders never both take the
+    // last of a limit.
+    let mut tx = d.store.begin().await?;
+    let capacity = deliveries::rate_capacity(&mut tx, &d.limits, d.options.lease, now).await?;
+    if capacity.free == 0 {
+        tx.rollback().await?;
+        return Ok((Vec::new(), Some(capacity.wait)));
+    }
+    let allowed = wanted.min(capacity.free).min(short_window_share(d));
+    let claims = deliveries::claim_due(&mut tx, d.run_id, now, d.options.lease, allowed).await?;
+    tx.commit().await?;
     Ok((claims, None))
 }
 
@@ -386,7 +390,7 @@ fn reserve(budget: &AtomicI64, wanted: i64) -> i64 {
 
 /// Sleeps until the next delivery is due if that is soon enough; false when the worker should stop.
 async fn wait_for_next_due(d: &Delivery<'_>, now: Timestamp) -> anyhow::Result<bool> {
-    let mut tx = d.store.begin().await?;
+    let mut tx = d.store.begin_read().await?;
     let next = deliveries::next_due(&mut tx, d.run_id).await?;
     tx.rollback().await?;
     let Some(next) = next else { return Ok(false) };

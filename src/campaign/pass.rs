@@ -169,7 +169,7 @@ async fn seeded_limiter(
     let horizon = RateLimiter::horizon(limits);
     let most = limits.iter().map(|r| i64::from(r.count)).max().unwrap_or(0);
     let since = Timestamp::from(now.datetime() - horizon);
-    let mut tx = store.begin().await?;
+    let mut tx = store.begin_read().await?;
     let history = deliveries::sent_since(&mut tx, since, most).await?;
     tx.rollback().await?;
     Ok(RateLimiter::new(

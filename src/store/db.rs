@@ -43,9 +43,14 @@ enum Access {
 pub struct Store {
     pub(crate) db: Db,
     url: String,
-    /// SQLite has one writer: write transactions of this process queue here, in order, instead of
-    /// meeting SQLITE_BUSY and the busy handler's sleeps (other processes still rely on those).
-    pub(crate) writer: Arc<Mutex<()>>,
+    /// SQLite has one writer: write transactions of this store queue here, in order, instead of
+    /// meeting SQLITE_BUSY and the busy handler's sleeps (other processes and stores still rely on
+    /// those).
+    writer: Arc<Mutex<()>>,
+    /// SQLite: the store's own connection for the writes on the sending path (see
+    /// [`Store::write_own`]), opened by the first of them.
+    own: Arc<std::sync::Mutex<Option<rusqlite::Connection>>>,
+    access: Access,
 }
 
 /// A transaction the caller owns: pass `&mut tx` to store functions, then [`Tx::commit`].
@@ -129,6 +134,8 @@ impl Store {
             db,
             url: printable,
             writer: Arc::default(),
+            own: Arc::default(),
+            access,
         })
     }
 
@@ -162,6 +169,60 @@ impl Store {
             }
             Db::Postgres(pool) => Tx::Postgres(pool.begin().await?),
         })
+    }
+
+    /// SQLite only: runs `work` in one immediate transaction on the store's own connection, in the
+    /// store's writer turn, on a blocking thread, and commits it. For the writes that every message
+    /// waits for (claiming deliveries, recording what was sent): sqlx runs each statement, and
+    /// returns each row, as a trip to its connection's thread and back, a wake-up each, while this
+    /// is one hand-over each way; and since SQLite empties a connection's page cache whenever
+    /// another connection has written, the one connection that makes these writes finds the pages
+    /// it needs still cached. Statements are prepared once per connection (`prepare_cached`).
+    ///
+    /// The blocking thread holds the writer turn until it commits or rolls back, even if the caller
+    /// stops waiting (a shutdown that ran out of time): the transaction is never left half-done.
+    /// The turn is not reentrant: a task that holds a write [`Tx`] must not call this.
+    pub(crate) async fn write_own<T, F>(&self, work: F) -> anyhow::Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<T> + Send + 'static,
+    {
+        let Db::Sqlite(pool) = &self.db else {
+            anyhow::bail!("only a SQLite store has a connection of its own")
+        };
+        anyhow::ensure!(
+            self.access == Access::ReadWrite,
+            "this store was opened read-only"
+        );
+        let path = pool.connect_options().get_filename().to_path_buf();
+        let own = self.own.clone();
+        let turn = self.writer.clone().lock_owned().await;
+        tokio::task::spawn_blocking(move || -> anyhow::Result<T> {
+            let _turn = turn;
+            // A panic in an earlier `work` left nothing open: its transaction rolled back as it
+            // unwound.
+            let mut own = own
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if own.is_none() {
+                *own = Some(open_own(&path)?);
+            }
+            let conn = own.as_mut().expect("opened above");
+            let done = conn
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .and_then(|tx| {
+                    let done = work(&tx)?;
+                    tx.commit()?;
+                    Ok(done)
+                });
+            if done.is_err() && !conn.is_autocommit() {
+                // A commit that failed and a rollback that failed too: start afresh next time.
+                *own = None;
+            }
+            Ok(done?)
+        })
+        .await
+        .context("the SQLite writing thread")?
     }
 
     /// Starts a transaction that only reads (a plain deferred `BEGIN` on SQLite, which also works on a
@@ -205,7 +266,17 @@ impl Store {
     /// Waits for open connections to finish and closes them (checkpointing SQLite's WAL).
     pub async fn close(&self) {
         match &self.db {
-            Db::Sqlite(pool) => pool.close().await,
+            Db::Sqlite(pool) => {
+                // The own connection last wrote in the writer turn: once we hold it, it is idle.
+                let _turn = self.writer.lock().await;
+                let own = self
+                    .own
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .take();
+                drop(own);
+                pool.close().await
+            }
             Db::Postgres(pool) => pool.close().await,
         }
     }
@@ -246,6 +317,21 @@ fn sqlite_path(url: &str, workspace: &Path) -> anyhow::Result<PathBuf> {
     } else {
         workspace.join(path)
     })
+}
+
+/// The store's own connection to the pool's database file, set up as the pool's are (see
+/// `Store::connect_as`): the journal is already WAL; every commit is synced to disk.
+fn open_own(path: &Path) -> anyhow::Result<rusqlite::Connection> {
+    // Never creates the file: the pool opened it first, and a file moved away meanwhile stays so.
+    let flags =
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = rusqlite::Connection::open_with_flags(path, flags)
+        .with_context(|| format!("cannot open the SQLite database {}", path.display()))?;
+    conn.busy_timeout(Duration::from_secs(10))?;
+    conn.execute_batch(
+        "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA cache_size = -8192;",
+    )?;
+    Ok(conn)
 }
 
 #[cfg(test)]

@@ -7,8 +7,10 @@
 //! expires and another claim takes it back, so no message is lost and duplicates are bounded by the
 //! messages in flight at the crash.
 
-use super::Tx;
+use super::db::Dialect;
+use super::{Store, Tx};
 use crate::timestamp::Timestamp;
+use anyhow::Context as _;
 use std::time::Duration;
 
 /// A delivery a worker has leased and must now send, then mark.
@@ -298,9 +300,60 @@ pub async fn claim_due(
     limit: i64,
 ) -> anyhow::Result<Vec<Claimed>> {
     let lease_until = Timestamp::from(now.datetime() + lease);
-    let lock = match tx {
-        Tx::Sqlite(..) => "",
-        Tx::Postgres(_) => " FOR UPDATE SKIP LOCKED",
+    let sql = claim_sql(matches!(tx, Tx::Postgres(_)));
+    let mut claimed: Vec<Claimed> = on_tx!(tx, conn => {
+        sqlx::query_as(&sql).bind(lease_until).bind(now).bind(run_id).bind(limit).fetch_all(&mut *conn).await
+    })?;
+    claimed.sort_by_key(|c| c.id);
+    Ok(claimed)
+}
+
+/// [`claim_due`] in a transaction of its own: on SQLite on the store's own connection (see
+/// [`Store::write_own`]), which returns the claimed rows in one hand-over instead of one each.
+pub async fn claim(
+    store: &Store,
+    run_id: i64,
+    now: Timestamp,
+    lease: Duration,
+    limit: i64,
+) -> anyhow::Result<Vec<Claimed>> {
+    if store.dialect() == Dialect::Postgres {
+        let mut tx = store.begin().await?;
+        let claimed = claim_due(&mut tx, run_id, now, lease, limit).await?;
+        tx.commit().await?;
+        return Ok(claimed);
+    }
+    let lease_until = Timestamp::from(now.datetime() + lease).micros();
+    let now = now.micros();
+    let mut claimed = store
+        .write_own(move |tx| {
+            let mut claim = tx.prepare_cached(&claim_sql(false))?;
+            // By name: SQLite numbers `$N` in the order they first appear, sqlx by N.
+            let parameters =
+                rusqlite::named_params! {"$1": lease_until, "$2": now, "$3": run_id, "$4": limit};
+            let rows = claim.query_map(parameters, |row| {
+                Ok(Claimed {
+                    id: row.get(0)?,
+                    customer_id: row.get(1)?,
+                    attempts: row.get(2)?,
+                    first_attempt_at: timestamp(row, 3)?,
+                    lease_until: timestamp(row, 4)?,
+                })
+            })?;
+            rows.collect::<rusqlite::Result<Vec<Claimed>>>()
+        })
+        .await
+        .context("cannot claim deliveries")?;
+    claimed.sort_by_key(|c| c.id);
+    Ok(claimed)
+}
+
+/// The statement of [`claim_due`]: `$1` the new lease, `$2` now, `$3` the run, `$4` the limit.
+fn claim_sql(postgres: bool) -> String {
+    let lock = if postgres {
+        " FOR UPDATE SKIP LOCKED"
+    } else {
+        ""
     };
     let first = |status: &str, due: &str| {
         format!(
@@ -308,7 +361,7 @@ pub async fn claim_due(
              AND run_id = $3 ORDER BY due_at, id LIMIT $4{lock}) AS {status}"
         )
     };
-    let sql = format!(
+    format!(
         "UPDATE deliveries SET status = 'sending', lease_until = $1, attempts = attempts + 1, updated_at = $2, \
          first_attempt_at = COALESCE(first_attempt_at, $2) \
          WHERE id IN (SELECT id FROM ({} UNION ALL {} UNION ALL {}) AS due ORDER BY due_at, id LIMIT $4) \
@@ -316,10 +369,11 @@ pub async fn claim_due(
         first("pending", "due_at"),
         first("retry", "due_at"),
         first("sending", "lease_until"),
-    );
-    let mut claimed: Vec<Claimed> = on_tx!(tx, conn => {
-        sqlx::query_as(&sql).bind(lease_until).bind(now).bind(run_id).bind(limit).fetch_all(&mut *conn).await
-    })?;
-    claimed.sort_by_key(|c| c.id);
-    Ok(claimed)
+    )
+}
+
+/// A timestamp column (microseconds since the epoch on SQLite) read through rusqlite.
+fn timestamp(row: &rusqlite::Row<'_>, column: usize) -> rusqlite::Result<Timestamp> {
+    let micros: i64 = row.get(column)?;
+    Timestamp::from_micros(micros).ok_or(rusqlite::Error::IntegralValueOutOfRange(column, micros))
 }

@@ -2,8 +2,8 @@
 //! `sent` (only while the attempt's lease is still held), its tracked links, and its `email.sent`
 //! event, committed together.
 //!
-//! On SQLite the transaction runs on a blocking thread, through rusqlite, on a connection that only
-//! the ledger uses (see [`SentRecorder`]): one hand-over between threads each way per commit, and
+//! On SQLite the transaction runs on a blocking thread, through rusqlite, on the store's own
+//! connection (see [`Store::write_own`]): one hand-over between threads each way per commit, and
 //! each statement prepared once. PostgreSQL runs three statements in a transaction, each for the
 //! whole group; the links and the event are written only for deliveries that the first statement
 //! marked, which the later two find by the send time it wrote.
@@ -15,9 +15,7 @@ use super::links::LINKS_PER_INSERT;
 use super::{Store, Tx};
 use crate::timestamp::Timestamp;
 use anyhow::Context as _;
-use sqlx::SqlitePool;
 use sqlx::types::Json;
-use std::sync::Arc;
 
 /// One message that left, with what must be recorded of it.
 pub struct SentMessage<'a> {
@@ -82,24 +80,16 @@ macro_rules! push_events {
     }};
 }
 
-/// Records sent messages, committing each group before it returns. On SQLite it keeps a connection
-/// of its own, through rusqlite rather than sqlx, and records on a blocking thread: SQLite empties a
-/// connection's page cache whenever another connection has written, so the connection that makes
-/// all of the ledger's writes finds the pages it needs still cached; and a transaction run by sqlx
-/// is a trip to the connection's thread and back for every statement and every returned row, each
-/// a wake-up, while the workers wait for this commit before they deliver their next message.
+/// Records sent messages, committing each group before it returns. On SQLite it writes through the
+/// store's own connection ([`Store::write_own`]): one hand-over to a blocking thread and back per
+/// commit, while the workers wait for this commit before they deliver their next message.
 pub struct SentRecorder<'s> {
     store: &'s Store,
-    /// Opened by the first recording, on its blocking thread.
-    own: Arc<std::sync::Mutex<Option<rusqlite::Connection>>>,
 }
 
 impl<'s> SentRecorder<'s> {
     pub fn new(store: &'s Store) -> SentRecorder<'s> {
-        SentRecorder {
-            store,
-            own: Arc::default(),
-        }
+        SentRecorder { store }
     }
 
     /// Records `messages` as sent; returns the ids of the deliveries whose lease was still held (the
@@ -113,7 +103,13 @@ impl<'s> SentRecorder<'s> {
         let mut held = Vec::with_capacity(messages.len());
         for chunk in messages.chunks(CHUNK) {
             let ids = match &store.db {
-                Db::Sqlite(pool) => self.record_on_own(pool, chunk, now).await?,
+                Db::Sqlite(_) => {
+                    let rows: Vec<SentRow> = chunk.iter().map(SentRow::of).collect();
+                    store
+                        .write_own(move |tx| record_rows(tx, &rows, now.micros()))
+                        .await
+                        .context("cannot record the messages sent")?
+                }
                 Db::Postgres(_) => {
                     let mut tx = store.begin().await?;
                     let ids = record_statements(&mut tx, chunk, now).await?;
@@ -125,45 +121,6 @@ impl<'s> SentRecorder<'s> {
         }
         Ok(held)
     }
-
-    /// SQLite: one transaction on the recorder's own connection, in this process's writer turn, on
-    /// a blocking thread. The thread holds the turn until it commits or rolls back, even when the
-    /// caller gives up waiting (a shutdown that ran out of time): a recording is never left
-    /// half-done with its transaction open.
-    async fn record_on_own(
-        &mut self,
-        pool: &SqlitePool,
-        messages: &[SentMessage<'_>],
-        now: Timestamp,
-    ) -> anyhow::Result<Vec<i64>> {
-        let rows: Vec<SentRow> = messages.iter().map(SentRow::of).collect();
-        let path = pool.connect_options().get_filename().to_path_buf();
-        let own = self.own.clone();
-        let turn = self.store.writer.clone().lock_owned().await;
-        tokio::task::spawn_blocking(move || {
-            let _turn = turn;
-            let mut own = own.lock().expect("a recording does not panic");
-            if own.is_none() {
-                *own = Some(open_own(&path)?);
-            }
-            let conn = own.as_mut().expect("opened above");
-            record_rows(conn, &rows, now.micros()).context("cannot record the messages sent")
-        })
-        .await
-        .context("the ledger's recording thread")?
-    }
-}
-
-/// The recorder's own connection to the pool's database file, set up as the pool's are (see
-/// `Store::connect_as`): the journal is already WAL; every commit is synced to disk.
-fn open_own(path: &std::path::Path) -> anyhow::Result<rusqlite::Connection> {
-    let conn = rusqlite::Connection::open(path)
-        .with_context(|| format!("cannot open the SQLite database {}", path.display()))?;
-    conn.busy_timeout(std::time::Duration::from_secs(10))?;
-    conn.execute_batch(
-        "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA cache_size = -8192;",
-    )?;
-    Ok(conn)
 }
 
 /// What the recording thread writes of one message, owned.
@@ -197,14 +154,13 @@ impl SentRow {
     }
 }
 
-/// SQLite: marks each delivery sent while its lease is held, then stores its links and its event;
-/// one immediate transaction, its statements prepared once per connection.
+/// SQLite: marks each delivery sent while its lease is held, then stores its links and its event,
+/// in the caller's transaction.
 fn record_rows(
-    conn: &mut rusqlite::Connection,
+    tx: &rusqlite::Transaction<'_>,
     rows: &[SentRow],
     now: i64,
 ) -> rusqlite::Result<Vec<i64>> {
-    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let mut held = Vec::with_capacity(rows.len());
     {
         let mut mark = tx.prepare_cached(
@@ -237,7 +193,6 @@ fn record_rows(
             held.push(row.id);
         }
     }
-    tx.commit()?;
     Ok(held)
 }
 
