@@ -29,16 +29,14 @@ pub fn body(text: &str) -> Body {
 fn needs_quoted_printable(text: &str) -> bool {
     // lettre counts the CR it adds before each LF.
     let seven_bit = text.is_ascii() && text.split('\n').all(|line| line.len() + 1 < MAX_LINE);
-    let escaped = text
-        .bytes()
-        .filter(|&b| !matches!(b, b'\t' | b' '..=b'~'))
-        .count();
+    let escaped = text.bytes().filter(|&b| !PRINTABLE[usize::from(b)]).count();
     !seven_bit && escaped <= text.len() / 3
 }
 
 /// `text` in quoted-printable, its line breaks (LF or CRLF) as CRLF, every line at most 76 bytes.
 pub fn encode(text: &str) -> Vec<u8> {
-    let mut out = Vec::with_capacity(text.len() + text.len() / 16 + 8);
+    // Room for a soft break per line and a few escapes, so that the output is rarely moved.
+    let mut out = Vec::with_capacity(text.len() + text.len() / 8 + 64);
     let mut lines = text.split('\n').peekable();
     while let Some(line) = lines.next() {
         let last_line = lines.peek().is_none();
@@ -58,7 +56,25 @@ pub fn encode(text: &str) -> Vec<u8> {
 /// Bytes that stand for themselves, in runs copied whole; a space or tab only inside a line (at
 /// its end, it would be taken for padding and dropped).
 fn plain(byte: u8) -> bool {
-    matches!(byte, b' ' | b'\t' | b'!'..=b'~') && byte != b'='
+    PLAIN[usize::from(byte)]
+}
+
+/// Tab and printable ASCII: what needs no escaping in 7bit, nor in quoted-printable but "=".
+const PRINTABLE: [bool; 256] = printable(false);
+/// [`PRINTABLE`] but "=": the bytes [`plain`] copies as they are. (Tables, since the encoder asks
+/// about every byte of every message.)
+const PLAIN: [bool; 256] = printable(true);
+
+const fn printable(but_equals: bool) -> [bool; 256] {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let byte = b as u8;
+        table[b] =
+            (byte == b'\t' || (byte >= b' ' && byte <= b'~')) && !(but_equals && byte == b'=');
+        b += 1;
+    }
+    table
 }
 
 /// One line of the text, with soft line breaks (`=` CRLF) so that no line passes [`MAX_LINE`]:
@@ -72,7 +88,13 @@ fn encode_line(line: &[u8], out: &mut Vec<u8>) {
     let mut width = 0;
     let mut i = 0;
     while i < body.len() {
-        let run = body[i..].iter().take_while(|&&b| plain(b)).count();
+        // Counted no further than a line holds: a longer run is cut at a soft break anyway, and
+        // counting it whole at every break would make a long line cost its length squared.
+        let run = body[i..]
+            .iter()
+            .take(MAX_LINE)
+            .take_while(|&&b| plain(b))
+            .count();
         let ends_line = i + run.max(1) == line.len();
         let room = if ends_line { MAX_LINE } else { MAX_LINE - 1 } - width;
         if run > 0 {
