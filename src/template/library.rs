@@ -185,6 +185,7 @@ fn cycle_members(error: &tera::Error) -> Vec<String> {
 fn new_tera() -> Tera {
     let mut tera = Tera::new();
     tera.autoescape_on([".html"]);
+    tera.set_escape_fn(super::output::escape_html);
     filters::register(&mut tera);
     tera
 }
