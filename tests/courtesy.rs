@@ -1,8 +1,9 @@
-//! Local-time delivery, quiet hours and triggered campaigns, driven step by step through the
+//! Local-time delivery, quiet hours, triggered campaigns and the rounds a run is delivered in,
 //! daemon's planner and courier with an injected clock (no sleeps), on SQLite and PostgreSQL.
 
 mod common;
 use common::{Engine, Shop, stderr, stdout};
+use rapport::campaign::{Pass, deliver_pass};
 use rapport::clock::Clock;
 use rapport::daemon::{CampaignComposers, Courier, Planner};
 use rapport::store::Store;
@@ -507,4 +508,62 @@ async fn a_paused_run_resumes_with_its_waiting_messages(engine: Engine) {
 on_both_databases!(
     paused_resumes,
     a_paused_run_resumes_with_its_waiting_messages
+);
+
+/// The daemon delivers a run in rounds, and goes on at once after a round only when the round was
+/// used up: a pass that reaches its limit says so; one that delivered everything due does not; nor
+/// does one whose claims all went back unsent (a lease too short to send within), which would
+/// otherwise loop without pause.
+async fn a_pass_says_when_it_used_its_whole_round(engine: Engine) {
+    for (lease, limit, delivered, used_up) in [
+        ("10m", 3, 3, true),
+        ("10m", 10, 4, false),
+        ("1s", 3, 0, false),
+    ] {
+        let campaign = format!(
+            "[delivery]\nlease = \"{lease}\"\n\n[[campaign]]\nname = \"news\"\nsegment = \"everyone\"\n\
+             template = \"winback\"\nat = \"2026-12-01T12:00\""
+        );
+        let shop = shop(engine, "", &campaign).await;
+        let workspace = Workspace::load(shop.path()).unwrap();
+        let (library, _) = Library::load(&workspace.templates_dir()).unwrap();
+        let campaigns = CampaignComposers::new(&workspace, &library).unwrap();
+        let store = workspace.open_store().await.unwrap();
+        let clock = Clock::manual(at("2026-12-01T12:00:00Z"));
+        Planner::for_workspace(&workspace, &store, clock.clone())
+            .run_once()
+            .await
+            .unwrap();
+        let run = store.runs_of("news").await.unwrap()[0].id;
+
+        let pass = Pass {
+            limit: Some(limit),
+            wait: std::time::Duration::ZERO,
+            wait_for_rate: std::time::Duration::ZERO,
+            cancel: CancellationToken::new(),
+            clock: clock.clone(),
+            on_progress: &|| {},
+        };
+        let passed = deliver_pass(
+            &workspace,
+            &store,
+            &workspace.config.campaigns[0],
+            &campaigns.composers["news"],
+            run,
+            &pass,
+        )
+        .await
+        .unwrap();
+
+        let outbox = std::fs::read_dir(shop.path().join("outbox")).map_or(0, |d| d.count());
+        assert_eq!(
+            (outbox, passed.limit_reached),
+            (delivered, used_up),
+            "lease {lease}, limit {limit}"
+        );
+    }
+}
+on_both_databases!(
+    a_pass_says_when_it_used_its_whole_round,
+    a_pass_says_when_it_used_its_whole_round
 );

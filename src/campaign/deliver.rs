@@ -89,6 +89,8 @@ pub struct Delivery<'a> {
     /// The rate limits (none for the outbox): claims stay within what they leave for every sender.
     limits: Vec<Rate>,
     budget: AtomicI64,
+    /// Claims given back unsent.
+    given_back: AtomicU64,
     policy_rejections: AtomicU64,
     /// Set once the rate limits would make the send wait longer than it is willing to.
     rate_exhausted: AtomicBool,
@@ -121,10 +123,22 @@ impl<'a> Delivery<'a> {
             limits: limiter.limits().to_vec(),
             limiter: Mutex::new(limiter),
             budget,
+            given_back: AtomicU64::new(0),
             policy_rejections: AtomicU64::new(0),
             rate_exhausted: AtomicBool::new(false),
             stopped: Mutex::new(None),
         }
+    }
+}
+
+impl Delivery<'_> {
+    /// After [`deliver_run`]: whether the workers used all that `limit` allowed, and gave none of
+    /// it back unsent, so more of the run may be due already. (Claims given back, because their
+    /// lease ran short or the send stopped, mean the run was not making progress.)
+    pub fn limit_reached(&self) -> bool {
+        self.options.limit.is_some()
+            && self.budget.load(Ordering::SeqCst) <= 0
+            && self.given_back.load(Ordering::SeqCst) == 0
     }
 }
 
@@ -407,6 +421,8 @@ async fn wait_for_next_due(d: &Delivery<'_>, now: Timestamp) -> anyhow::Result<b
 }
 
 async fn give_back(d: &Delivery<'_>, claims: &[Claimed]) -> anyhow::Result<()> {
+    d.given_back
+        .fetch_add(claims.len() as u64, Ordering::SeqCst);
     let mut tx = d.store.begin().await?;
     for claim in claims {
         deliveries::release(&mut tx, claim, d.options.clock.now()).await?;

@@ -37,6 +37,9 @@ pub struct Passed {
     pub summary: RunSummary,
     /// Why the run was paused, if it was.
     pub stopped: Option<String>,
+    /// The pass ended at its `limit`, having sent or settled all it claimed: the run may have more
+    /// due now (see [`crate::campaign::Delivery::limit_reached`]).
+    pub limit_reached: bool,
 }
 
 /// Delivers what is due of run `run_id` of `campaign`, then marks the run finished when nothing is
@@ -72,6 +75,7 @@ pub async fn deliver_pass(
         pass.on_progress,
     );
     let stopped = deliver_run(&delivery, links).await?;
+    let limit_reached = delivery.limit_reached();
     let summary = RunSummary::load(store, name, run_id).await?;
     let status = match (&stopped, summary.is_finished()) {
         (Some(_), _) => Some(RunStatus::Paused),
@@ -111,7 +115,11 @@ pub async fn deliver_pass(
             "run waiting"
         );
     }
-    Ok(Passed { summary, stopped })
+    Ok(Passed {
+        summary,
+        stopped,
+        limit_reached,
+    })
 }
 
 fn options(config: &Config, campaign: &CampaignConfig, pass: &Pass<'_>) -> DeliveryOptions {

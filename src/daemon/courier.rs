@@ -27,6 +27,8 @@ pub struct Delivered {
     pub paused: Vec<(i64, String)>,
     /// When the next delivery of any run falls due.
     pub next: Option<Timestamp>,
+    /// A run used up its round: it may have more to deliver now.
+    pub more_now: bool,
     /// A run's delivery failed (the database or the disk): the courier should wait before retrying.
     pub failed: bool,
 }
@@ -102,6 +104,7 @@ impl<'a> Courier<'a> {
             )
             .await?;
             delivered.runs.push(run_id);
+            delivered.more_now |= passed.limit_reached && passed.stopped.is_none();
             if let Some(why) = passed.stopped {
                 delivered.paused.push((run_id, why));
             }

@@ -97,8 +97,10 @@ pub async fn run_daemon(
     };
     let delivering = async {
         while !cancel.is_cancelled() {
-            let next = match courier.run_once(&cancel).await {
+            let mut more_now = false;
+            let mut next = match courier.run_once(&cancel).await {
                 Ok(step) => {
+                    more_now = step.more_now;
                     for (run, why) in &step.paused {
                         tracing::error!(
                             run,
@@ -116,8 +118,11 @@ pub async fn run_daemon(
                     later(ERROR_PAUSE)
                 }
             };
-            // A run that stays due (of a campaign removed from rapport.toml) must not spin the loop.
-            let next = next.max(later(Duration::from_millis(200)));
+            // A run that stays due (of a campaign removed from rapport.toml) must not spin the loop;
+            // one that used up its round goes on at once.
+            if !more_now {
+                next = next.max(later(Duration::from_millis(200)));
+            }
             sleep_until(&clock, next, &cancel, Some(&planned)).await;
         }
         anyhow::Ok(())
