@@ -1,5 +1,6 @@
 //! Local-time delivery, quiet hours, triggered campaigns and the rounds a run is delivered in,
-//! daemon's planner and courier with an injected clock (no sleeps), on SQLite and PostgreSQL.
+//! driven step by step through the daemon's planner and courier with an injected clock (no
+//! sleeps), on SQLite and PostgreSQL.
 
 mod common;
 use common::{Engine, Shop, stderr, stdout};
