@@ -544,6 +544,7 @@ async fn a_pass_says_when_it_used_its_whole_round(engine: Engine) {
             cancel: CancellationToken::new(),
             clock: clock.clone(),
             on_progress: &|| {},
+            summarize_rounds: false,
         };
         let passed = deliver_pass(
             &workspace,

@@ -29,12 +29,16 @@ pub struct Pass<'a> {
     pub clock: Clock,
     /// Called after each delivery is processed (progress display).
     pub on_progress: &'a (dyn Fn() + Sync),
+    /// Count the run's deliveries (and log them) even when the pass ends at its `limit`. The count
+    /// goes over the whole run: the daemon, which delivers a large run in many rounds, asks for it
+    /// only now and then.
+    pub summarize_rounds: bool,
 }
 
 /// How a pass ended.
 pub struct Passed {
-    /// The run's state now.
-    pub summary: RunSummary,
+    /// The run's state now; `None` when the pass ended at its limit and `summarize_rounds` was off.
+    pub summary: Option<RunSummary>,
     /// Why the run was paused, if it was.
     pub stopped: Option<String>,
     /// The pass ended at its `limit`, having sent or settled all it claimed: the run may have more
@@ -76,26 +80,42 @@ pub async fn deliver_pass(
     );
     let stopped = deliver_run(&delivery, links).await?;
     let limit_reached = delivery.limit_reached();
-    let summary = RunSummary::load(store, name, run_id).await?;
-    let status = match (&stopped, summary.is_finished()) {
-        (Some(_), _) => Some(RunStatus::Paused),
-        (None, true) if !campaign.is_triggered() => Some(RunStatus::Finished),
-        // A paused run that went well again (the owner fixed the cause) is the daemon's again.
-        (None, _) => Some(RunStatus::Sending),
+    let summary = if limit_reached && stopped.is_none() && !pass.summarize_rounds {
+        None
+    } else {
+        Some(RunSummary::load(store, name, run_id).await?)
     };
-    if let Some(status) = status {
-        let mut tx = store.begin().await?;
-        runs::set_run_status(&mut tx, run_id, status, pass.clock.now()).await?;
-        tx.commit().await?;
+    let status = match (&stopped, &summary) {
+        (Some(_), _) => RunStatus::Paused,
+        (None, Some(summary)) if summary.is_finished() && !campaign.is_triggered() => {
+            RunStatus::Finished
+        }
+        // A paused run that went well again (the owner fixed the cause) is the daemon's again.
+        (None, _) => RunStatus::Sending,
+    };
+    let mut tx = store.begin().await?;
+    runs::set_run_status(&mut tx, run_id, status, pass.clock.now()).await?;
+    tx.commit().await?;
+    if let Some(summary) = &summary {
+        log_summary(summary, status, stopped.is_some());
     }
+    Ok(Passed {
+        summary,
+        stopped,
+        limit_reached,
+    })
+}
+
+/// The run's line in the log: ended, or waiting (for a later round, retries, quiet hours, or the
+/// owner if it is paused).
+fn log_summary(summary: &RunSummary, status: RunStatus, paused: bool) {
+    let (campaign, run) = (summary.campaign.as_str(), summary.run_id);
     let skipped: i64 = summary.skipped.values().sum();
     let failed: i64 = summary.failed.values().sum();
-    let waiting = summary.pending + summary.retry + summary.in_flight;
-    let next_due = summary.next_due.map(|t| t.to_string()).unwrap_or_default();
-    if status == Some(RunStatus::Finished) {
+    if status == RunStatus::Finished {
         tracing::info!(
-            campaign = name,
-            run = run_id,
+            campaign,
+            run,
             planned = summary.planned,
             sent = summary.sent,
             skipped,
@@ -103,23 +123,20 @@ pub async fn deliver_pass(
             "run ended"
         );
     } else {
+        let waiting = summary.pending + summary.retry + summary.in_flight;
+        let next_due = summary.next_due.map(|t| t.to_string()).unwrap_or_default();
         tracing::info!(
-            campaign = name,
-            run = run_id,
+            campaign,
+            run,
             sent = summary.sent,
             skipped,
             failed,
             waiting,
             next_due,
-            paused = stopped.is_some(),
+            paused,
             "run waiting"
         );
     }
-    Ok(Passed {
-        summary,
-        stopped,
-        limit_reached,
-    })
 }
 
 fn options(config: &Config, campaign: &CampaignConfig, pass: &Pass<'_>) -> DeliveryOptions {

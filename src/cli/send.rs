@@ -179,6 +179,7 @@ pub(super) async fn send_campaign(
         cancel: cancel.clone(),
         clock,
         on_progress: &on_progress,
+        summarize_rounds: true,
     };
     let signals = tokio::spawn(cancel_on_signal(cancel));
     let passed = deliver_pass(workspace, store, campaign, composer, run_id, &pass).await;
@@ -186,7 +187,9 @@ pub(super) async fn send_campaign(
     progress.finish();
     let passed = passed?;
     Ok(Sent::Delivered {
-        summary: passed.summary,
+        summary: passed
+            .summary
+            .expect("a pass that summarizes its rounds has a summary"),
         stopped: passed.stopped,
     })
 }

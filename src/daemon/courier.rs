@@ -18,6 +18,10 @@ use tokio_util::sync::CancellationToken;
 /// everyone must not hold back a thank-you for the length of its send.
 const ROUND: i64 = 2000;
 
+/// How often a run delivered in many rounds is counted and logged ("run waiting") while its rounds
+/// follow one another; a round after which the run waits is always logged.
+const SUMMARY_EVERY: Duration = Duration::from_secs(10);
+
 /// What one step of the courier did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Delivered {
@@ -41,6 +45,8 @@ pub struct Courier<'a> {
     clock: Clock,
     /// Runs of campaigns no longer in rapport.toml (said once).
     unknown: HashSet<i64>,
+    /// When each run was last counted and logged.
+    summarized: HashMap<i64, std::time::Instant>,
 }
 
 impl<'a> Courier<'a> {
@@ -56,6 +62,7 @@ impl<'a> Courier<'a> {
             composers,
             clock,
             unknown: HashSet::new(),
+            summarized: HashMap::new(),
         }
     }
 
@@ -93,6 +100,12 @@ impl<'a> Courier<'a> {
                 cancel: cancel.clone(),
                 clock: self.clock.clone(),
                 on_progress: &|| {},
+                // A count of a run of 250,000 takes tens of milliseconds; its rounds, a third of a
+                // second each at full speed, log their progress every SUMMARY_EVERY.
+                summarize_rounds: self
+                    .summarized
+                    .get(&run_id)
+                    .is_none_or(|at| at.elapsed() >= SUMMARY_EVERY),
             };
             let passed = deliver_pass(
                 self.workspace,
@@ -103,6 +116,9 @@ impl<'a> Courier<'a> {
                 &pass,
             )
             .await?;
+            if passed.summary.is_some() {
+                self.summarized.insert(run_id, std::time::Instant::now());
+            }
             delivered.runs.push(run_id);
             delivered.more_now |= passed.limit_reached && passed.stopped.is_none();
             if let Some(why) = passed.stopped {
