@@ -220,6 +220,36 @@ on_both_databases!(
     outcomes_are_recorded_with_reasons
 );
 
+/// A worker's stripe: every `of`-th pending delivery from the `index`-th, so that the workers'
+/// messages of a moment lie in neighbouring rows; the rest is claimed without one.
+async fn a_stripe_claims_every_nth_pending_delivery(engine: Engine) {
+    let (_dir, store, customers) = store_with_customers(engine, 10).await;
+    let mut tx = store.begin().await.unwrap();
+    let run = news_run(&mut tx).await;
+    deliveries::plan(&mut tx, run, &customers, at(0), at(0))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let lease = Duration::from_secs(60);
+    let stripe = deliveries::Stripe { index: 1, of: 4 };
+
+    let striped = deliveries::claim(&store, run, at(1), lease, 10, Some(stripe))
+        .await
+        .unwrap();
+    let rest = deliveries::claim(&store, run, at(1), lease, 10, None)
+        .await
+        .unwrap();
+
+    assert!(!striped.is_empty());
+    assert!(striped.iter().all(|c| c.id % 4 == 1), "{striped:?}");
+    assert!(rest.iter().all(|c| c.id % 4 != 1), "{rest:?}");
+    assert_eq!(striped.len() + rest.len(), 10);
+}
+on_both_databases!(
+    a_stripe_claims_every_nth_pending_delivery,
+    a_stripe_claims_every_nth_pending_delivery
+);
+
 /// Workers claiming at once, either way, never get the same delivery.
 async fn concurrent_claims_are_disjoint(engine: Engine) {
     let (_dir, store, customers) = store_with_customers(engine, 200).await;
@@ -241,7 +271,7 @@ async fn concurrent_claims_are_disjoint(engine: Engine) {
                 let lease = Duration::from_secs(60);
                 loop {
                     let batch = if worker % 2 == 0 {
-                        deliveries::claim(&store, run, at(1), lease, 7)
+                        deliveries::claim(&store, run, at(1), lease, 7, None)
                             .await
                             .unwrap()
                     } else {

@@ -19,7 +19,7 @@ use crate::config::Rate;
 use crate::message::{ComposeError, Composer, DeliveryRef};
 use crate::schedule::Timing;
 use crate::send::{Backoff, RateLimiter};
-use crate::store::deliveries::{self, Claimed, Mark};
+use crate::store::deliveries::{self, Claimed, Mark, Stripe};
 use crate::store::sent::SentRecorder;
 use crate::store::{Customer, Store, Summary};
 use crate::timestamp::Timestamp;
@@ -152,7 +152,8 @@ pub async fn deliver_run(
     let (ledger, attempts) = mpsc::channel(links.len().max(1));
     let workers: Vec<_> = links
         .into_iter()
-        .map(|link| worker(delivery, link, ledger.clone()))
+        .enumerate()
+        .map(|(index, link)| worker(delivery, index, link, ledger.clone()))
         .collect();
     drop(ledger);
     let (recorded, worked) = tokio::join!(
@@ -205,10 +206,12 @@ async fn record_attempts(
 
 async fn worker(
     d: &Delivery<'_>,
+    index: usize,
     mut link: Link,
     ledger: mpsc::Sender<ToRecord>,
 ) -> anyhow::Result<()> {
     let mut lane = Lane {
+        index,
         link: &mut link,
         ledger: &ledger,
         previous: None,
@@ -229,6 +232,8 @@ async fn worker(
 
 /// A worker's way out: its link, the ledger, and its last attempt still on its way there.
 struct Lane<'l> {
+    /// Which of the workers this is (0 to `concurrency - 1`).
+    index: usize,
     link: &'l mut Link,
     ledger: &'l mpsc::Sender<ToRecord>,
     previous: Option<Pending>,
@@ -244,7 +249,7 @@ async fn work(d: &Delivery<'_>, lane: &mut Lane<'_>) -> anyhow::Result<()> {
             break;
         }
         let now = d.options.clock.now();
-        let (claims, held_back) = claim_within_rate(d, now, wanted).await?;
+        let (claims, held_back) = claim_within_rate(d, lane.index, now, wanted).await?;
         d.budget
             .fetch_add(wanted - claims.len() as i64, Ordering::SeqCst);
         if claims.is_empty() {
@@ -321,14 +326,26 @@ async fn work(d: &Delivery<'_>, lane: &mut Lane<'_>) -> anyhow::Result<()> {
 /// Claims up to `wanted` due deliveries, no more than the rate limits leave for every sender of the
 /// database (see [`deliveries::rate_capacity`]). When the limits leave none, claims nothing and
 /// returns how long until they may leave one (`None` inside: soon, ask again). Without limits (the
-/// fast case) the claim is a transaction of its own, on SQLite through the store's own connection.
+/// fast case) the claim is a transaction of its own, on SQLite through the store's own connection,
+/// and takes from the worker's [`Stripe`] first.
 async fn claim_within_rate(
     d: &Delivery<'_>,
+    worker: usize,
     now: Timestamp,
     wanted: i64,
 ) -> anyhow::Result<(Vec<Claimed>, Option<Option<Duration>>)> {
     if d.limits.is_empty() {
-        let claims = deliveries::claim(d.store, d.run_id, now, d.options.lease, wanted).await?;
+        // The worker's own stripe first, then, once it is used up, whatever is due.
+        let lease = d.options.lease;
+        let stripe = Stripe {
+            index: worker as i64,
+            of: d.options.concurrency.max(1) as i64,
+        };
+        let mut claims =
+            deliveries::claim(d.store, d.run_id, now, lease, wanted, Some(stripe)).await?;
+        if claims.is_empty() {
+            claims = deliveries::claim(d.store, d.run_id, now, lease, wanted, None).await?;
+        }
         return Ok((claims, None));
     }
     // The capacity count and the claim in one write transaction: two senders never both take the
