@@ -221,22 +221,16 @@ on_both_databases!(
 );
 
 /// A worker's stripe: every `of`-th pending delivery from the `index`-th, so that the workers'
-/// messages of a moment lie in neighbouring rows; the rest is claimed without one.
+/// messages of a moment lie in neighbouring rows; once it is used up, the claim takes the rest.
 async fn a_stripe_claims_every_nth_pending_delivery(engine: Engine) {
-    let (_dir, store, customers) = store_with_customers(engine, 10).await;
-    let mut tx = store.begin().await.unwrap();
-    let run = news_run(&mut tx).await;
-    deliveries::plan(&mut tx, run, &customers, at(0), at(0))
-        .await
-        .unwrap();
-    tx.commit().await.unwrap();
+    let (_dir, store, run) = planned(engine, 10).await;
     let lease = Duration::from_secs(60);
     let stripe = deliveries::Stripe { index: 1, of: 4 };
 
     let striped = deliveries::claim(&store, run, at(1), lease, 10, Some(stripe))
         .await
         .unwrap();
-    let rest = deliveries::claim(&store, run, at(1), lease, 10, None)
+    let rest = deliveries::claim(&store, run, at(1), lease, 10, Some(stripe))
         .await
         .unwrap();
 
@@ -252,13 +246,7 @@ on_both_databases!(
 
 /// Workers claiming at once, either way, never get the same delivery.
 async fn concurrent_claims_are_disjoint(engine: Engine) {
-    let (_dir, store, customers) = store_with_customers(engine, 200).await;
-    let mut tx = store.begin().await.unwrap();
-    let run = news_run(&mut tx).await;
-    deliveries::plan(&mut tx, run, &customers, at(0), at(0))
-        .await
-        .unwrap();
-    tx.commit().await.unwrap();
+    let (_dir, store, run) = planned(engine, 200).await;
     let store = std::sync::Arc::new(store);
 
     // Half the workers claim as the engine does without rate limits (on SQLite through the store's
@@ -515,17 +503,25 @@ async fn claimed(
     engine: Engine,
     n: usize,
 ) -> (tempfile::TempDir, Store, i64, Vec<deliveries::Claimed>) {
+    let (dir, store, run) = planned(engine, n).await;
+    let mut tx = store.begin().await.unwrap();
+    let claims = deliveries::claim_due(&mut tx, run, at(1), Duration::from_secs(60), n as i64)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    (dir, store, run, claims)
+}
+
+/// `n` customers, each planned at instant 0 in a run of `news`, which is returned.
+async fn planned(engine: Engine, n: usize) -> (tempfile::TempDir, Store, i64) {
     let (dir, store, customers) = store_with_customers(engine, n).await;
     let mut tx = store.begin().await.unwrap();
     let run = news_run(&mut tx).await;
     deliveries::plan(&mut tx, run, &customers, at(0), at(0))
         .await
         .unwrap();
-    let claims = deliveries::claim_due(&mut tx, run, at(1), Duration::from_secs(60), n as i64)
-        .await
-        .unwrap();
     tx.commit().await.unwrap();
-    (dir, store, run, claims)
+    (dir, store, run)
 }
 
 /// A message with more links than one statement can bind (9,000 links, 36,000 values) keeps them all.

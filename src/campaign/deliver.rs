@@ -335,17 +335,19 @@ async fn claim_within_rate(
     wanted: i64,
 ) -> anyhow::Result<(Vec<Claimed>, Option<Option<Duration>>)> {
     if d.limits.is_empty() {
-        // The worker's own stripe first, then, once it is used up, whatever is due.
-        let lease = d.options.lease;
         let stripe = Stripe {
             index: worker as i64,
             of: d.options.concurrency.max(1) as i64,
         };
-        let mut claims =
-            deliveries::claim(d.store, d.run_id, now, lease, wanted, Some(stripe)).await?;
-        if claims.is_empty() {
-            claims = deliveries::claim(d.store, d.run_id, now, lease, wanted, None).await?;
-        }
+        let claims = deliveries::claim(
+            d.store,
+            d.run_id,
+            now,
+            d.options.lease,
+            wanted,
+            Some(stripe),
+        )
+        .await?;
         return Ok((claims, None));
     }
     // The capacity count and the claim in one write transaction: two senders never both take the

@@ -41,8 +41,8 @@ pub struct Passed {
     pub summary: Option<RunSummary>,
     /// Why the run was paused, if it was.
     pub stopped: Option<String>,
-    /// The pass ended at its `limit`, having sent or settled all it claimed: the run may have more
-    /// due now (see [`crate::campaign::Delivery::limit_reached`]).
+    /// The pass ended at its `limit`, not stopped, having sent or settled all it claimed: the run
+    /// may have more due now (see [`crate::campaign::Delivery::limit_reached`]).
     pub limit_reached: bool,
 }
 
@@ -79,8 +79,8 @@ pub async fn deliver_pass(
         pass.on_progress,
     );
     let stopped = deliver_run(&delivery, links).await?;
-    let limit_reached = delivery.limit_reached();
-    let summary = if limit_reached && stopped.is_none() && !pass.summarize_rounds {
+    let limit_reached = delivery.limit_reached() && stopped.is_none();
+    let summary = if limit_reached && !pass.summarize_rounds {
         None
     } else {
         Some(RunSummary::load(store, name, run_id).await?)

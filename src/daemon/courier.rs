@@ -120,7 +120,7 @@ impl<'a> Courier<'a> {
                 self.summarized.insert(run_id, std::time::Instant::now());
             }
             delivered.runs.push(run_id);
-            delivered.more_now |= passed.limit_reached && passed.stopped.is_none();
+            delivered.more_now |= passed.limit_reached;
             if let Some(why) = passed.stopped {
                 delivered.paused.push((run_id, why));
             }

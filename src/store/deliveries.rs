@@ -332,9 +332,10 @@ pub struct Stripe {
     pub of: i64,
 }
 
-/// [`claim_due`] in a transaction of its own, of the pending deliveries of `stripe` if given (the
-/// retries and expired leases of every stripe): on SQLite on the store's own connection (see
-/// [`Store::write_own`]), which returns the claimed rows in one hand-over instead of one each.
+/// [`claim_due`] in a transaction of its own, from the pending deliveries of `stripe` first (with
+/// the retries and expired leases of every stripe), and from any once the stripe has none: on
+/// SQLite on the store's own connection (see [`Store::write_own`]), which returns the claimed rows
+/// in one hand-over instead of one each.
 pub async fn claim(
     store: &Store,
     run_id: i64,
@@ -345,7 +346,10 @@ pub async fn claim(
 ) -> anyhow::Result<Vec<Claimed>> {
     if store.dialect() == Dialect::Postgres {
         let mut tx = store.begin().await?;
-        let claimed = claim_in(&mut tx, run_id, now, lease, limit, stripe).await?;
+        let mut claimed = claim_in(&mut tx, run_id, now, lease, limit, stripe).await?;
+        if claimed.is_empty() && stripe.is_some() {
+            claimed = claim_in(&mut tx, run_id, now, lease, limit, None).await?;
+        }
         tx.commit().await?;
         return Ok(claimed);
     }
@@ -353,25 +357,41 @@ pub async fn claim(
     let now = now.micros();
     let mut claimed = store
         .write_own(move |tx| {
-            let mut claim = tx.prepare_cached(&claim_sql(false, stripe))?;
-            // By name: SQLite numbers `$N` in the order they first appear, sqlx by N.
-            let parameters =
-                rusqlite::named_params! {"$1": lease_until, "$2": now, "$3": run_id, "$4": limit};
-            let rows = claim.query_map(parameters, |row| {
-                Ok(Claimed {
-                    id: row.get(0)?,
-                    customer_id: row.get(1)?,
-                    attempts: row.get(2)?,
-                    first_attempt_at: timestamp(row, 3)?,
-                    lease_until: timestamp(row, 4)?,
-                })
-            })?;
-            rows.collect::<rusqlite::Result<Vec<Claimed>>>()
+            let claimed = claim_rows(tx, stripe, lease_until, now, run_id, limit)?;
+            if claimed.is_empty() && stripe.is_some() {
+                return claim_rows(tx, None, lease_until, now, run_id, limit);
+            }
+            Ok(claimed)
         })
         .await
         .context("cannot claim deliveries")?;
     claimed.sort_by_key(|c| c.id);
     Ok(claimed)
+}
+
+/// SQLite: the statement of [`claim_due`] on a rusqlite transaction (times in microseconds).
+fn claim_rows(
+    tx: &rusqlite::Transaction<'_>,
+    stripe: Option<Stripe>,
+    lease_until: i64,
+    now: i64,
+    run_id: i64,
+    limit: i64,
+) -> rusqlite::Result<Vec<Claimed>> {
+    let mut claim = tx.prepare_cached(&claim_sql(false, stripe))?;
+    // By name: SQLite numbers `$N` in the order they first appear, sqlx by N.
+    let parameters =
+        rusqlite::named_params! {"$1": lease_until, "$2": now, "$3": run_id, "$4": limit};
+    let rows = claim.query_map(parameters, |row| {
+        Ok(Claimed {
+            id: row.get(0)?,
+            customer_id: row.get(1)?,
+            attempts: row.get(2)?,
+            first_attempt_at: timestamp(row, 3)?,
+            lease_until: timestamp(row, 4)?,
+        })
+    })?;
+    rows.collect()
 }
 
 /// The statement of [`claim_due`]: `$1` the new lease, `$2` now, `$3` the run, `$4` the limit.
