@@ -4,7 +4,7 @@
 
 mod common;
 use common::{Engine, Shop, stderr, stdout};
-use rapport::campaign::{Pass, deliver_pass};
+use rapport::campaign::{Links, Pass, Passed, deliver_pass};
 use rapport::clock::Clock;
 use rapport::daemon::{CampaignComposers, Courier, Planner};
 use rapport::store::Store;
@@ -511,6 +511,50 @@ on_both_databases!(
     a_paused_run_resumes_with_its_waiting_messages
 );
 
+/// Binds the workspace of `shop`, its store, its campaigns' composers and a manual clock at
+/// `start`, with what is due at `start` planned.
+macro_rules! planned {
+    ($shop:expr, $start:expr => $workspace:ident, $store:ident, $campaigns:ident, $clock:ident) => {
+        let $workspace = Workspace::load($shop.path()).unwrap();
+        let (library, _) = Library::load(&$workspace.templates_dir()).unwrap();
+        let $campaigns = CampaignComposers::new(&$workspace, &library).unwrap();
+        let $store = $workspace.open_store().await.unwrap();
+        let $clock = Clock::manual($start);
+        Planner::for_workspace(&$workspace, &$store, $clock.clone())
+            .run_once()
+            .await
+            .unwrap();
+    };
+}
+
+/// One pass over the run of the first campaign, as the daemon makes them (no waiting), within
+/// `limit` and `round`.
+async fn pass_over_run(
+    workspace: &Workspace,
+    store: &Store,
+    campaigns: &CampaignComposers<'_>,
+    clock: &Clock,
+    (limit, round): (Option<i64>, Option<std::time::Duration>),
+    links: &mut Links,
+) -> Passed {
+    let campaign = &workspace.config.campaigns[0];
+    let run = store.runs_of(campaign.name()).await.unwrap()[0].id;
+    let pass = Pass {
+        limit,
+        round,
+        wait: std::time::Duration::ZERO,
+        wait_for_rate: std::time::Duration::ZERO,
+        cancel: CancellationToken::new(),
+        clock: clock.clone(),
+        on_progress: &|| {},
+        summarize_rounds: false,
+    };
+    let composer = &campaigns.composers[campaign.name()];
+    deliver_pass(workspace, store, campaign, composer, run, &pass, links)
+        .await
+        .unwrap()
+}
+
 /// The daemon delivers a run in rounds, and goes on at once after a round only when the round was
 /// used up: a pass that reaches its limit says so; one that delivered everything due does not; nor
 /// does one whose claims all went back unsent (a lease too short to send within), which would
@@ -526,40 +570,16 @@ async fn a_pass_says_when_it_used_its_whole_round(engine: Engine) {
              template = \"winback\"\nat = \"2026-12-01T12:00\""
         );
         let shop = shop(engine, "", &campaign).await;
-        let workspace = Workspace::load(shop.path()).unwrap();
-        let (library, _) = Library::load(&workspace.templates_dir()).unwrap();
-        let campaigns = CampaignComposers::new(&workspace, &library).unwrap();
-        let store = workspace.open_store().await.unwrap();
-        let clock = Clock::manual(at("2026-12-01T12:00:00Z"));
-        Planner::for_workspace(&workspace, &store, clock.clone())
-            .run_once()
-            .await
-            .unwrap();
-        let run = store.runs_of("news").await.unwrap()[0].id;
+        planned!(shop, at("2026-12-01T12:00:00Z") => workspace, store, campaigns, clock);
 
-        let pass = Pass {
-            limit: Some(limit),
-            wait: std::time::Duration::ZERO,
-            wait_for_rate: std::time::Duration::ZERO,
-            cancel: CancellationToken::new(),
-            clock: clock.clone(),
-            on_progress: &|| {},
-            summarize_rounds: false,
-        };
-        let passed = deliver_pass(
-            &workspace,
-            &store,
-            &workspace.config.campaigns[0],
-            &campaigns.composers["news"],
-            run,
-            &pass,
-        )
-        .await
-        .unwrap();
+        let within = (Some(limit), None);
+        let mut links = Links::default();
+        let passed =
+            pass_over_run(&workspace, &store, &campaigns, &clock, within, &mut links).await;
 
         let outbox = std::fs::read_dir(shop.path().join("outbox")).map_or(0, |d| d.count());
         assert_eq!(
-            (outbox, passed.limit_reached),
+            (outbox, passed.used_its_round),
             (delivered, used_up),
             "lease {lease}, limit {limit}"
         );
@@ -568,4 +588,114 @@ async fn a_pass_says_when_it_used_its_whole_round(engine: Engine) {
 on_both_databases!(
     a_pass_says_when_it_used_its_whole_round,
     a_pass_says_when_it_used_its_whole_round
+);
+
+/// A round ends on time: the worker finishes the message it is sending, gives back what it claimed
+/// and did not send (due again at once, not leased), and the pass says it used its round.
+async fn a_round_ends_on_time_and_gives_back_the_rest(engine: Engine) {
+    // Each message takes a second (the RCPT reply is delayed); the round is half of that.
+    let slow = common::smtp_sink::SmtpSink::start(&["-W", "rcpt:1", "-p"]);
+    let campaign = format!(
+        "[delivery]\ntransport = \"smtp\"\nsmtp_url = \"{}\"\nconcurrency = 1\n\n\
+         [[campaign]]\nname = \"news\"\nsegment = \"everyone\"\ntemplate = \"winback\"\nat = \"2026-12-01T12:00\"",
+        slow.url()
+    );
+    let shop = shop(engine, "", &campaign).await;
+    planned!(shop, at("2026-12-01T12:00:00Z") => workspace, store, campaigns, clock);
+    let run = store.runs_of("news").await.unwrap()[0].id;
+    // Both passes share their links, as the daemon's rounds do.
+    let mut links = Links::default();
+    let half_a_second = (None, Some(std::time::Duration::from_millis(500)));
+
+    let round = pass_over_run(
+        &workspace,
+        &store,
+        &campaigns,
+        &clock,
+        half_a_second,
+        &mut links,
+    )
+    .await;
+    let after_round: Vec<String> = (store.run_deliveries(run).await.unwrap())
+        .into_iter()
+        .map(|d| d.status)
+        .collect();
+    let rest = pass_over_run(
+        &workspace,
+        &store,
+        &campaigns,
+        &clock,
+        (None, None),
+        &mut links,
+    )
+    .await;
+    links.close().await;
+
+    let count = |status: &str| after_round.iter().filter(|s| *s == status).count();
+    assert_eq!(
+        (count("sent"), count("pending")),
+        (1, 3),
+        "after the round: {after_round:?}"
+    );
+    assert!(round.used_its_round);
+    assert!(
+        !rest.used_its_round,
+        "the last pass delivered all that was due"
+    );
+    assert_eq!(slow.messages().len(), 4, "every customer once in the end");
+    store.close().await;
+}
+on_both_databases!(
+    a_round_ends_on_time,
+    a_round_ends_on_time_and_gives_back_the_rest
+);
+
+/// Under a rate limit, a daemon step does not wait for the limit: it stops and says when the limit
+/// allows the next message. Transactional campaigns go first, so a receipt takes the room before a
+/// newsletter planned at the same time.
+async fn transactional_mail_goes_first_under_a_rate_limit(engine: Engine) {
+    let sink = common::smtp_sink::SmtpSink::start(&[]);
+    let campaigns = format!(
+        "[delivery]\ntransport = \"smtp\"\nsmtp_url = \"{}\"\nconcurrency = 1\nrate = \"2/min\"\n\n\
+         [[campaign]]\nname = \"news\"\nsegment = \"everyone\"\ntemplate = \"winback\"\nat = \"2026-12-01T12:00\"\n\n\
+         [[campaign]]\nname = \"receipt\"\nsegment = \"everyone\"\ntemplate = \"winback\"\nat = \"2026-12-01T12:00\"\n\
+         transactional = true",
+        sink.url()
+    );
+    let shop = shop(engine, "", &campaigns).await;
+    engine!(shop, at("2026-12-01T12:00:00Z") => workspace, store, planner, courier, clock);
+    planner.run_once().await.unwrap();
+    let sent_of = async |campaign: &str| {
+        let run = store.runs_of(campaign).await.unwrap()[0].id;
+        let deliveries = store.run_deliveries(run).await.unwrap();
+        deliveries.iter().filter(|d| d.status == "sent").count()
+    };
+
+    let mut steps = Vec::new();
+    for _ in 0..4 {
+        let step = courier.run_once(&CancellationToken::new()).await.unwrap();
+        steps.push((sent_of("receipt").await, sent_of("news").await, step.next));
+        if let Some(next) = step.next {
+            clock.set(next);
+        }
+    }
+
+    let minute = |m: u32| Some(at(&format!("2026-12-01T12:0{m}:00Z")));
+    assert_eq!(
+        steps,
+        [
+            (2, 0, minute(1)),
+            (4, 0, minute(2)),
+            (4, 2, minute(3)),
+            (4, 4, None)
+        ],
+        "(receipts sent, newsletters sent, next step) after each step"
+    );
+    assert_eq!(sink.messages().len(), 8);
+    courier.close().await;
+    store.close().await;
+}
+on_both_databases!(
+    transactional_first,
+    transactional_mail_goes_first_under_a_rate_limit
 );

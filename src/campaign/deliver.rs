@@ -25,7 +25,7 @@ use crate::store::{Customer, Store, Summary};
 use crate::timestamp::Timestamp;
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -59,6 +59,9 @@ pub struct DeliveryOptions {
     pub concurrency: usize,
     /// Attempt at most this many deliveries in this call.
     pub limit: Option<i64>,
+    /// Claim nothing more after this long, and give back what is claimed and not yet sent: the
+    /// daemon's round, after which it turns to its other runs.
+    pub round: Option<Duration>,
     /// Keep waiting for retries due within this long; later ones are left for the next send.
     pub wait_for_retries: Duration,
     /// Wait at most this long for the rate limits to allow a message; past it, the pass stops.
@@ -93,7 +96,9 @@ pub struct Delivery<'a> {
     given_back: AtomicU64,
     policy_rejections: AtomicU64,
     /// Set once the rate limits would make the send wait longer than it is willing to.
-    rate_exhausted: AtomicBool,
+    rate_held: Mutex<Option<RateHold>>,
+    /// When the round ends ([`DeliveryOptions::round`]).
+    round_ends: Option<tokio::time::Instant>,
     stopped: Mutex<Option<String>>,
 }
 
@@ -111,6 +116,9 @@ impl<'a> Delivery<'a> {
         on_progress: &'a (dyn Fn() + Sync),
     ) -> Self {
         let budget = AtomicI64::new(options.limit.unwrap_or(i64::MAX));
+        let round_ends = options
+            .round
+            .map(|round| tokio::time::Instant::now() + round);
         Delivery {
             store,
             composer,
@@ -123,32 +131,77 @@ impl<'a> Delivery<'a> {
             limits: limiter.limits().to_vec(),
             limiter: Mutex::new(limiter),
             budget,
+            round_ends,
             given_back: AtomicU64::new(0),
             policy_rejections: AtomicU64::new(0),
-            rate_exhausted: AtomicBool::new(false),
+            rate_held: Mutex::new(None),
             stopped: Mutex::new(None),
         }
     }
 }
 
 impl Delivery<'_> {
-    /// After [`deliver_run`]: whether the workers used all that `limit` allowed, and gave none of
-    /// it back unsent, so more of the run may be due already. (Claims given back, because their
-    /// lease ran short or the send stopped, mean the run was not making progress.)
-    pub fn limit_reached(&self) -> bool {
-        self.options.limit.is_some()
-            && self.budget.load(Ordering::SeqCst) <= 0
-            && self.given_back.load(Ordering::SeqCst) == 0
+    /// After [`deliver_run`]: whether the workers used all that `limit` or the round allowed, and
+    /// gave none of it back unsent before the round ended, so more of the run may be due already.
+    /// (Claims given back, because their lease ran short or the send stopped, mean the run was not
+    /// making progress.)
+    pub fn used_its_round(&self) -> bool {
+        let spent = self.options.limit.is_some() && self.budget.load(Ordering::SeqCst) <= 0;
+        (spent || self.round_over()) && self.given_back.load(Ordering::SeqCst) == 0
+    }
+
+    /// Whether the round is over: the workers claim nothing more and give back what they hold.
+    fn round_over(&self) -> bool {
+        self.round_ends
+            .is_some_and(|ends| tokio::time::Instant::now() >= ends)
+    }
+
+    /// How much of the round is left; `None` without a round.
+    fn round_left(&self) -> Option<Duration> {
+        self.round_ends
+            .map(|ends| ends.saturating_duration_since(tokio::time::Instant::now()))
+    }
+
+    /// After [`deliver_run`]: why the pass stopped for the rate limits, if it did.
+    pub fn rate_held(&self) -> Option<RateHold> {
+        *self.rate_held.lock().expect("not poisoned")
     }
 }
 
-/// Runs the workers, one per link, until nothing is due (within `wait_for_retries`), the budget is
-/// spent, or the delivery is cancelled. Returns why it stopped early, if it did (a relay that refuses
-/// us, policy rejections piling up).
+/// Why a pass stopped for the rate limits: they would make it wait longer than it is willing to
+/// (`rapport send`'s `--wait-retries`, the daemon's round).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RateHold {
+    /// The limits allow the next message at this time.
+    Until(Timestamp),
+    /// Messages claimed and not yet sent take the limits up: by another rapport sending now, or by
+    /// one that stopped (their leases bring them back).
+    Claimed,
+}
+
+impl std::fmt::Display for RateHold {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RateHold::Until(next) => write!(
+                f,
+                "the sending rate limit is reached: the next message may go at {next}"
+            ),
+            RateHold::Claimed => f.write_str(
+                "the sending rate limit is taken up by messages claimed and not yet sent (by another \
+                 rapport sending now, or one that stopped): try again later",
+            ),
+        }
+    }
+}
+
+/// Runs the workers, one per link, until nothing is due (within `wait_for_retries`), the budget or
+/// the round is spent, or the delivery is cancelled. Returns why it stopped early, if it did (a
+/// relay that refuses us, policy rejections piling up), and the links, for the next pass: each is
+/// between two messages. After an error the links are closed.
 pub async fn deliver_run(
     delivery: &Delivery<'_>,
     links: Vec<Link>,
-) -> anyhow::Result<Option<String>> {
+) -> anyhow::Result<(Option<String>, Vec<Link>)> {
     let (ledger, attempts) = mpsc::channel(links.len().max(1));
     let workers: Vec<_> = links
         .into_iter()
@@ -160,11 +213,15 @@ pub async fn deliver_run(
         record_attempts(delivery, attempts),
         futures_util::future::join_all(workers)
     );
-    for result in worked {
-        result?;
+    let (results, links): (Vec<_>, Vec<Link>) = worked.into_iter().unzip();
+    if let Some(failed) = results.into_iter().find_map(Result::err).or(recorded.err()) {
+        for link in links {
+            link.close().await;
+        }
+        return Err(failed);
     }
-    recorded?;
-    Ok(delivery.stopped.lock().expect("not poisoned").clone())
+    let stopped = delivery.stopped.lock().expect("not poisoned").clone();
+    Ok((stopped, links))
 }
 
 /// An attempt on its way to the ledger, and where to say what was recorded.
@@ -204,12 +261,13 @@ async fn record_attempts(
     Ok(())
 }
 
+/// One worker, until its run is done; hands its link back.
 async fn worker(
     d: &Delivery<'_>,
     index: usize,
     mut link: Link,
     ledger: mpsc::Sender<ToRecord>,
-) -> anyhow::Result<()> {
+) -> (anyhow::Result<()>, Link) {
     let mut lane = Lane {
         index,
         link: &mut link,
@@ -226,8 +284,7 @@ async fn worker(
         // Stop the other workers too: the run is in an unknown state; leases bring its claims back.
         d.cancel.cancel();
     }
-    link.close().await;
-    result
+    (result, link)
 }
 
 /// A worker's way out: its link, the ledger, and its last attempt still on its way there.
@@ -243,7 +300,7 @@ async fn work(d: &Delivery<'_>, lane: &mut Lane<'_>) -> anyhow::Result<()> {
     let mut batch_size = FIRST_CLAIM;
     // How long this worker has waited in a row for the rate limits to leave room for a claim.
     let mut waited_for_capacity = Duration::ZERO;
-    while !d.cancel.is_cancelled() {
+    while !d.cancel.is_cancelled() && !d.round_over() {
         let wanted = reserve(&d.budget, batch_size);
         if wanted == 0 {
             break;
@@ -299,7 +356,7 @@ async fn work(d: &Delivery<'_>, lane: &mut Lane<'_>) -> anyhow::Result<()> {
             at: std::time::Instant::now(),
         };
         for (i, claim) in claims.iter().enumerate() {
-            if d.cancel.is_cancelled() {
+            if d.cancel.is_cancelled() || d.round_over() {
                 give_back(d, &claims[i..]).await?;
                 break;
             }
@@ -398,7 +455,7 @@ async fn wait_for_capacity(
     let step = wait
         .unwrap_or(Duration::from_secs(1))
         .max(Duration::from_millis(50));
-    if *waited + step > d.options.wait_for_rate {
+    if *waited + step > d.options.wait_for_rate || d.round_left().is_some_and(|left| step > left) {
         report_rate_limit(d, wait);
         return false;
     }
@@ -439,9 +496,13 @@ async fn wait_for_next_due(d: &Delivery<'_>, now: Timestamp) -> anyhow::Result<b
     }
 }
 
+/// Gives claims back unsent, for a later pass; those given back at the end of a round were only
+/// waiting for their turn, the others count against [`Delivery::used_its_round`].
 async fn give_back(d: &Delivery<'_>, claims: &[Claimed]) -> anyhow::Result<()> {
-    d.given_back
-        .fetch_add(claims.len() as u64, Ordering::SeqCst);
+    if !d.round_over() {
+        d.given_back
+            .fetch_add(claims.len() as u64, Ordering::SeqCst);
+    }
     let mut tx = d.store.begin().await?;
     for claim in claims {
         deliveries::release(&mut tx, claim, d.options.clock.now()).await?;
@@ -626,15 +687,16 @@ async fn mark_now(d: &Delivery<'_>, claim: &Claimed, mark: Mark<'_>) -> anyhow::
 }
 
 /// Waits until every rate limit allows one more message; false if the send was cancelled meanwhile,
-/// or if the wait is longer than the send is willing to wait (`wait_for_retries`): then every worker
-/// stops, and the deliveries left wait for a later send, which counts the same windows.
+/// or if the wait is longer than the send is willing to wait (`wait_for_rate`, or what is left of
+/// the round): then every worker stops, and the deliveries left wait for a later send, which counts
+/// the same windows.
 async fn rate_allows(d: &Delivery<'_>) -> bool {
     loop {
         let wait = d.limiter.lock().expect("not poisoned").wait(seconds_now(d));
         if wait.is_zero() {
             return true;
         }
-        if wait > d.options.wait_for_rate {
+        if wait > d.options.wait_for_rate || d.round_left().is_some_and(|left| wait > left) {
             report_rate_limit(d, Some(wait));
             d.cancel.cancel();
             return false;
@@ -646,23 +708,17 @@ async fn rate_allows(d: &Delivery<'_>) -> bool {
     }
 }
 
-/// Says, once per send, that the limits would make it wait longer than it is willing to: `wait`
+/// Remembers, once per pass, that the limits would make it wait longer than it is willing to: `wait`
 /// when known, or (`None`) for as long as messages claimed and not yet sent take them up, by another
-/// sender or by one that stopped without sending them. The deliveries left wait for a later send,
-/// which counts the same windows.
+/// sender or by one that stopped. The deliveries left wait for a later pass, which counts the same
+/// windows; the caller says when ([`Delivery::rate_held`]).
 fn report_rate_limit(d: &Delivery<'_>, wait: Option<Duration>) {
-    if d.rate_exhausted.swap(true, Ordering::SeqCst) {
-        return;
-    }
-    match wait {
-        Some(wait) => {
-            let next = Timestamp::from(d.options.clock.now().datetime() + wait);
-            eprintln!("the sending rate limit is reached: the next message may go at {next}");
-        }
-        None => eprintln!(
-            "the sending rate limit is taken up by messages claimed and not yet sent (by another \
-             rapport sending now, or one that stopped): try again later"
-        ),
+    let mut held = d.rate_held.lock().expect("not poisoned");
+    if held.is_none() {
+        *held = Some(match wait {
+            Some(wait) => RateHold::Until(Timestamp::from(d.options.clock.now().datetime() + wait)),
+            None => RateHold::Claimed,
+        });
     }
 }
 

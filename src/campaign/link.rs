@@ -1,8 +1,65 @@
 //! Where a worker's messages go: the outbox folder, or its own long-lived SMTP connection (opened on
-//! first use and replaced after a transport error).
+//! first use and replaced after a transport error), kept from one pass to the next ([`Links`]).
 
+use crate::config::Transport;
 use crate::send::{Failure, SmtpConnection, SmtpServer, Timeouts, write_message};
+use crate::workspace::Workspace;
 use std::path::PathBuf;
+
+/// The workers' links between passes. `rapport send` makes one pass; the daemon delivers a large
+/// run in rounds of a few seconds, each of which would otherwise open every worker's connection
+/// anew. Close them before a long wait: servers drop idle connections.
+#[derive(Default)]
+pub struct Links {
+    idle: Vec<Link>,
+}
+
+impl Links {
+    /// One link per worker: those kept from the last pass first, then new ones.
+    pub(crate) async fn take(
+        &mut self,
+        workspace: &Workspace,
+        concurrency: usize,
+    ) -> anyhow::Result<Vec<Link>> {
+        let mut links: Vec<Link> = self.idle.drain(..).collect();
+        for surplus in links.split_off(concurrency.min(links.len())) {
+            surplus.close().await;
+        }
+        let delivery = &workspace.config.delivery;
+        while links.len() < concurrency {
+            links.push(match delivery.transport.get_ref() {
+                Transport::Outbox => Link::Outbox {
+                    dir: workspace.dir.join(&delivery.outbox_dir),
+                },
+                Transport::Smtp => {
+                    let url = delivery
+                        .smtp_url
+                        .as_ref()
+                        .expect("checked when the configuration was loaded");
+                    Link::Smtp {
+                        server: SmtpServer::parse(url.get_ref().expose())
+                            .map_err(anyhow::Error::msg)?,
+                        timeouts: Timeouts::default(),
+                        connection: None,
+                    }
+                }
+            });
+        }
+        Ok(links)
+    }
+
+    /// Keeps `links` for the next pass.
+    pub(crate) fn keep(&mut self, links: Vec<Link>) {
+        self.idle.extend(links);
+    }
+
+    /// Closes the kept connections politely.
+    pub async fn close(&mut self) {
+        for link in self.idle.drain(..) {
+            link.close().await;
+        }
+    }
+}
 
 /// One worker's way out.
 pub enum Link {

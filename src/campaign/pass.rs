@@ -2,14 +2,14 @@
 //! and the rate limiter (seeded from the ledger, so limits hold across runs and restarts), deliver
 //! what is due, then record where the run stands (finished, paused, or still waiting).
 
-use super::deliver::{Delivery, DeliveryOptions, deliver_run};
-use super::link::Link;
+use super::deliver::{Delivery, DeliveryOptions, RateHold, deliver_run};
+use super::link::Links;
 use super::summary::RunSummary;
 use crate::clock::Clock;
 use crate::config::{CampaignConfig, Config, Rate, Transport};
 use crate::message::Composer;
 use crate::schedule::Timing;
-use crate::send::{Backoff, RateLimiter, SmtpServer, Timeouts};
+use crate::send::{Backoff, RateLimiter};
 use crate::store::runs::{self, RunStatus};
 use crate::store::{Store, deliveries};
 use crate::timestamp::Timestamp;
@@ -21,9 +21,13 @@ use tokio_util::sync::CancellationToken;
 pub struct Pass<'a> {
     /// Attempt at most this many deliveries.
     pub limit: Option<i64>,
+    /// Claim nothing more after this long (the daemon's round), and give back what is claimed and
+    /// not yet sent.
+    pub round: Option<Duration>,
     /// Keep waiting for deliveries that fall due within this long; later ones are left for later.
     pub wait: Duration,
-    /// Wait at most this long for the rate limits; past it the pass stops, and says when it can go on.
+    /// Wait at most this long for the rate limits (and no longer than the round); past it the pass
+    /// stops, and says when it can go on ([`Passed::rate_held`]).
     pub wait_for_rate: Duration,
     pub cancel: CancellationToken,
     pub clock: Clock,
@@ -41,14 +45,17 @@ pub struct Passed {
     pub summary: Option<RunSummary>,
     /// Why the run was paused, if it was.
     pub stopped: Option<String>,
-    /// The pass ended at its `limit`, not stopped, having sent or settled all it claimed: the run
-    /// may have more due now (see [`crate::campaign::Delivery::limit_reached`]).
-    pub limit_reached: bool,
+    /// The pass ended at its `limit` or its round, not stopped, having sent or settled all it
+    /// claimed: the run may have more due now (see [`crate::campaign::Delivery::used_its_round`]).
+    pub used_its_round: bool,
+    /// The pass stopped for the rate limits: when they allow the next message.
+    pub rate_held: Option<RateHold>,
 }
 
-/// Delivers what is due of run `run_id` of `campaign`, then marks the run finished when nothing is
-/// left (never for a triggered campaign, whose run gains deliveries as events arrive) or paused
-/// when the engine stopped it.
+/// Delivers what is due of run `run_id` of `campaign` through `links` (kept for the next pass
+/// unless the run was stopped), then marks the run finished when nothing is left (never for a
+/// triggered campaign, whose run gains deliveries as events arrive) or paused when the engine
+/// stopped it.
 pub async fn deliver_pass(
     workspace: &Workspace,
     store: &Store,
@@ -56,6 +63,7 @@ pub async fn deliver_pass(
     composer: &Composer<'_>,
     run_id: i64,
     pass: &Pass<'_>,
+    links: &mut Links,
 ) -> anyhow::Result<Passed> {
     let config = &workspace.config;
     let options = options(config, campaign, pass);
@@ -65,7 +73,7 @@ pub async fn deliver_pass(
         Transport::Outbox => Vec::new(),
     };
     let limiter = seeded_limiter(store, &limits, pass.clock.now()).await?;
-    let links = links(workspace, options.concurrency)?;
+    let workers = links.take(workspace, options.concurrency).await?;
     let name = campaign.name();
     let delivery = Delivery::new(
         store,
@@ -78,9 +86,14 @@ pub async fn deliver_pass(
         pass.cancel.child_token(),
         pass.on_progress,
     );
-    let stopped = deliver_run(&delivery, links).await?;
-    let limit_reached = delivery.limit_reached() && stopped.is_none();
-    let summary = if limit_reached && !pass.summarize_rounds {
+    let (stopped, workers) = deliver_run(&delivery, workers).await?;
+    links.keep(workers);
+    if stopped.is_some() {
+        // The relay refused us (authentication, policy): start afresh once the owner fixed it.
+        links.close().await;
+    }
+    let used_its_round = delivery.used_its_round() && stopped.is_none();
+    let summary = if used_its_round && !pass.summarize_rounds {
         None
     } else {
         Some(RunSummary::load(store, name, run_id).await?)
@@ -102,7 +115,8 @@ pub async fn deliver_pass(
     Ok(Passed {
         summary,
         stopped,
-        limit_reached,
+        used_its_round,
+        rate_held: delivery.rate_held(),
     })
 }
 
@@ -143,6 +157,7 @@ fn options(config: &Config, campaign: &CampaignConfig, pass: &Pass<'_>) -> Deliv
     DeliveryOptions {
         concurrency: usize::from(config.delivery.concurrency.0),
         limit: pass.limit,
+        round: pass.round,
         wait_for_retries: pass.wait,
         wait_for_rate: pass.wait_for_rate,
         lease: config.delivery.lease.0,
@@ -155,33 +170,6 @@ fn options(config: &Config, campaign: &CampaignConfig, pass: &Pass<'_>) -> Deliv
         transactional: campaign.transactional,
         timing: Timing::new(config, campaign.deliver_at),
         clock: pass.clock.clone(),
-    }
-}
-
-/// One link per worker: the outbox folder, or an SMTP connection each.
-fn links(workspace: &Workspace, concurrency: usize) -> anyhow::Result<Vec<Link>> {
-    let delivery = &workspace.config.delivery;
-    match delivery.transport.get_ref() {
-        Transport::Outbox => {
-            let dir = workspace.dir.join(&delivery.outbox_dir);
-            Ok((0..concurrency)
-                .map(|_| Link::Outbox { dir: dir.clone() })
-                .collect())
-        }
-        Transport::Smtp => {
-            let url = delivery
-                .smtp_url
-                .as_ref()
-                .expect("checked when the configuration was loaded");
-            let server = SmtpServer::parse(url.get_ref().expose()).map_err(anyhow::Error::msg)?;
-            Ok((0..concurrency)
-                .map(|_| Link::Smtp {
-                    server: server.clone(),
-                    timeouts: Timeouts::default(),
-                    connection: None,
-                })
-                .collect())
-        }
     }
 }
 

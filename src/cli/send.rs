@@ -7,7 +7,7 @@
 use super::dry_run::dry_run;
 use super::preview::{find_campaign, load_template};
 use super::progress::Progress;
-use crate::campaign::{Pass, RunSummary, Start, deliver_pass, plan_triggers, start_run};
+use crate::campaign::{Links, Pass, RunSummary, Start, deliver_pass, plan_triggers, start_run};
 use crate::clock::Clock;
 use crate::config::CampaignConfig;
 use crate::message::Composer;
@@ -174,6 +174,7 @@ pub(super) async fn send_campaign(
     let on_progress = || progress.tick();
     let pass = Pass {
         limit: request.limit,
+        round: None,
         wait: Duration::from_secs(request.wait_retries),
         wait_for_rate: Duration::from_secs(request.wait_retries),
         cancel: cancel.clone(),
@@ -182,10 +183,18 @@ pub(super) async fn send_campaign(
         summarize_rounds: true,
     };
     let signals = tokio::spawn(cancel_on_signal(cancel));
-    let passed = deliver_pass(workspace, store, campaign, composer, run_id, &pass).await;
+    let mut links = Links::default();
+    let passed = deliver_pass(
+        workspace, store, campaign, composer, run_id, &pass, &mut links,
+    )
+    .await;
+    links.close().await;
     signals.abort();
     progress.finish();
     let passed = passed?;
+    if let Some(held) = passed.rate_held {
+        eprintln!("{held}");
+    }
     Ok(Sent::Delivered {
         summary: passed
             .summary

@@ -1,9 +1,10 @@
 //! The courier: delivers every unfinished run's due deliveries through the same
 //! engine as `rapport send` (leases, send-time checks, retries, rate limits counted from the ledger),
-//! taking runs in turn, a round of deliveries each.
+//! taking runs in turn, a round of a few seconds each, through SMTP connections kept from round to
+//! round while there is more to send.
 //! Paused runs wait for the owner (`rapport send CAMPAIGN` resumes them) or a restart.
 
-use crate::campaign::{Pass, deliver_pass};
+use crate::campaign::{Links, Pass, RateHold, deliver_pass};
 use crate::clock::Clock;
 use crate::message::Composer;
 use crate::store::Store;
@@ -14,9 +15,13 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
-/// Deliveries one run gets per step before the courier turns to the next run: a newsletter to
-/// everyone must not hold back a thank-you for the length of its send.
-const ROUND: i64 = 2000;
+/// How long one run is delivered per step before the courier turns to the next run: a newsletter
+/// to everyone must not hold back a thank-you for the length of its send, even when the rate limits
+/// make that send last for hours. At full speed a round is some ten thousand messages.
+const ROUND: Duration = Duration::from_secs(2);
+
+/// When messages claimed by another sender take up the rate limits, how soon to look again.
+const CLAIMED_RECHECK: Duration = Duration::from_secs(1);
 
 /// How often a run delivered in many rounds is counted and logged ("run waiting") while its rounds
 /// follow one another; a round after which the run waits is always logged.
@@ -29,12 +34,10 @@ pub struct Delivered {
     pub runs: Vec<i64>,
     /// Runs that the engine paused (authentication failure, policy rejections).
     pub paused: Vec<(i64, String)>,
-    /// When the next delivery of any run falls due.
+    /// When the next delivery of any run falls due and the rate limits allow it.
     pub next: Option<Timestamp>,
     /// A run used up its round: it may have more to deliver now.
     pub more_now: bool,
-    /// A run's delivery failed (the database or the disk): the courier should wait before retrying.
-    pub failed: bool,
 }
 
 pub struct Courier<'a> {
@@ -47,6 +50,8 @@ pub struct Courier<'a> {
     unknown: HashSet<i64>,
     /// When each run was last counted and logged.
     summarized: HashMap<i64, std::time::Instant>,
+    /// The workers' connections, kept between back-to-back rounds.
+    links: Links,
 }
 
 impl<'a> Courier<'a> {
@@ -63,15 +68,31 @@ impl<'a> Courier<'a> {
             clock,
             unknown: HashSet::new(),
             summarized: HashMap::new(),
+            links: Links::default(),
         }
     }
 
-    /// Delivers what is due now in every sending run; stops early when `cancel` fires.
+    /// Closes the connections kept between rounds.
+    pub async fn close(&mut self) {
+        self.links.close().await;
+    }
+
+    /// Delivers what is due now in every sending run, transactional campaigns first (a receipt
+    /// takes the rate limits' room before a newsletter does), then oldest run first; stops early
+    /// when `cancel` fires.
     pub async fn run_once(&mut self, cancel: &CancellationToken) -> anyhow::Result<Delivered> {
         let mut delivered = Delivered::default();
+        let mut rate_allows: Option<Timestamp> = None;
         let mut tx = self.store.begin_read().await?;
-        let due = runs::runs_with_due(&mut tx, self.clock.now()).await?;
+        let mut due = runs::runs_with_due(&mut tx, self.clock.now()).await?;
         tx.rollback().await?;
+        let config = &self.workspace.config;
+        due.sort_by_key(|(_, name)| {
+            !config
+                .campaigns
+                .iter()
+                .any(|c| c.name() == name && c.transactional)
+        });
         for (run_id, name) in due {
             if cancel.is_cancelled() {
                 break;
@@ -93,15 +114,17 @@ impl<'a> Courier<'a> {
                 continue;
             };
             let pass = Pass {
-                limit: Some(ROUND),
+                limit: None,
+                round: Some(ROUND),
                 wait: Duration::ZERO,
-                // The limits are the relay's and hold for every run alike: waiting is all there is to do.
-                wait_for_rate: Duration::from_secs(7 * 86_400),
+                // The limits are the relay's and hold for every run alike: a longer wait ends the
+                // step, which then sleeps until they allow the next message.
+                wait_for_rate: ROUND,
                 cancel: cancel.clone(),
                 clock: self.clock.clone(),
                 on_progress: &|| {},
-                // A count of a run of 250,000 takes tens of milliseconds; its rounds, a third of a
-                // second each at full speed, log their progress every SUMMARY_EVERY.
+                // A count of a run of 250,000 takes tens of milliseconds; its rounds log their
+                // progress every SUMMARY_EVERY.
                 summarize_rounds: self
                     .summarized
                     .get(&run_id)
@@ -114,20 +137,37 @@ impl<'a> Courier<'a> {
                 composer,
                 run_id,
                 &pass,
+                &mut self.links,
             )
             .await?;
             if passed.summary.is_some() {
                 self.summarized.insert(run_id, std::time::Instant::now());
             }
             delivered.runs.push(run_id);
-            delivered.more_now |= passed.limit_reached;
+            delivered.more_now |= passed.used_its_round;
             if let Some(why) = passed.stopped {
                 delivered.paused.push((run_id, why));
             }
+            let held = match passed.rate_held {
+                Some(RateHold::Until(at)) => at,
+                Some(RateHold::Claimed) => {
+                    Timestamp::from(self.clock.now().datetime() + CLAIMED_RECHECK)
+                }
+                None => continue,
+            };
+            // The limits are the relay's, the same for every run: the earliest is when any may go.
+            rate_allows = Some(rate_allows.map_or(held, |earliest| earliest.min(held)));
         }
         let mut tx = self.store.begin_read().await?;
         delivered.next = runs::next_due_anywhere(&mut tx).await?;
         tx.rollback().await?;
+        if let Some(allows) = rate_allows {
+            delivered.next = delivered.next.map(|next| next.max(allows));
+        }
+        if !delivered.more_now {
+            // The daemon waits now; servers drop idle connections.
+            self.links.close().await;
+        }
         Ok(delivered)
     }
 }

@@ -107,11 +107,7 @@ pub async fn run_daemon(
                             "run paused: {why}; fix the cause, then `rapport send` resumes it"
                         );
                     }
-                    if step.failed {
-                        later(ERROR_PAUSE)
-                    } else {
-                        step.next.unwrap_or_else(|| later(MAX_SLEEP))
-                    }
+                    step.next.unwrap_or_else(|| later(MAX_SLEEP))
                 }
                 Err(error) => {
                     tracing::error!("delivery failed: {error:#}; trying again shortly");
@@ -125,6 +121,7 @@ pub async fn run_daemon(
             }
             sleep_until(&clock, next, &cancel, Some(&planned)).await;
         }
+        courier.close().await;
         anyhow::Ok(())
     };
     let work = async { tokio::try_join!(planning, delivering).map(|_| ()) };
