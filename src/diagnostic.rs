@@ -89,7 +89,9 @@ impl fmt::Display for Diagnostic {
         let line_text = self.source[line_start..line_end].trim_end_matches('\r');
         let gutter = pos.line.to_string().len();
         writeln!(f, "{:gutter$} |", "")?;
-        writeln!(f, "{} | {}", pos.line, masked(line_text).replace('\t', " "))?;
+        let in_list = in_secret_list(&self.source[..line_start]);
+        let shown = masked(line_text, in_list).replace('\t', " ");
+        writeln!(f, "{} | {shown}", pos.line)?;
         let end = self.span.end.clamp(start, line_end);
         let width = self.source[start..floor_char_boundary(&self.source, end)]
             .chars()
@@ -117,16 +119,41 @@ impl fmt::Debug for Diagnostic {
     }
 }
 
-/// The line as it may be shown: the password of any `scheme://user:password@` URL and the value of a
-/// `secret = …` line are masked with as many `*`, so the caret still lines up.
-fn masked(line: &str) -> String {
+/// Whether a key holding secrets: `secret`, `previous_secrets`.
+fn is_secret_key(key: &str) -> bool {
+    let key = key.trim();
+    key == "secret" || key.ends_with("_secrets")
+}
+
+/// Whether the text `before` a line leaves it inside a `previous_secrets = [` list written over
+/// several lines.
+fn in_secret_list(before: &str) -> bool {
+    let mut inside = false;
+    for line in before.lines() {
+        match line.split_once('=') {
+            Some((key, value)) if !inside => {
+                inside = is_secret_key(key) && value.contains('[') && !value.contains(']');
+            }
+            _ => inside &= !line.contains(']'),
+        }
+    }
+    inside
+}
+
+/// The line as it may be shown: the password of any `scheme://user:password@` URL and the values
+/// of a `secret = …` or `previous_secrets = […]` line (or a line `in_list` of the latter) are
+/// masked with as many `*`, so the caret still lines up.
+fn masked(line: &str, in_list: bool) -> String {
     let mut chars: Vec<char> = line.chars().collect();
     let text: String = chars.iter().collect();
-    if text.trim_start().starts_with("secret") && text.contains('=') {
-        let from = text[..text.find('=').unwrap()].chars().count() + 1;
+    let value_from = match text.split_once('=') {
+        Some((key, _)) if is_secret_key(key) => Some(key.chars().count() + 1),
+        _ => in_list.then_some(0),
+    };
+    if let Some(from) = value_from {
         chars[from..]
             .iter_mut()
-            .filter(|c| !c.is_whitespace() && **c != '"')
+            .filter(|c| !c.is_whitespace() && !matches!(c, '"' | '\'' | '[' | ']' | ','))
             .for_each(|c| *c = '*');
         return chars.into_iter().collect();
     }
@@ -194,16 +221,26 @@ mod tests {
     #[test]
     fn secrets_in_quoted_lines_are_masked() {
         assert_eq!(
-            masked(r#"smtp_ur = "smtp://shop:hunter2@mail.example:587""#),
+            masked(r#"smtp_ur = "smtp://shop:hunter2@mail.example:587""#, false),
             r#"smtp_ur = "smtp://shop:*******@mail.example:587""#
         );
-        assert_eq!(masked(r#"secret = "abc""#), r#"secret = "***""#);
+        assert_eq!(masked(r#"secret = "abc""#, false), r#"secret = "***""#);
         assert_eq!(
-            masked(r#"url = "postgres://app@db/shop""#),
+            masked(r#"previous_secrets = ["abc", "de"]"#, false),
+            r#"previous_secrets = ["***", "**"]"#
+        );
+        assert_eq!(
+            masked(r#"url = "postgres://app@db/shop""#, false),
             r#"url = "postgres://app@db/shop""#
         );
         let d = Diagnostic::new("rapport.toml", "secret = \"abc\"\n", 9..14, "too short");
         assert!(!d.to_string().contains("abc") && !format!("{d:?}").contains("abc"));
+        // A list over several lines: its lines are masked, and the ones after it are not.
+        let text = "previous_secrets = [\n  \"abc\",\n  \"hunter2\",\n]\nrate = \"40/mni\"\n";
+        let d = Diagnostic::new("rapport.toml", text, 30..37, "too short");
+        assert!(d.to_string().contains("3 |   \"*******\","), "{d}");
+        let d = Diagnostic::new("rapport.toml", text, 49..55, "not a rate");
+        assert!(d.to_string().contains("40/mni"), "{d}");
     }
 
     #[test]

@@ -7,11 +7,13 @@
 //! another token, tokens never expire (CAN-SPAM wants opt-outs to keep working), and verification
 //! compares tags in constant time.
 
+use crate::config::{Secret, TrackingConfig};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
+use toml::Spanned;
 
 const VERSION: u8 = 1;
 const TAG_LEN: usize = 16;
@@ -68,16 +70,31 @@ pub struct Claim {
     pub purpose: Purpose,
 }
 
-/// Signs and verifies tokens with one secret.
+/// Signs tokens with one secret, and verifies them with it or with the secrets it replaced.
 #[derive(Clone)]
 pub struct Signer {
     mac: Hmac<Sha256>,
+    /// Secrets that signed earlier tokens: still accepted, never used to sign.
+    previous: Vec<Hmac<Sha256>>,
 }
 
 impl Signer {
     pub fn new(secret: &[u8]) -> Signer {
         Signer {
             mac: Hmac::new_from_slice(secret).expect("HMAC accepts keys of any length"),
+            previous: Vec::new(),
+        }
+    }
+
+    /// The workspace's signer: `[tracking] secret`, accepting `previous_secrets` too.
+    pub fn for_tracking(tracking: &TrackingConfig) -> Signer {
+        let key = |secret: &Spanned<Secret>| {
+            Hmac::new_from_slice(secret.get_ref().expose().as_bytes())
+                .expect("HMAC accepts keys of any length")
+        };
+        Signer {
+            mac: key(&tracking.secret),
+            previous: tracking.previous_secrets.iter().map(key).collect(),
         }
     }
 
@@ -94,14 +111,18 @@ impl Signer {
         URL_SAFE_NO_PAD.encode(bytes)
     }
 
-    /// The claim of a token this secret signed; `None` for anything forged, altered or malformed.
+    /// The claim of a token this secret (or a previous one) signed; `None` for anything forged,
+    /// altered or malformed.
     pub fn verify(&self, token: &str) -> Option<Claim> {
         let bytes = URL_SAFE_NO_PAD.decode(token).ok()?;
         if bytes.len() != PAYLOAD_LEN + TAG_LEN || bytes[0] != VERSION {
             return None;
         }
         let (payload, tag) = bytes.split_at(PAYLOAD_LEN);
-        if !bool::from(self.tag(payload).ct_eq(tag)) {
+        let signed = std::iter::once(&self.mac)
+            .chain(&self.previous)
+            .any(|mac| bool::from(tag_of(mac, payload).ct_eq(tag)));
+        if !signed {
             return None;
         }
         let delivery_id = i64::from_be_bytes(payload[2..10].try_into().ok()?);
@@ -114,13 +135,18 @@ impl Signer {
     }
 
     fn tag(&self, payload: &[u8]) -> [u8; TAG_LEN] {
-        let mut mac = self.mac.clone();
-        mac.update(payload);
-        let full = mac.finalize().into_bytes();
-        let mut tag = [0; TAG_LEN];
-        tag.copy_from_slice(&full[..TAG_LEN]);
-        tag
+        tag_of(&self.mac, payload)
     }
+}
+
+/// The truncated HMAC of `payload` under `mac`'s key.
+fn tag_of(mac: &Hmac<Sha256>, payload: &[u8]) -> [u8; TAG_LEN] {
+    let mut mac = mac.clone();
+    mac.update(payload);
+    let full = mac.finalize().into_bytes();
+    let mut tag = [0; TAG_LEN];
+    tag.copy_from_slice(&full[..TAG_LEN]);
+    tag
 }
 
 #[cfg(test)]
@@ -153,6 +179,28 @@ mod tests {
                 })
             );
         }
+    }
+
+    #[test]
+    fn previous_secrets_verify_but_never_sign() {
+        let before = Signer::new(b"the secret before the rotation, of 40 B");
+        let after = Signer {
+            previous: vec![before.mac.clone()],
+            ..Signer::new(b"the secret after the rotation, of 39 B!")
+        };
+        let old_token = before.sign(7, Purpose::Unsubscribe);
+        let new_token = after.sign(7, Purpose::Unsubscribe);
+
+        let claim = Some(Claim {
+            delivery_id: 7,
+            purpose: Purpose::Unsubscribe,
+        });
+        assert_eq!(after.verify(&old_token), claim);
+        assert_eq!(after.verify(&new_token), claim);
+        assert_ne!(new_token, old_token, "signed with the new secret");
+        assert_eq!(before.verify(&new_token), None);
+        let stranger = Signer::new(b"a secret that neither of them ever had");
+        assert_eq!(after.verify(&stranger.sign(7, Purpose::Unsubscribe)), None);
     }
 
     #[test]

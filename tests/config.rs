@@ -231,7 +231,7 @@ async fn smtp_transport_needs_a_url() {
 }
 
 /// RAPPORT_TRACKING_SECRET replaces the file's secret: links are signed with it (so they differ),
-/// and a weak one is refused with the variable's name, never echoed.
+/// and a weak one (or a weak previous secret) is refused with the variable's name, never echoed.
 #[tokio::test]
 async fn the_tracking_secret_can_come_from_the_environment() {
     let shop = Shop::new(Engine::Sqlite).await;
@@ -280,6 +280,24 @@ async fn the_tracking_secret_can_come_from_the_environment() {
         stderr(&weak)
     );
     assert!(!stderr(&weak).contains("hunter2"));
+
+    // The previous secrets, separated by commas, are held to the same rules.
+    let mut command = shop.command(&["check"]);
+    let good = "0f9e8d7c6b5a49382716a5b4c3d2e1f00f9e8d7c6b5a4938";
+    command.env(
+        "RAPPORT_TRACKING_PREVIOUS_SECRETS",
+        format!("{good}, hunter2"),
+    );
+    let weak_previous = command.output().unwrap();
+    assert_eq!(weak_previous.status.code(), Some(1));
+    assert!(
+        stderr(&weak_previous).contains(
+            "RAPPORT_TRACKING_PREVIOUS_SECRETS, secret 2 of 2: the tracking secret is too short"
+        ),
+        "{}",
+        stderr(&weak_previous)
+    );
+    assert!(!stderr(&weak_previous).contains("hunter2"));
 }
 
 /// The complete example of docs/configuration.md is a valid configuration.

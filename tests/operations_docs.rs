@@ -82,3 +82,18 @@ fn the_service_runs_the_daemon_and_waits_for_a_clean_stop() {
     let stop: u64 = value("TimeoutStopSec").parse().unwrap();
     assert!(stop >= 60, "TimeoutStopSec={stop} leaves too little room");
 }
+
+/// The `[tracking]` section shown for a rotation is valid, and keeps the old secret accepted.
+#[test]
+fn the_rotation_shown_is_a_valid_configuration() {
+    let shown = blocks("toml");
+    let tracking = shown
+        .iter()
+        .find(|b| b.contains("previous_secrets"))
+        .expect("the rotation example");
+    let sender = "[sender]\nfrom = \"Maple & Thread <hello@maplethread.example>\"\n\
+                  postal_address = \"12 Alder St, Portland OR 97201\"\n\n";
+    let config = rapport::config::parse("rapport.toml", &format!("{sender}{tracking}"))
+        .unwrap_or_else(|d| panic!("{d}"));
+    assert_eq!(config.tracking.previous_secrets.len(), 1);
+}

@@ -227,3 +227,65 @@ on_both_databases!(
     concurrent_one_clicks,
     concurrent_one_clicks_unsubscribe_once
 );
+
+/// The token of the one-click unsubscribe link in a message file (its `List-Unsubscribe` header).
+fn unsubscribe_token(eml: &str) -> String {
+    let header = eml
+        .lines()
+        .find(|l| l.starts_with("List-Unsubscribe:"))
+        .expect("a List-Unsubscribe header");
+    let (_, link) = header.split_once("/u/").expect("an https unsubscribe link");
+    link.split('>').next().unwrap().to_string()
+}
+
+/// Rotating the secret: with the old one in `previous_secrets`, the unsubscribe links of mail
+/// already sent keep working (without it they answer 404), and new mail is signed with the new one.
+async fn a_rotated_secret_keeps_earlier_links_working(engine: Engine) {
+    let mut t = start(engine).await;
+    let old_link = t.path("c0@example.com", Purpose::Unsubscribe);
+    let new = "4c8a2e6f0b9d1357ace2468bdf013579bdf02468ace13579fdb97531eca86420";
+    let rotated = setup::CONFIG.replace(setup::SECRET, new);
+    let with_previous = rotated.replace(
+        &format!("secret = \"{new}\""),
+        &format!(
+            "secret = \"{new}\"\nprevious_secrets = [\"{}\"]",
+            setup::SECRET
+        ),
+    );
+
+    t.restart_with(&rotated).await;
+    let without = http::post(t.addr, &old_link, "List-Unsubscribe=One-Click").await;
+    let suppressed_without = t.suppressions().await["c0@example.com"].clone();
+    t.restart_with(&with_previous).await;
+    let with = http::post(t.addr, &old_link, "List-Unsubscribe=One-Click").await;
+    let out = t.shop.rapport(&["send", "offers"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    assert_eq!(without.status, 404, "the old secret alone no longer signs");
+    assert!(suppressed_without.is_empty());
+    assert_eq!(with.status, 200);
+    assert_eq!(t.suppressions().await["c0@example.com"], ["news"]);
+    let sent_before: Vec<i64> = t.deliveries.values().copied().collect();
+    let mut offers = 0;
+    for entry in std::fs::read_dir(t.shop.path().join("outbox")).unwrap() {
+        let path = entry.unwrap().path();
+        let id: i64 = path.file_stem().unwrap().to_str().unwrap()["delivery-".len()..]
+            .parse()
+            .unwrap();
+        if sent_before.contains(&id) {
+            continue;
+        }
+        offers += 1;
+        let token = unsubscribe_token(&std::fs::read_to_string(&path).unwrap());
+        let signed_by =
+            |secret: &str| rapport::token::Signer::new(secret.as_bytes()).verify(&token);
+        assert!(
+            signed_by(new).is_some(),
+            "new mail is signed with the new secret"
+        );
+        assert_eq!(signed_by(setup::SECRET), None);
+    }
+    assert_eq!(offers, 3, "c0 opted out of news only");
+    t.stop().await;
+}
+on_both_databases!(rotated_secret, a_rotated_secret_keeps_earlier_links_working);

@@ -18,6 +18,8 @@ pub const DATABASE_URL_ENV: &str = "RAPPORT_DATABASE_URL";
 pub const SMTP_URL_ENV: &str = "RAPPORT_SMTP_URL";
 /// Overrides `[tracking] secret`, so the key that signs every link can stay out of the workspace.
 pub const TRACKING_SECRET_ENV: &str = "RAPPORT_TRACKING_SECRET";
+/// Overrides `[tracking] previous_secrets`: secrets separated by commas.
+pub const PREVIOUS_SECRETS_ENV: &str = "RAPPORT_TRACKING_PREVIOUS_SECRETS";
 
 /// Placeholders that must never sign real tokens.
 const EXAMPLE_SECRETS: &[&str] = &[
@@ -29,8 +31,8 @@ const EXAMPLE_SECRETS: &[&str] = &[
 ];
 const MIN_SECRET_LEN: usize = 32;
 
-/// Loads `DIR/rapport.toml` and applies `RAPPORT_DATABASE_URL`, `RAPPORT_SMTP_URL` and
-/// `RAPPORT_TRACKING_SECRET`.
+/// Loads `DIR/rapport.toml` and applies `RAPPORT_DATABASE_URL`, `RAPPORT_SMTP_URL`,
+/// `RAPPORT_TRACKING_SECRET` and `RAPPORT_TRACKING_PREVIOUS_SECRETS`.
 pub fn load(dir: &Path) -> anyhow::Result<Config> {
     let path = dir.join(CONFIG_FILE);
     let text = match std::fs::read_to_string(&path) {
@@ -54,6 +56,24 @@ pub fn load(dir: &Path) -> anyhow::Result<Config> {
             );
         }
         config.tracking.secret = Spanned::new(0..0, Secret::new(secret));
+    }
+    if let Some(secrets) = env(PREVIOUS_SECRETS_ENV) {
+        config.tracking.previous_secrets = Vec::new();
+        for (n, secret) in secrets.split(',').map(str::trim).enumerate() {
+            if let Some(problem) = secret_problem(secret) {
+                anyhow::bail!(
+                    "{PREVIOUS_SECRETS_ENV}, secret {} of {}: {problem}\n  = hint: list the secrets that signed earlier \
+                     links, separated by commas",
+                    n + 1,
+                    secrets.split(',').count()
+                );
+            }
+            let secret = Secret::new(secret.to_string());
+            config
+                .tracking
+                .previous_secrets
+                .push(Spanned::new(0..0, secret));
+        }
     }
     if let Some(url) = env(SMTP_URL_ENV) {
         SmtpServer::parse(&url).map_err(|e| anyhow::anyhow!("{SMTP_URL_ENV}: {e}"))?;
@@ -112,12 +132,33 @@ fn secret_problem(secret: &str) -> Option<&'static str> {
     }
 }
 
+/// `secret` and each of `previous_secrets`: a weak previous secret would let anyone forge links
+/// as surely as a weak current one.
 fn check_secret(file: &str, text: &str, config: &Config) -> Result<(), Diagnostic> {
-    let Some(problem) = secret_problem(config.tracking.secret.get_ref().expose()) else {
-        return Ok(());
-    };
-    Err(Diagnostic::new(file, text, config.tracking.secret.span(), problem)
-        .with_hint(format!("use at least {MIN_SECRET_LEN} random characters, e.g. the output of `openssl rand -hex 32`")))
+    let tracking = &config.tracking;
+    let hint = format!(
+        "use at least {MIN_SECRET_LEN} random characters, e.g. the output of `openssl rand -hex 32`"
+    );
+    if let Some(problem) = secret_problem(tracking.secret.get_ref().expose()) {
+        return Err(Diagnostic::new(file, text, tracking.secret.span(), problem).with_hint(hint));
+    }
+    for previous in &tracking.previous_secrets {
+        if let Some(problem) = secret_problem(previous.get_ref().expose()) {
+            return Err(Diagnostic::new(file, text, previous.span(), problem).with_hint(
+                "a previous secret is still accepted on links: remove a weak one rather than keep it",
+            ));
+        }
+        if previous.get_ref().expose() == tracking.secret.get_ref().expose() {
+            return Err(Diagnostic::new(
+                file,
+                text,
+                previous.span(),
+                "this previous secret is the current `secret`",
+            )
+            .with_hint("after a rotation, `secret` is the new one and the old one goes here"));
+        }
+    }
+    Ok(())
 }
 
 fn check_campaign_names(file: &str, text: &str, config: &Config) -> Result<(), Diagnostic> {
@@ -367,6 +408,32 @@ secret = "0123456789abcdef0123456789abcdef"
         let d = parse("rapport.toml", &text).unwrap_err();
         assert!(d.message.contains("example value"), "{}", d.message);
         assert_eq!(d.position().line, 8);
+    }
+
+    #[test]
+    fn previous_secrets_are_held_to_the_same_rules() {
+        let previous = |list: &str| {
+            let text = VALID.replace(
+                "secret = \"0123456789abcdef0123456789abcdef\"",
+                &format!(
+                    "secret = \"0123456789abcdef0123456789abcdef\"\nprevious_secrets = {list}"
+                ),
+            );
+            parse("rapport.toml", &text)
+        };
+        let good = "\"fedcba9876543210fedcba9876543210\"";
+        let config = previous(&format!("[{good}]")).unwrap();
+        assert_eq!(config.tracking.previous_secrets.len(), 1);
+
+        let short = previous(&format!("[{good}, \"hunter2\"]")).unwrap_err();
+        assert!(short.message.contains("too short"), "{}", short.message);
+        assert_eq!(
+            (short.position().line, short.position().column),
+            (9, 57),
+            "at the short one"
+        );
+        let same = previous("[\"0123456789abcdef0123456789abcdef\"]").unwrap_err();
+        assert!(same.message.contains("is the current"), "{}", same.message);
     }
 
     #[test]

@@ -19,7 +19,10 @@ mod timing;
 mod values;
 
 pub use duration::Span;
-pub use load::{CONFIG_FILE, DATABASE_URL_ENV, SMTP_URL_ENV, TRACKING_SECRET_ENV, load, parse};
+pub use load::{
+    CONFIG_FILE, DATABASE_URL_ENV, PREVIOUS_SECRETS_ENV, SMTP_URL_ENV, TRACKING_SECRET_ENV, load,
+    parse,
+};
 pub use model::{
     CampaignConfig, Config, CourtesyConfig, DatabaseConfig, DeliveryConfig, DkimAlgorithm,
     DkimConfig, SenderConfig, TrackingConfig, Transport,

@@ -90,7 +90,7 @@ impl<'a> Composer<'a> {
         Composer {
             library,
             template: campaign.template.get_ref().as_str().to_string(),
-            signer: Signer::new(config.tracking.secret.get_ref().expose().as_bytes()),
+            signer: Signer::for_tracking(&config.tracking),
             base_url: config
                 .tracking
                 .base_url

@@ -44,7 +44,7 @@ impl Settings {
             .map(|c| (c.name.get_ref().to_string(), c.topic.to_string()))
             .collect();
         Settings {
-            signer: Signer::new(config.tracking.secret.get_ref().expose().as_bytes()),
+            signer: Signer::for_tracking(&config.tracking),
             shop,
             topics,
         }

@@ -81,12 +81,7 @@ pub async fn start_with(engine: Engine, limits: Limits) -> Tracked {
         deliveries.insert(delivery.email, id);
     }
     assert_eq!(deliveries.len(), 3, "one message per customer");
-    let workspace = Workspace::load(shop.path()).unwrap();
-    let state = AppState::new(store.clone(), &workspace.config);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let cancel = CancellationToken::new();
-    let server = tokio::spawn(serve(listener, state, limits, cancel.clone()));
+    let (addr, cancel, server) = serve_shop(&shop, &store, limits).await;
     Tracked {
         shop,
         store,
@@ -96,6 +91,25 @@ pub async fn start_with(engine: Engine, limits: Limits) -> Tracked {
         cancel,
         server,
     }
+}
+
+/// The server of the shop's workspace as its rapport.toml now says, on a new port.
+async fn serve_shop(
+    shop: &Shop,
+    store: &Arc<Store>,
+    limits: Limits,
+) -> (
+    SocketAddr,
+    CancellationToken,
+    tokio::task::JoinHandle<anyhow::Result<()>>,
+) {
+    let workspace = Workspace::load(shop.path()).unwrap();
+    let state = AppState::new(store.clone(), &workspace.config);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let cancel = CancellationToken::new();
+    let server = tokio::spawn(serve(listener, state, limits, cancel.clone()));
+    (addr, cancel, server)
 }
 
 async fn make_shop(engine: Engine) -> Shop {
@@ -176,6 +190,15 @@ impl Tracked {
             self.store.count_events().await.unwrap(),
             self.suppressions().await,
         )
+    }
+
+    /// Writes `config` as rapport.toml and starts the server again on it (at a new `addr`).
+    pub async fn restart_with(&mut self, config: &str) {
+        self.cancel.cancel();
+        (&mut self.server).await.unwrap().unwrap();
+        self.shop.write("rapport.toml", config);
+        (self.addr, self.cancel, self.server) =
+            serve_shop(&self.shop, &self.store, Limits::default()).await;
     }
 
     pub async fn stop(self) {
