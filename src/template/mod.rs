@@ -10,6 +10,7 @@ mod instant;
 mod library;
 mod money;
 mod output;
+mod range;
 mod text;
 
 pub use check::check_templates;
