@@ -5,7 +5,7 @@ mod common;
 use common::{Engine, fresh_database_url};
 use rapport::config::DatabaseUrl;
 use rapport::store::deliveries::{self, Mark};
-use rapport::store::sent::{SentMessage, SentRecorder};
+use rapport::store::sent::{SentMessage, record_sent};
 use rapport::store::suppressions::{self, ALL_TOPICS, Reason};
 use rapport::store::{EngineEvent, Store, runs};
 use rapport::timestamp::Timestamp;
@@ -426,10 +426,7 @@ async fn indexed_claims_and_group_marks_respect_due_times_and_leases(engine: Eng
         m.event.customer_id = m.claim.customer_id;
         m.event.delivery_id = m.claim.id;
     }
-    let held = SentRecorder::new(&store)
-        .record(&messages, at(70))
-        .await
-        .unwrap();
+    let held = record_sent(&store, &messages, at(70)).await.unwrap();
     let mut tx = store.begin().await.unwrap();
     let later = deliveries::claim_due(&mut tx, run, at(100), lease, 10)
         .await
@@ -531,8 +528,7 @@ async fn a_message_with_thousands_of_links_keeps_them_all(engine: Engine) {
         .map(|i| format!("https://maplethread.example/p/{i}"))
         .collect();
 
-    let held = SentRecorder::new(&store)
-        .record(&[sent_message(&claims[0], &links, at(2))], at(2))
+    let held = record_sent(&store, &[sent_message(&claims[0], &links, at(2))], at(2))
         .await
         .unwrap();
 
@@ -550,15 +546,13 @@ on_both_databases!(
 async fn an_abandoned_recording_leaves_the_database_writable(engine: Engine) {
     let (_dir, store, run, claims) = claimed(engine, 2).await;
     let links = ["https://maplethread.example/a".to_string()];
-    let mut recorder = SentRecorder::new(&store);
-    recorder
-        .record(&[sent_message(&claims[0], &links, at(2))], at(2))
+    record_sent(&store, &[sent_message(&claims[0], &links, at(2))], at(2))
         .await
         .unwrap();
 
     let abandoned = tokio::time::timeout(
         Duration::ZERO,
-        recorder.record(&[sent_message(&claims[1], &links, at(3))], at(3)),
+        record_sent(&store, &[sent_message(&claims[1], &links, at(3))], at(3)),
     )
     .await;
     let mut tx = store.begin().await.unwrap();

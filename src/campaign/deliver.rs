@@ -9,7 +9,8 @@
 //! a message is delivered; claimed but unsent deliveries are given back.
 //!
 //! The database work is batched: claims grow to [`MOST_CLAIMED`] deliveries, checked together, and the
-//! ledger writer commits the attempts of all workers together ([`SentRecorder`]).
+//! ledger writer commits the attempts of all workers together
+//! ([`crate::store::sent::record_sent`]).
 
 use super::checks::{send_time_check, send_time_checks};
 use super::link::Link;
@@ -20,7 +21,6 @@ use crate::message::{ComposeError, Composer, DeliveryRef};
 use crate::schedule::Timing;
 use crate::send::{Backoff, RateLimiter};
 use crate::store::deliveries::{self, Claimed, Mark, Stripe};
-use crate::store::sent::SentRecorder;
 use crate::store::{Customer, Store, Summary};
 use crate::timestamp::Timestamp;
 use std::collections::HashMap;
@@ -241,7 +241,6 @@ async fn record_attempts(
         backoff: d.options.backoff,
         transactional: d.options.transactional,
     };
-    let mut recorder = SentRecorder::new(d.store);
     while let Some(first) = attempts.recv().await {
         let mut batch = vec![first];
         // Each worker has at most one attempt here: wait briefly for the others' to share the commit.
@@ -253,7 +252,7 @@ async fn record_attempts(
             }
         }
         let (batch, replies): (Vec<Attempt>, Vec<_>) = batch.into_iter().unzip();
-        let recorded = outcome::record_all(d.store, &mut recorder, &run, batch).await?;
+        let recorded = outcome::record_all(d.store, &run, batch).await?;
         for (recorded, reply) in recorded.into_iter().zip(replies) {
             let _ = reply.send(recorded);
         }

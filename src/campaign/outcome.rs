@@ -5,7 +5,7 @@
 use crate::send::{Backoff, Failure};
 use crate::store::deliveries::{self, Claimed, Mark};
 use crate::store::events::{self, EngineEvent};
-use crate::store::sent::{SentMessage, SentRecorder};
+use crate::store::sent::{SentMessage, record_sent};
 use crate::store::suppressions::{self, ALL_TOPICS, Reason};
 use crate::store::{Store, Tx};
 use crate::timestamp::Timestamp;
@@ -47,11 +47,10 @@ pub struct Attempt {
 }
 
 /// Records `attempts` and commits them, returning what was recorded for each, in order. The sent
-/// ones, nearly all of them, are recorded together in one transaction ([`SentRecorder`]); the others,
+/// ones, nearly all of them, are recorded together in one transaction ([`record_sent`]); the others,
 /// if any, one by one through [`record_in`], in a transaction of their own.
 pub async fn record_all(
     store: &Store,
-    recorder: &mut SentRecorder<'_>,
     run: &RunContext<'_>,
     attempts: Vec<Attempt>,
 ) -> anyhow::Result<Vec<Recorded>> {
@@ -78,8 +77,10 @@ pub async fn record_all(
         })
         .collect();
     let now = sent.first().map_or(Timestamp::EPOCH, |(_, a)| a.at);
-    let held: std::collections::HashSet<i64> =
-        recorder.record(&messages, now).await?.into_iter().collect();
+    let held: std::collections::HashSet<i64> = record_sent(store, &messages, now)
+        .await?
+        .into_iter()
+        .collect();
     let sent: Vec<&(usize, Attempt)> = sent
         .iter()
         .filter(|(_, a)| held.contains(&a.claim.id))

@@ -80,47 +80,36 @@ macro_rules! push_events {
     }};
 }
 
-/// Records sent messages, committing each group before it returns. On SQLite it writes through the
-/// store's own connection ([`Store::write_own`]): one hand-over to a blocking thread and back per
-/// commit, while the workers wait for this commit before they deliver their next message.
-pub struct SentRecorder<'s> {
-    store: &'s Store,
-}
-
-impl<'s> SentRecorder<'s> {
-    pub fn new(store: &'s Store) -> SentRecorder<'s> {
-        SentRecorder { store }
+/// Records `messages` as sent, committing before it returns; returns the ids of the deliveries whose
+/// lease was still held (the others had been taken over by another sender, whose outcome stands).
+/// On SQLite it writes through the store's own connection ([`Store::write_own`]): one hand-over to a
+/// blocking thread and back per commit, while the workers wait for this commit before they deliver
+/// their next message.
+pub async fn record_sent(
+    store: &Store,
+    messages: &[SentMessage<'_>],
+    now: Timestamp,
+) -> anyhow::Result<Vec<i64>> {
+    let mut held = Vec::with_capacity(messages.len());
+    for chunk in messages.chunks(CHUNK) {
+        let ids = match &store.db {
+            Db::Sqlite(_) => {
+                let rows: Vec<SentRow> = chunk.iter().map(SentRow::of).collect();
+                store
+                    .write_own(move |tx| record_rows(tx, &rows, now.micros()))
+                    .await
+                    .context("cannot record the messages sent")?
+            }
+            Db::Postgres(_) => {
+                let mut tx = store.begin().await?;
+                let ids = record_statements(&mut tx, chunk, now).await?;
+                tx.commit().await?;
+                ids
+            }
+        };
+        held.extend(ids);
     }
-
-    /// Records `messages` as sent; returns the ids of the deliveries whose lease was still held (the
-    /// others had been taken over by another sender, whose outcome stands).
-    pub async fn record(
-        &mut self,
-        messages: &[SentMessage<'_>],
-        now: Timestamp,
-    ) -> anyhow::Result<Vec<i64>> {
-        let store = self.store;
-        let mut held = Vec::with_capacity(messages.len());
-        for chunk in messages.chunks(CHUNK) {
-            let ids = match &store.db {
-                Db::Sqlite(_) => {
-                    let rows: Vec<SentRow> = chunk.iter().map(SentRow::of).collect();
-                    store
-                        .write_own(move |tx| record_rows(tx, &rows, now.micros()))
-                        .await
-                        .context("cannot record the messages sent")?
-                }
-                Db::Postgres(_) => {
-                    let mut tx = store.begin().await?;
-                    let ids = record_statements(&mut tx, chunk, now).await?;
-                    tx.commit().await?;
-                    ids
-                }
-            };
-            held.extend(ids);
-        }
-        Ok(held)
-    }
+    Ok(held)
 }
 
 /// What the recording thread writes of one message, owned.
