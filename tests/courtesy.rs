@@ -527,17 +527,19 @@ macro_rules! planned {
     };
 }
 
-/// One pass over the run of the first campaign, as the daemon makes them (no waiting), within
+/// One pass over the run of the campaign `name`, as the daemon makes them (no waiting), within
 /// `limit` and `round`.
 async fn pass_over_run(
     workspace: &Workspace,
     store: &Store,
     campaigns: &CampaignComposers<'_>,
     clock: &Clock,
-    (limit, round): (Option<i64>, Option<std::time::Duration>),
+    (name, limit, round): (&str, Option<i64>, Option<std::time::Duration>),
     links: &mut Links,
 ) -> Passed {
-    let campaign = &workspace.config.campaigns[0];
+    let campaign = (workspace.config.campaigns.iter())
+        .find(|c| c.name() == name)
+        .unwrap();
     let run = store.runs_of(campaign.name()).await.unwrap()[0].id;
     let pass = Pass {
         limit,
@@ -572,7 +574,7 @@ async fn a_pass_says_when_it_used_its_whole_round(engine: Engine) {
         let shop = shop(engine, "", &campaign).await;
         planned!(shop, at("2026-12-01T12:00:00Z") => workspace, store, campaigns, clock);
 
-        let within = (Some(limit), None);
+        let within = ("news", Some(limit), None);
         let mut links = Links::default();
         let passed =
             pass_over_run(&workspace, &store, &campaigns, &clock, within, &mut links).await;
@@ -590,45 +592,43 @@ on_both_databases!(
     a_pass_says_when_it_used_its_whole_round
 );
 
-/// A round ends on time: the worker finishes the message it is sending, gives back what it claimed
-/// and did not send (due again at once, not leased), and the pass says it used its round.
-async fn a_round_ends_on_time_and_gives_back_the_rest(engine: Engine) {
+/// A round ends on time when another run is due: the worker finishes the message it is sending,
+/// gives back what it claimed and did not send (due again at once, not leased), and the pass says
+/// it used its round. A run alone goes on past its round.
+async fn a_round_ends_on_time_when_another_run_is_due(engine: Engine) {
     // Each message takes a second (the RCPT reply is delayed); the round is half of that.
     let slow = common::smtp_sink::SmtpSink::start(&["-W", "rcpt:1", "-p"]);
-    let campaign = format!(
+    let campaigns = format!(
         "[delivery]\ntransport = \"smtp\"\nsmtp_url = \"{}\"\nconcurrency = 1\n\n\
-         [[campaign]]\nname = \"news\"\nsegment = \"everyone\"\ntemplate = \"winback\"\nat = \"2026-12-01T12:00\"",
+         [[campaign]]\nname = \"news\"\nsegment = \"everyone\"\ntemplate = \"winback\"\nat = \"2026-12-01T12:00\"\n\n\
+         [[campaign]]\nname = \"offers\"\nsegment = \"everyone\"\ntemplate = \"winback\"\nat = \"2026-12-01T12:00\"",
         slow.url()
     );
-    let shop = shop(engine, "", &campaign).await;
+    let shop = shop(engine, "", &campaigns).await;
     planned!(shop, at("2026-12-01T12:00:00Z") => workspace, store, campaigns, clock);
-    let run = store.runs_of("news").await.unwrap()[0].id;
-    // Both passes share their links, as the daemon's rounds do.
+    let news = store.runs_of("news").await.unwrap()[0].id;
+    let statuses = async || -> Vec<String> {
+        let deliveries = store.run_deliveries(news).await.unwrap();
+        deliveries.into_iter().map(|d| d.status).collect()
+    };
+    // The passes share their links, as the daemon's rounds do.
     let mut links = Links::default();
-    let half_a_second = (None, Some(std::time::Duration::from_millis(500)));
+    let half_a_second = Some(std::time::Duration::from_millis(500));
 
-    let round = pass_over_run(
+    let with_offers_due = pass_over_run(
         &workspace,
         &store,
         &campaigns,
         &clock,
-        half_a_second,
+        ("news", None, half_a_second),
         &mut links,
     )
     .await;
-    let after_round: Vec<String> = (store.run_deliveries(run).await.unwrap())
-        .into_iter()
-        .map(|d| d.status)
-        .collect();
-    let rest = pass_over_run(
-        &workspace,
-        &store,
-        &campaigns,
-        &clock,
-        (None, None),
-        &mut links,
-    )
-    .await;
+    let after_round = statuses().await;
+    let all = ("offers", None, None);
+    pass_over_run(&workspace, &store, &campaigns, &clock, all, &mut links).await;
+    let alone = ("news", None, half_a_second);
+    let alone = pass_over_run(&workspace, &store, &campaigns, &clock, alone, &mut links).await;
     links.close().await;
 
     let count = |status: &str| after_round.iter().filter(|s| *s == status).count();
@@ -637,17 +637,19 @@ async fn a_round_ends_on_time_and_gives_back_the_rest(engine: Engine) {
         (1, 3),
         "after the round: {after_round:?}"
     );
-    assert!(round.used_its_round);
-    assert!(
-        !rest.used_its_round,
-        "the last pass delivered all that was due"
+    assert!(with_offers_due.used_its_round);
+    assert_eq!(
+        statuses().await,
+        ["sent"; 4],
+        "alone, news went on past its round"
     );
-    assert_eq!(slow.messages().len(), 4, "every customer once in the end");
+    assert!(!alone.used_its_round);
+    assert_eq!(slow.messages().len(), 8, "every customer once per campaign");
     store.close().await;
 }
 on_both_databases!(
     a_round_ends_on_time,
-    a_round_ends_on_time_and_gives_back_the_rest
+    a_round_ends_on_time_when_another_run_is_due
 );
 
 /// Under a rate limit, a daemon step does not wait for the limit: it stops and says when the limit
@@ -673,7 +675,14 @@ async fn transactional_mail_goes_first_under_a_rate_limit(engine: Engine) {
 
     let mut steps = Vec::new();
     for _ in 0..4 {
-        let step = courier.run_once(&CancellationToken::new()).await.unwrap();
+        // A step never waits for the limits: it says when they allow the next message.
+        let step = tokio::time::timeout(
+            std::time::Duration::from_secs(30),
+            courier.run_once(&CancellationToken::new()),
+        )
+        .await
+        .expect("a step that does not wait for the rate limit")
+        .unwrap();
         steps.push((sent_of("receipt").await, sent_of("news").await, step.next));
         if let Some(next) = step.next {
             clock.set(next);

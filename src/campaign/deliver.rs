@@ -21,11 +21,12 @@ use crate::message::{ComposeError, Composer, DeliveryRef};
 use crate::schedule::Timing;
 use crate::send::{Backoff, RateLimiter};
 use crate::store::deliveries::{self, Claimed, Mark, Stripe};
+use crate::store::runs;
 use crate::store::{Customer, Store, Summary};
 use crate::timestamp::Timestamp;
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -59,8 +60,8 @@ pub struct DeliveryOptions {
     pub concurrency: usize,
     /// Attempt at most this many deliveries in this call.
     pub limit: Option<i64>,
-    /// Claim nothing more after this long, and give back what is claimed and not yet sent: the
-    /// daemon's round, after which it turns to its other runs.
+    /// The daemon's turn: after this long, if another run has deliveries due, claim nothing more
+    /// and give back what is claimed and not yet sent (if none has, go on for another round).
     pub round: Option<Duration>,
     /// Keep waiting for retries due within this long; later ones are left for the next send.
     pub wait_for_retries: Duration,
@@ -97,8 +98,10 @@ pub struct Delivery<'a> {
     policy_rejections: AtomicU64,
     /// Set once the rate limits would make the send wait longer than it is willing to.
     rate_held: Mutex<Option<RateHold>>,
-    /// When the round ends ([`DeliveryOptions::round`]).
-    round_ends: Option<tokio::time::Instant>,
+    /// When the round ends ([`DeliveryOptions::round`]), unless no other run is due by then.
+    round_ends: Mutex<Option<tokio::time::Instant>>,
+    /// The round ended with another run due: the workers stop.
+    turn_over: AtomicBool,
     stopped: Mutex<Option<String>>,
 }
 
@@ -131,7 +134,8 @@ impl<'a> Delivery<'a> {
             limits: limiter.limits().to_vec(),
             limiter: Mutex::new(limiter),
             budget,
-            round_ends,
+            round_ends: Mutex::new(round_ends),
+            turn_over: AtomicBool::new(false),
             given_back: AtomicU64::new(0),
             policy_rejections: AtomicU64::new(0),
             rate_held: Mutex::new(None),
@@ -141,25 +145,19 @@ impl<'a> Delivery<'a> {
 }
 
 impl Delivery<'_> {
-    /// After [`deliver_run`]: whether the workers used all that `limit` or the round allowed, and
-    /// gave none of it back unsent before the round ended, so more of the run may be due already.
-    /// (Claims given back, because their lease ran short or the send stopped, mean the run was not
-    /// making progress.)
+    /// After [`deliver_run`]: whether the workers used all that `limit` allowed, or stopped at the
+    /// end of their round for another run, and gave none of it back unsent before, so more of the
+    /// run may be due already. (Claims given back, because their lease ran short or the send
+    /// stopped, mean the run was not making progress.)
     pub fn used_its_round(&self) -> bool {
         let spent = self.options.limit.is_some() && self.budget.load(Ordering::SeqCst) <= 0;
         (spent || self.round_over()) && self.given_back.load(Ordering::SeqCst) == 0
     }
 
-    /// Whether the round is over: the workers claim nothing more and give back what they hold.
+    /// Whether the round ended with another run due: the workers claim nothing more and give back
+    /// what they hold.
     fn round_over(&self) -> bool {
-        self.round_ends
-            .is_some_and(|ends| tokio::time::Instant::now() >= ends)
-    }
-
-    /// How much of the round is left; `None` without a round.
-    fn round_left(&self) -> Option<Duration> {
-        self.round_ends
-            .map(|ends| ends.saturating_duration_since(tokio::time::Instant::now()))
+        self.turn_over.load(Ordering::SeqCst)
     }
 
     /// After [`deliver_run`]: why the pass stopped for the rate limits, if it did.
@@ -299,7 +297,7 @@ async fn work(d: &Delivery<'_>, lane: &mut Lane<'_>) -> anyhow::Result<()> {
     let mut batch_size = FIRST_CLAIM;
     // How long this worker has waited in a row for the rate limits to leave room for a claim.
     let mut waited_for_capacity = Duration::ZERO;
-    while !d.cancel.is_cancelled() && !d.round_over() {
+    while !d.cancel.is_cancelled() && !turn_is_over(d).await? {
         let wanted = reserve(&d.budget, batch_size);
         if wanted == 0 {
             break;
@@ -355,7 +353,7 @@ async fn work(d: &Delivery<'_>, lane: &mut Lane<'_>) -> anyhow::Result<()> {
             at: std::time::Instant::now(),
         };
         for (i, claim) in claims.iter().enumerate() {
-            if d.cancel.is_cancelled() || d.round_over() {
+            if d.cancel.is_cancelled() || turn_is_over(d).await? {
                 give_back(d, &claims[i..]).await?;
                 break;
             }
@@ -377,6 +375,33 @@ async fn work(d: &Delivery<'_>, lane: &mut Lane<'_>) -> anyhow::Result<()> {
         batch_size = (batch_size * 2).min(MOST_CLAIMED);
     }
     Ok(())
+}
+
+/// Whether this worker should stop for the end of the round: its time is up and another run has
+/// deliveries due (checked once per round, by the first worker to find the time up; the round goes
+/// on while no other run waits, so a run alone is not cut into pieces for nothing).
+async fn turn_is_over(d: &Delivery<'_>) -> anyhow::Result<bool> {
+    if d.round_over() {
+        return Ok(true);
+    }
+    let (Some(round), now) = (d.options.round, tokio::time::Instant::now()) else {
+        return Ok(false);
+    };
+    {
+        let mut ends = d.round_ends.lock().expect("not poisoned");
+        match *ends {
+            Some(at) if now >= at => *ends = Some(now + round),
+            _ => return Ok(false),
+        }
+    }
+    let mut tx = d.store.begin_read().await?;
+    let due = runs::runs_with_due(&mut tx, d.options.clock.now()).await?;
+    tx.rollback().await?;
+    let others_due = due.iter().any(|(run, _)| *run != d.run_id);
+    if others_due {
+        d.turn_over.store(true, Ordering::SeqCst);
+    }
+    Ok(others_due)
 }
 
 /// Claims up to `wanted` due deliveries, no more than the rate limits leave for every sender of the
@@ -454,7 +479,7 @@ async fn wait_for_capacity(
     let step = wait
         .unwrap_or(Duration::from_secs(1))
         .max(Duration::from_millis(50));
-    if *waited + step > d.options.wait_for_rate || d.round_left().is_some_and(|left| step > left) {
+    if *waited + step > d.options.wait_for_rate {
         report_rate_limit(d, wait);
         return false;
     }
@@ -695,7 +720,7 @@ async fn rate_allows(d: &Delivery<'_>) -> bool {
         if wait.is_zero() {
             return true;
         }
-        if wait > d.options.wait_for_rate || d.round_left().is_some_and(|left| wait > left) {
+        if wait > d.options.wait_for_rate {
             report_rate_limit(d, Some(wait));
             d.cancel.cancel();
             return false;
@@ -713,7 +738,8 @@ async fn rate_allows(d: &Delivery<'_>) -> bool {
 /// windows; the caller says when ([`Delivery::rate_held`]).
 fn report_rate_limit(d: &Delivery<'_>, wait: Option<Duration>) {
     let mut held = d.rate_held.lock().expect("not poisoned");
-    if held.is_none() {
+    // A known time says more than "claimed elsewhere", whose wait is only a guess.
+    if matches!(*held, None | Some(RateHold::Claimed)) {
         *held = Some(match wait {
             Some(wait) => RateHold::Until(Timestamp::from(d.options.clock.now().datetime() + wait)),
             None => RateHold::Claimed,

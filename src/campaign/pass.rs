@@ -21,8 +21,8 @@ use tokio_util::sync::CancellationToken;
 pub struct Pass<'a> {
     /// Attempt at most this many deliveries.
     pub limit: Option<i64>,
-    /// Claim nothing more after this long (the daemon's round), and give back what is claimed and
-    /// not yet sent.
+    /// The daemon's turn: after this long, if another run is due, claim nothing more and give back
+    /// what is claimed and not yet sent.
     pub round: Option<Duration>,
     /// Keep waiting for deliveries that fall due within this long; later ones are left for later.
     pub wait: Duration,
@@ -45,8 +45,9 @@ pub struct Passed {
     pub summary: Option<RunSummary>,
     /// Why the run was paused, if it was.
     pub stopped: Option<String>,
-    /// The pass ended at its `limit` or its round, not stopped, having sent or settled all it
-    /// claimed: the run may have more due now (see [`crate::campaign::Delivery::used_its_round`]).
+    /// The pass ended at its `limit`, or at the end of its round for another run, not stopped and
+    /// having given nothing back before: the run may have more due now (see
+    /// [`crate::campaign::Delivery::used_its_round`]).
     pub used_its_round: bool,
     /// The pass stopped for the rate limits: when they allow the next message.
     pub rate_held: Option<RateHold>,
@@ -93,7 +94,11 @@ pub async fn deliver_pass(
         links.close().await;
     }
     let used_its_round = delivery.used_its_round() && stopped.is_none();
-    let summary = if used_its_round && !pass.summarize_rounds {
+    let rate_held = delivery.rate_held();
+    // A run the daemon comes back to soon (next round, or when the limits allow) is counted only
+    // now and then.
+    let comes_back = used_its_round || rate_held.is_some();
+    let summary = if comes_back && !pass.summarize_rounds {
         None
     } else {
         Some(RunSummary::load(store, name, run_id).await?)
@@ -116,7 +121,7 @@ pub async fn deliver_pass(
         summary,
         stopped,
         used_its_round,
-        rate_held: delivery.rate_held(),
+        rate_held,
     })
 }
 

@@ -23,6 +23,10 @@ const ROUND: Duration = Duration::from_secs(2);
 /// When messages claimed by another sender take up the rate limits, how soon to look again.
 const CLAIMED_RECHECK: Duration = Duration::from_secs(1);
 
+/// The workers' connections are kept for a step due within this long, and closed before a longer
+/// wait: servers drop idle connections, and a message sent on a dropped one fails for a retry.
+const KEEP_IDLE: Duration = Duration::from_secs(10);
+
 /// How often a run delivered in many rounds is counted and logged ("run waiting") while its rounds
 /// follow one another; a round after which the run waits is always logged.
 const SUMMARY_EVERY: Duration = Duration::from_secs(10);
@@ -36,7 +40,7 @@ pub struct Delivered {
     pub paused: Vec<(i64, String)>,
     /// When the next delivery of any run falls due and the rate limits allow it.
     pub next: Option<Timestamp>,
-    /// A run used up its round: it may have more to deliver now.
+    /// A run gave its turn to another at the end of its round: it may have more to deliver now.
     pub more_now: bool,
 }
 
@@ -113,6 +117,7 @@ impl<'a> Courier<'a> {
                 }
                 continue;
             };
+            let progress = PassProgress::new(&name, run_id);
             let pass = Pass {
                 limit: None,
                 round: Some(ROUND),
@@ -122,7 +127,7 @@ impl<'a> Courier<'a> {
                 wait_for_rate: ROUND,
                 cancel: cancel.clone(),
                 clock: self.clock.clone(),
-                on_progress: &|| {},
+                on_progress: &|| progress.tick(),
                 // A count of a run of 250,000 takes tens of milliseconds; its rounds log their
                 // progress every SUMMARY_EVERY.
                 summarize_rounds: self
@@ -164,10 +169,43 @@ impl<'a> Courier<'a> {
         if let Some(allows) = rate_allows {
             delivered.next = delivered.next.map(|next| next.max(allows));
         }
-        if !delivered.more_now {
-            // The daemon waits now; servers drop idle connections.
+        let soon = Timestamp::from(self.clock.now().datetime() + KEEP_IDLE);
+        if !delivered.more_now && delivered.next.is_none_or(|next| next > soon) {
             self.links.close().await;
         }
         Ok(delivered)
+    }
+}
+
+/// A line in the log every [`SUMMARY_EVERY`] while one pass goes on (a run alone is not cut into
+/// rounds, and may be sent for hours under the rate limits): how many messages it has handled.
+/// Counted in memory, not in the database.
+struct PassProgress<'a> {
+    campaign: &'a str,
+    run: i64,
+    handled: std::sync::atomic::AtomicU64,
+    logged: std::sync::Mutex<std::time::Instant>,
+}
+
+impl<'a> PassProgress<'a> {
+    fn new(campaign: &'a str, run: i64) -> Self {
+        PassProgress {
+            campaign,
+            run,
+            handled: Default::default(),
+            logged: std::sync::Mutex::new(std::time::Instant::now()),
+        }
+    }
+
+    /// One more delivery handled (sent, skipped, failed or deferred).
+    fn tick(&self) {
+        use std::sync::atomic::Ordering;
+        let handled = self.handled.fetch_add(1, Ordering::Relaxed) + 1;
+        let mut logged = self.logged.lock().expect("not poisoned");
+        if logged.elapsed() >= SUMMARY_EVERY {
+            *logged = std::time::Instant::now();
+            let (campaign, run) = (self.campaign, self.run);
+            tracing::info!(campaign, run, handled, "run sending");
+        }
     }
 }

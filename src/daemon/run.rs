@@ -115,7 +115,8 @@ pub async fn run_daemon(
                 }
             };
             // A run that stays due (of a campaign removed from rapport.toml) must not spin the loop;
-            // one that used up its round goes on at once.
+            // after a run gave its turn to another, the next step comes at once (unless the rate
+            // limits hold them all: `next` is then when they allow the next message).
             if !more_now {
                 next = next.max(later(Duration::from_millis(200)));
             }
