@@ -133,13 +133,41 @@ async fn defer(
     Ok(n == 1)
 }
 
-/// Deliveries of a run by status and reason: `(status, reason, count)`, for summaries.
+/// Deliveries of a run by status and reason: `(status, reason, count)`, in that order, for
+/// summaries; statuses without deliveries are left out.
+///
+/// Counted in two scans rather than one `GROUP BY status, reason`: grouping sorts every row of the
+/// run (a transient 16 MB at 100,000 deliveries, at the end of each run), while counting the
+/// statuses needs no sort, and only the skipped and failed ones, usually few, are grouped by reason.
 pub async fn counts(
     tx: &mut Tx,
     run_id: i64,
 ) -> anyhow::Result<Vec<(String, Option<String>, i64)>> {
-    let sql = "SELECT status, reason, COUNT(*) FROM deliveries WHERE run_id = $1 GROUP BY status, reason ORDER BY status, reason NULLS FIRST";
-    Ok(on_tx!(tx, conn => sqlx::query_as(sql).bind(run_id).fetch_all(&mut *conn).await)?)
+    const WITHOUT_REASON: [&str; 5] = ["pending", "sending", "sent", "retry", "uncertain"];
+    let columns: Vec<String> = WITHOUT_REASON
+        .iter()
+        .map(|status| format!("COUNT(*) FILTER (WHERE status = '{status}')"))
+        .collect();
+    let sql = format!(
+        "SELECT {} FROM deliveries WHERE run_id = $1",
+        columns.join(", ")
+    );
+    let row: (i64, i64, i64, i64, i64) =
+        on_tx!(tx, conn => sqlx::query_as(&sql).bind(run_id).fetch_one(&mut *conn).await)?;
+    let totals = [row.0, row.1, row.2, row.3, row.4];
+    let mut counts: Vec<(String, Option<String>, i64)> = WITHOUT_REASON
+        .iter()
+        .zip(totals)
+        .filter(|(_, n)| *n > 0)
+        .map(|(status, n)| (status.to_string(), None, n))
+        .collect();
+    let sql = "SELECT status, reason, COUNT(*) FROM deliveries WHERE run_id = $1 \
+               AND status IN ('failed', 'skipped') GROUP BY status, reason ORDER BY status, reason NULLS FIRST";
+    counts.extend(
+        on_tx!(tx, conn => sqlx::query_as::<_, (String, Option<String>, i64)>(sql).bind(run_id).fetch_all(&mut *conn).await)?,
+    );
+    counts.sort();
+    Ok(counts)
 }
 
 /// Gives a claimed delivery back unsent (graceful shutdown): pending again, this attempt not counted.
@@ -155,8 +183,13 @@ pub async fn release(tx: &mut Tx, claim: &Claimed, now: Timestamp) -> anyhow::Re
 
 /// When the next delivery of the run still to be attempted is due (pending, retry, or leased), if any.
 pub async fn next_due(tx: &mut Tx, run_id: i64) -> anyhow::Result<Option<Timestamp>> {
-    let sql = "SELECT MIN(CASE WHEN status = 'sending' THEN lease_until ELSE due_at END) FROM deliveries \
-               WHERE run_id = $1 AND status IN ('pending', 'retry', 'sending')";
+    // Through `deliveries_due`, one status at a time, as claims go: `+run_id` keeps SQLite off the
+    // index on `run_id`, which reads every delivery of the run (every worker does this at the end of
+    // a run, each filling its connection's page cache with the run's 100,000 rows).
+    let sql = "SELECT MIN(due) FROM (\
+               SELECT (SELECT due_at FROM deliveries WHERE status = 'pending' AND +run_id = $1 ORDER BY due_at LIMIT 1) AS due \
+               UNION ALL SELECT (SELECT due_at FROM deliveries WHERE status = 'retry' AND +run_id = $1 ORDER BY due_at LIMIT 1) \
+               UNION ALL SELECT (SELECT MIN(lease_until) FROM deliveries WHERE status = 'sending' AND +run_id = $1)) AS next";
     Ok(on_tx!(tx, conn => sqlx::query_scalar(sql).bind(run_id).fetch_one(&mut *conn).await)?)
 }
 
