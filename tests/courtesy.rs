@@ -4,7 +4,7 @@
 
 mod common;
 use common::{Engine, Shop, stderr, stdout};
-use rapport::campaign::{Links, Pass, Passed, deliver_pass};
+use rapport::campaign::{Links, Pass, Passed, Round, deliver_pass};
 use rapport::clock::Clock;
 use rapport::daemon::{CampaignComposers, Courier, Planner};
 use rapport::store::Store;
@@ -534,7 +534,7 @@ async fn pass_over_run(
     store: &Store,
     campaigns: &CampaignComposers<'_>,
     clock: &Clock,
-    (name, limit, round): (&str, Option<i64>, Option<std::time::Duration>),
+    (name, limit, round): (&str, Option<i64>, Option<Round>),
     links: &mut Links,
 ) -> Passed {
     let campaign = (workspace.config.campaigns.iter())
@@ -592,19 +592,42 @@ on_both_databases!(
     a_pass_says_when_it_used_its_whole_round
 );
 
+/// A round of `ms` milliseconds that gives way to the runs of `campaigns`.
+fn round(ms: u64, campaigns: &[&str]) -> Option<Round> {
+    Some(Round {
+        every: std::time::Duration::from_millis(ms),
+        campaigns: campaigns.iter().map(|c| c.to_string()).collect(),
+    })
+}
+
+/// The shop with two campaigns, `news` and `offers`, both fired at noon, sent by `concurrency`
+/// workers through a relay that takes a second per message (its RCPT reply is delayed).
+async fn news_and_offers_on_a_slow_relay(
+    engine: Engine,
+    concurrency: usize,
+) -> (Shop, common::smtp_sink::SmtpSink) {
+    let slow = common::smtp_sink::SmtpSink::start(&["-W", "rcpt:1", "-p"]);
+    let campaign = |name: &str| {
+        format!(
+            "\n\n[[campaign]]\nname = \"{name}\"\nsegment = \"everyone\"\ntemplate = \"winback\"\n\
+             at = \"2026-12-01T12:00\""
+        )
+    };
+    let config = format!(
+        "[delivery]\ntransport = \"smtp\"\nsmtp_url = \"{}\"\nconcurrency = {concurrency}{}{}",
+        slow.url(),
+        campaign("news"),
+        campaign("offers")
+    );
+    (shop(engine, "", &config).await, slow)
+}
+
 /// A round ends on time when another run is due: the worker finishes the message it is sending,
 /// gives back what it claimed and did not send (due again at once, not leased), and the pass says
 /// it used its round. A run alone goes on past its round.
 async fn a_round_ends_on_time_when_another_run_is_due(engine: Engine) {
-    // Each message takes a second (the RCPT reply is delayed); the round is half of that.
-    let slow = common::smtp_sink::SmtpSink::start(&["-W", "rcpt:1", "-p"]);
-    let campaigns = format!(
-        "[delivery]\ntransport = \"smtp\"\nsmtp_url = \"{}\"\nconcurrency = 1\n\n\
-         [[campaign]]\nname = \"news\"\nsegment = \"everyone\"\ntemplate = \"winback\"\nat = \"2026-12-01T12:00\"\n\n\
-         [[campaign]]\nname = \"offers\"\nsegment = \"everyone\"\ntemplate = \"winback\"\nat = \"2026-12-01T12:00\"",
-        slow.url()
-    );
-    let shop = shop(engine, "", &campaigns).await;
+    // Each message takes a second; the round is half of that.
+    let (shop, slow) = news_and_offers_on_a_slow_relay(engine, 1).await;
     planned!(shop, at("2026-12-01T12:00:00Z") => workspace, store, campaigns, clock);
     let news = store.runs_of("news").await.unwrap()[0].id;
     let statuses = async || -> Vec<String> {
@@ -613,14 +636,26 @@ async fn a_round_ends_on_time_when_another_run_is_due(engine: Engine) {
     };
     // The passes share their links, as the daemon's rounds do.
     let mut links = Links::default();
-    let half_a_second = Some(std::time::Duration::from_millis(500));
+    let half_a_second = round(500, &["news", "offers"]);
 
+    // As if offers had been removed from rapport.toml: news does not give way to its run.
+    let offers_removed = ("news", Some(2), round(500, &["news"]));
+    pass_over_run(
+        &workspace,
+        &store,
+        &campaigns,
+        &clock,
+        offers_removed,
+        &mut links,
+    )
+    .await;
+    let past_its_round = statuses().await;
     let with_offers_due = pass_over_run(
         &workspace,
         &store,
         &campaigns,
         &clock,
-        ("news", None, half_a_second),
+        ("news", None, half_a_second.clone()),
         &mut links,
     )
     .await;
@@ -631,10 +666,15 @@ async fn a_round_ends_on_time_when_another_run_is_due(engine: Engine) {
     let alone = pass_over_run(&workspace, &store, &campaigns, &clock, alone, &mut links).await;
     links.close().await;
 
-    let count = |status: &str| after_round.iter().filter(|s| *s == status).count();
+    let count = |of: &[String], status: &str| of.iter().filter(|s| *s == status).count();
     assert_eq!(
-        (count("sent"), count("pending")),
-        (1, 3),
+        count(&past_its_round, "sent"),
+        2,
+        "with offers removed, news went on past its round to its limit: {past_its_round:?}"
+    );
+    assert_eq!(
+        (count(&after_round, "sent"), count(&after_round, "pending")),
+        (3, 1),
         "after the round: {after_round:?}"
     );
     assert!(with_offers_due.used_its_round);
@@ -650,6 +690,32 @@ async fn a_round_ends_on_time_when_another_run_is_due(engine: Engine) {
 on_both_databases!(
     a_round_ends_on_time,
     a_round_ends_on_time_when_another_run_is_due
+);
+
+/// A pass whose round ends just as it sends the run's last messages marks the run finished: the
+/// daemon never comes back to a run with nothing due, so it would otherwise stay "sending".
+async fn a_run_that_ends_with_its_round_is_finished(engine: Engine) {
+    // Four workers, one message each, a second per message; the round is half of that.
+    let (shop, slow) = news_and_offers_on_a_slow_relay(engine, 4).await;
+    planned!(shop, at("2026-12-01T12:00:00Z") => workspace, store, campaigns, clock);
+    let mut links = Links::default();
+
+    let within = ("news", None, round(500, &["news", "offers"]));
+    let passed = pass_over_run(&workspace, &store, &campaigns, &clock, within, &mut links).await;
+    links.close().await;
+
+    use rapport::store::runs::RunStatus;
+    assert!(passed.used_its_round, "offers was due when the round ended");
+    assert_eq!(slow.messages().len(), 4);
+    assert_eq!(
+        store.runs_of("news").await.unwrap()[0].status,
+        RunStatus::Finished
+    );
+    store.close().await;
+}
+on_both_databases!(
+    a_run_ending_with_its_round,
+    a_run_that_ends_with_its_round_is_finished
 );
 
 /// Under a rate limit, a daemon step does not wait for the limit: it stops and says when the limit

@@ -60,9 +60,9 @@ pub struct DeliveryOptions {
     pub concurrency: usize,
     /// Attempt at most this many deliveries in this call.
     pub limit: Option<i64>,
-    /// The daemon's turn: after this long, if another run has deliveries due, claim nothing more
-    /// and give back what is claimed and not yet sent (if none has, go on for another round).
-    pub round: Option<Duration>,
+    /// The daemon's turn: after a round, if another run has deliveries due, claim nothing more and
+    /// give back what is claimed and not yet sent (if none has, go on for another round).
+    pub round: Option<Round>,
     /// Keep waiting for retries due within this long; later ones are left for the next send.
     pub wait_for_retries: Duration,
     /// Wait at most this long for the rate limits to allow a message; past it, the pass stops.
@@ -76,6 +76,15 @@ pub struct DeliveryOptions {
     /// Quiet hours (and the default time zone) checked at the moment of sending.
     pub timing: Timing,
     pub clock: Clock,
+}
+
+/// How long the daemon delivers one run before it gives way to another that has deliveries due,
+/// and which runs count: those of the campaigns it can deliver (a run of a campaign removed from
+/// rapport.toml stays due, and must not cut every other run short).
+#[derive(Debug, Clone)]
+pub struct Round {
+    pub every: Duration,
+    pub campaigns: Vec<String>,
 }
 
 /// One run being delivered, shared by its workers.
@@ -119,9 +128,8 @@ impl<'a> Delivery<'a> {
         on_progress: &'a (dyn Fn() + Sync),
     ) -> Self {
         let budget = AtomicI64::new(options.limit.unwrap_or(i64::MAX));
-        let round_ends = options
-            .round
-            .map(|round| tokio::time::Instant::now() + round);
+        let round_ends =
+            (options.round.as_ref()).map(|round| tokio::time::Instant::now() + round.every);
         Delivery {
             store,
             composer,
@@ -213,9 +221,7 @@ pub async fn deliver_run(
     );
     let (results, links): (Vec<_>, Vec<Link>) = worked.into_iter().unzip();
     if let Some(failed) = results.into_iter().find_map(Result::err).or(recorded.err()) {
-        for link in links {
-            link.close().await;
-        }
+        super::link::close_all(links).await;
         return Err(failed);
     }
     let stopped = delivery.stopped.lock().expect("not poisoned").clone();
@@ -297,7 +303,7 @@ async fn work(d: &Delivery<'_>, lane: &mut Lane<'_>) -> anyhow::Result<()> {
     let mut batch_size = FIRST_CLAIM;
     // How long this worker has waited in a row for the rate limits to leave room for a claim.
     let mut waited_for_capacity = Duration::ZERO;
-    while !d.cancel.is_cancelled() && !turn_is_over(d).await? {
+    while !d.cancel.is_cancelled() && !turn_is_over(d).await {
         let wanted = reserve(&d.budget, batch_size);
         if wanted == 0 {
             break;
@@ -353,7 +359,7 @@ async fn work(d: &Delivery<'_>, lane: &mut Lane<'_>) -> anyhow::Result<()> {
             at: std::time::Instant::now(),
         };
         for (i, claim) in claims.iter().enumerate() {
-            if d.cancel.is_cancelled() || turn_is_over(d).await? {
+            if d.cancel.is_cancelled() || turn_is_over(d).await {
                 give_back(d, &claims[i..]).await?;
                 break;
             }
@@ -379,29 +385,44 @@ async fn work(d: &Delivery<'_>, lane: &mut Lane<'_>) -> anyhow::Result<()> {
 
 /// Whether this worker should stop for the end of the round: its time is up and another run has
 /// deliveries due (checked once per round, by the first worker to find the time up; the round goes
-/// on while no other run waits, so a run alone is not cut into pieces for nothing).
-async fn turn_is_over(d: &Delivery<'_>) -> anyhow::Result<bool> {
+/// on while no other run waits, so a run alone is not cut into pieces for nothing). The check is
+/// only for fairness: should the database not answer it, the run goes on.
+async fn turn_is_over(d: &Delivery<'_>) -> bool {
     if d.round_over() {
-        return Ok(true);
+        return true;
     }
-    let (Some(round), now) = (d.options.round, tokio::time::Instant::now()) else {
-        return Ok(false);
+    let (Some(round), now) = (&d.options.round, tokio::time::Instant::now()) else {
+        return false;
     };
     {
         let mut ends = d.round_ends.lock().expect("not poisoned");
         match *ends {
-            Some(at) if now >= at => *ends = Some(now + round),
-            _ => return Ok(false),
+            Some(at) if now >= at => *ends = Some(now + round.every),
+            _ => return false,
         }
     }
-    let mut tx = d.store.begin_read().await?;
-    let due = runs::runs_with_due(&mut tx, d.options.clock.now()).await?;
-    tx.rollback().await?;
-    let others_due = due.iter().any(|(run, _)| *run != d.run_id);
+    let due = async {
+        let mut tx = d.store.begin_read().await?;
+        let due = runs::runs_with_due(&mut tx, d.options.clock.now()).await?;
+        tx.rollback().await?;
+        anyhow::Ok(due)
+    };
+    let others_due = match due.await {
+        Ok(due) => due
+            .iter()
+            .any(|(run, name)| *run != d.run_id && round.campaigns.contains(name)),
+        Err(error) => {
+            tracing::warn!(
+                run = d.run_id,
+                "cannot tell whether other runs wait: {error:#}"
+            );
+            false
+        }
+    };
     if others_due {
         d.turn_over.store(true, Ordering::SeqCst);
     }
-    Ok(others_due)
+    others_due
 }
 
 /// Claims up to `wanted` due deliveries, no more than the rate limits leave for every sender of the
@@ -504,6 +525,10 @@ fn reserve(budget: &AtomicI64, wanted: i64) -> i64 {
 
 /// Sleeps until the next delivery is due if that is soon enough; false when the worker should stop.
 async fn wait_for_next_due(d: &Delivery<'_>, now: Timestamp) -> anyhow::Result<bool> {
+    if d.options.wait_for_retries.is_zero() {
+        // The claim just found nothing due: nothing to wait for (and no need to read the run).
+        return Ok(false);
+    }
     let mut tx = d.store.begin_read().await?;
     let next = deliveries::next_due(&mut tx, d.run_id).await?;
     tx.rollback().await?;

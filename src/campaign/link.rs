@@ -5,6 +5,19 @@ use crate::config::Transport;
 use crate::send::{Failure, SmtpConnection, SmtpServer, Timeouts, write_message};
 use crate::workspace::Workspace;
 use std::path::PathBuf;
+use std::time::Duration;
+
+/// How long a polite QUIT may take before the connection is simply dropped: an unresponsive relay
+/// must not hold up the daemon's next step, nor `rapport send`'s exit.
+const QUIT_WITHIN: Duration = Duration::from_secs(5);
+
+/// Closes `links` together, each within [`QUIT_WITHIN`].
+pub(crate) async fn close_all(links: impl IntoIterator<Item = Link>) {
+    let closing = links
+        .into_iter()
+        .map(|link| tokio::time::timeout(QUIT_WITHIN, link.close()));
+    futures_util::future::join_all(closing).await;
+}
 
 /// The workers' links between passes. `rapport send` makes one pass; the daemon delivers a large
 /// run in rounds of a few seconds, each of which would otherwise open every worker's connection
@@ -22,9 +35,7 @@ impl Links {
         concurrency: usize,
     ) -> anyhow::Result<Vec<Link>> {
         let mut links: Vec<Link> = self.idle.drain(..).collect();
-        for surplus in links.split_off(concurrency.min(links.len())) {
-            surplus.close().await;
-        }
+        close_all(links.split_off(concurrency.min(links.len()))).await;
         let delivery = &workspace.config.delivery;
         while links.len() < concurrency {
             links.push(match delivery.transport.get_ref() {
@@ -55,9 +66,7 @@ impl Links {
 
     /// Closes the kept connections politely.
     pub async fn close(&mut self) {
-        for link in self.idle.drain(..) {
-            link.close().await;
-        }
+        close_all(self.idle.drain(..)).await;
     }
 }
 

@@ -12,7 +12,7 @@ mod summary;
 
 pub use checks::{Skip, send_time_check, send_time_checks};
 pub use decision::{Decision, decide};
-pub use deliver::{Delivery, DeliveryOptions, RateHold, deliver_run};
+pub use deliver::{Delivery, DeliveryOptions, RateHold, Round, deliver_run};
 pub use link::{Link, Links};
 pub use pass::{Pass, Passed, deliver_pass};
 pub use plan::{Start, audience, plan_fire, plan_triggers, start_run, triggered_run};

@@ -2,7 +2,7 @@
 //! and the rate limiter (seeded from the ledger, so limits hold across runs and restarts), deliver
 //! what is due, then record where the run stands (finished, paused, or still waiting).
 
-use super::deliver::{Delivery, DeliveryOptions, RateHold, deliver_run};
+use super::deliver::{Delivery, DeliveryOptions, RateHold, Round, deliver_run};
 use super::link::Links;
 use super::summary::RunSummary;
 use crate::clock::Clock;
@@ -23,7 +23,7 @@ pub struct Pass<'a> {
     pub limit: Option<i64>,
     /// The daemon's turn: after this long, if another run is due, claim nothing more and give back
     /// what is claimed and not yet sent.
-    pub round: Option<Duration>,
+    pub round: Option<Round>,
     /// Keep waiting for deliveries that fall due within this long; later ones are left for later.
     pub wait: Duration,
     /// Wait at most this long for the rate limits (and no longer than the round); past it the pass
@@ -96,8 +96,15 @@ pub async fn deliver_pass(
     let used_its_round = delivery.used_its_round() && stopped.is_none();
     let rate_held = delivery.rate_held();
     // A run the daemon comes back to soon (next round, or when the limits allow) is counted only
-    // now and then.
-    let comes_back = used_its_round || rate_held.is_some();
+    // now and then; unless nothing is left of it (the pass sent its last message as its round
+    // ended, or while another worker stopped for the limits): it must be marked finished now, as
+    // the daemon does not come back to a run with nothing due.
+    let comes_back = (used_its_round || rate_held.is_some()) && {
+        let mut tx = store.begin_read().await?;
+        let waiting = deliveries::has_waiting(&mut tx, run_id).await?;
+        tx.rollback().await?;
+        waiting
+    };
     let summary = if comes_back && !pass.summarize_rounds {
         None
     } else {
@@ -162,7 +169,7 @@ fn options(config: &Config, campaign: &CampaignConfig, pass: &Pass<'_>) -> Deliv
     DeliveryOptions {
         concurrency: usize::from(config.delivery.concurrency.0),
         limit: pass.limit,
-        round: pass.round,
+        round: pass.round.clone(),
         wait_for_retries: pass.wait,
         wait_for_rate: pass.wait_for_rate,
         lease: config.delivery.lease.0,

@@ -4,7 +4,7 @@
 //! round while there is more to send.
 //! Paused runs wait for the owner (`rapport send CAMPAIGN` resumes them) or a restart.
 
-use crate::campaign::{Links, Pass, RateHold, deliver_pass};
+use crate::campaign::{Links, Pass, RateHold, Round, deliver_pass};
 use crate::clock::Clock;
 use crate::message::Composer;
 use crate::store::Store;
@@ -97,6 +97,11 @@ impl<'a> Courier<'a> {
                 .iter()
                 .any(|c| c.name() == name && c.transactional)
         });
+        // A run gives way only to runs this courier can deliver.
+        let round = Round {
+            every: ROUND,
+            campaigns: self.composers.keys().cloned().collect(),
+        };
         for (run_id, name) in due {
             if cancel.is_cancelled() {
                 break;
@@ -120,7 +125,7 @@ impl<'a> Courier<'a> {
             let progress = PassProgress::new(&name, run_id);
             let pass = Pass {
                 limit: None,
-                round: Some(ROUND),
+                round: Some(round.clone()),
                 wait: Duration::ZERO,
                 // The limits are the relay's and hold for every run alike: a longer wait ends the
                 // step, which then sleeps until they allow the next message.

@@ -133,6 +133,13 @@ async fn defer(
     Ok(n == 1)
 }
 
+/// Whether the run has a delivery still to attempt (pending, retry, or leased): it stops at the
+/// first, which in a run being sent comes soon.
+pub async fn has_waiting(tx: &mut Tx, run_id: i64) -> anyhow::Result<bool> {
+    let sql = "SELECT EXISTS (SELECT 1 FROM deliveries WHERE run_id = $1 AND status IN ('pending', 'retry', 'sending'))";
+    Ok(on_tx!(tx, conn => sqlx::query_scalar(sql).bind(run_id).fetch_one(&mut *conn).await)?)
+}
+
 /// Deliveries of a run by status and reason: `(status, reason, count)`, in that order, for
 /// summaries; statuses without deliveries are left out.
 ///
@@ -143,6 +150,7 @@ pub async fn counts(
     tx: &mut Tx,
     run_id: i64,
 ) -> anyhow::Result<Vec<(String, Option<String>, i64)>> {
+    // With `failed` and `skipped` below, every status the table's CHECK allows.
     const WITHOUT_REASON: [&str; 5] = ["pending", "sending", "sent", "retry", "uncertain"];
     let columns: Vec<String> = WITHOUT_REASON
         .iter()
@@ -183,13 +191,8 @@ pub async fn release(tx: &mut Tx, claim: &Claimed, now: Timestamp) -> anyhow::Re
 
 /// When the next delivery of the run still to be attempted is due (pending, retry, or leased), if any.
 pub async fn next_due(tx: &mut Tx, run_id: i64) -> anyhow::Result<Option<Timestamp>> {
-    // Through `deliveries_due`, one status at a time, as claims go: `+run_id` keeps SQLite off the
-    // index on `run_id`, which reads every delivery of the run (every worker does this at the end of
-    // a run, each filling its connection's page cache with the run's 100,000 rows).
-    let sql = "SELECT MIN(due) FROM (\
-               SELECT (SELECT due_at FROM deliveries WHERE status = 'pending' AND +run_id = $1 ORDER BY due_at LIMIT 1) AS due \
-               UNION ALL SELECT (SELECT due_at FROM deliveries WHERE status = 'retry' AND +run_id = $1 ORDER BY due_at LIMIT 1) \
-               UNION ALL SELECT (SELECT MIN(lease_until) FROM deliveries WHERE status = 'sending' AND +run_id = $1)) AS next";
+    let sql = "SELECT MIN(CASE WHEN status = 'sending' THEN lease_until ELSE due_at END) FROM deliveries \
+               WHERE run_id = $1 AND status IN ('pending', 'retry', 'sending')";
     Ok(on_tx!(tx, conn => sqlx::query_scalar(sql).bind(run_id).fetch_one(&mut *conn).await)?)
 }
 
