@@ -102,7 +102,7 @@ pub struct Delivery<'a> {
     /// The rate limits (none for the outbox): claims stay within what they leave for every sender.
     limits: Vec<Rate>,
     budget: AtomicI64,
-    /// Claims given back unsent.
+    /// Claims given back unsent before the round ended (see [`give_back`]).
     given_back: AtomicU64,
     policy_rejections: AtomicU64,
     /// Set once the rate limits would make the send wait longer than it is willing to.
@@ -736,9 +736,8 @@ async fn mark_now(d: &Delivery<'_>, claim: &Claimed, mark: Mark<'_>) -> anyhow::
 }
 
 /// Waits until every rate limit allows one more message; false if the send was cancelled meanwhile,
-/// or if the wait is longer than the send is willing to wait (`wait_for_rate`, or what is left of
-/// the round): then every worker stops, and the deliveries left wait for a later send, which counts
-/// the same windows.
+/// or if the wait is longer than the send is willing to wait (`wait_for_rate`): then every worker
+/// stops, and the deliveries left wait for a later send, which counts the same windows.
 async fn rate_allows(d: &Delivery<'_>) -> bool {
     loop {
         let wait = d.limiter.lock().expect("not poisoned").wait(seconds_now(d));

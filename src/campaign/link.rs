@@ -36,26 +36,30 @@ impl Links {
     ) -> anyhow::Result<Vec<Link>> {
         let mut links: Vec<Link> = self.idle.drain(..).collect();
         close_all(links.split_off(concurrency.min(links.len()))).await;
-        let delivery = &workspace.config.delivery;
-        while links.len() < concurrency {
-            links.push(match delivery.transport.get_ref() {
-                Transport::Outbox => Link::Outbox {
-                    dir: workspace.dir.join(&delivery.outbox_dir),
-                },
-                Transport::Smtp => {
-                    let url = delivery
-                        .smtp_url
-                        .as_ref()
-                        .expect("checked when the configuration was loaded");
-                    Link::Smtp {
-                        server: SmtpServer::parse(url.get_ref().expose())
-                            .map_err(anyhow::Error::msg)?,
-                        timeouts: Timeouts::default(),
-                        connection: None,
-                    }
-                }
-            });
+        if links.len() == concurrency {
+            return Ok(links);
         }
+        let delivery = &workspace.config.delivery;
+        let fresh: Box<dyn Fn() -> Link> = match delivery.transport.get_ref() {
+            Transport::Outbox => {
+                let dir = workspace.dir.join(&delivery.outbox_dir);
+                Box::new(move || Link::Outbox { dir: dir.clone() })
+            }
+            Transport::Smtp => {
+                let url = delivery
+                    .smtp_url
+                    .as_ref()
+                    .expect("checked when the configuration was loaded");
+                let server =
+                    SmtpServer::parse(url.get_ref().expose()).map_err(anyhow::Error::msg)?;
+                Box::new(move || Link::Smtp {
+                    server: server.clone(),
+                    timeouts: Timeouts::default(),
+                    connection: None,
+                })
+            }
+        };
+        links.resize_with(concurrency, fresh);
         Ok(links)
     }
 

@@ -26,22 +26,23 @@ pub struct Pass<'a> {
     pub round: Option<Round>,
     /// Keep waiting for deliveries that fall due within this long; later ones are left for later.
     pub wait: Duration,
-    /// Wait at most this long for the rate limits (and no longer than the round); past it the pass
-    /// stops, and says when it can go on ([`Passed::rate_held`]).
+    /// Wait at most this long for the rate limits (the daemon: a round); past it the pass stops,
+    /// and says when it can go on ([`Passed::rate_held`]).
     pub wait_for_rate: Duration,
     pub cancel: CancellationToken,
     pub clock: Clock,
     /// Called after each delivery is processed (progress display).
     pub on_progress: &'a (dyn Fn() + Sync),
-    /// Count the run's deliveries (and log them) even when the pass ends at its `limit`. The count
-    /// goes over the whole run: the daemon, which delivers a large run in many rounds, asks for it
-    /// only now and then.
+    /// Count the run's deliveries (and log them) even when the run is soon delivered further (the
+    /// pass ended at its `limit`, gave its turn to another run, or stopped for the rate limits).
+    /// The count goes over the whole run: the daemon asks for it only now and then.
     pub summarize_rounds: bool,
 }
 
 /// How a pass ended.
 pub struct Passed {
-    /// The run's state now; `None` when the pass ended at its limit and `summarize_rounds` was off.
+    /// The run's state now; `None` when the run is soon delivered further and `summarize_rounds`
+    /// was off.
     pub summary: Option<RunSummary>,
     /// Why the run was paused, if it was.
     pub stopped: Option<String>,
@@ -99,13 +100,13 @@ pub async fn deliver_pass(
     // now and then; unless nothing is left of it (the pass sent its last message as its round
     // ended, or while another worker stopped for the limits): it must be marked finished now, as
     // the daemon does not come back to a run with nothing due.
-    let comes_back = (used_its_round || rate_held.is_some()) && {
+    let comes_back = !pass.summarize_rounds && (used_its_round || rate_held.is_some()) && {
         let mut tx = store.begin_read().await?;
         let waiting = deliveries::has_waiting(&mut tx, run_id).await?;
         tx.rollback().await?;
         waiting
     };
-    let summary = if comes_back && !pass.summarize_rounds {
+    let summary = if comes_back {
         None
     } else {
         Some(RunSummary::load(store, name, run_id).await?)

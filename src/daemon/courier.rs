@@ -56,6 +56,8 @@ pub struct Courier<'a> {
     summarized: HashMap<i64, std::time::Instant>,
     /// The workers' connections, kept between back-to-back rounds.
     links: Links,
+    /// Each run's turn, which gives way only to runs this courier can deliver.
+    round: Round,
 }
 
 impl<'a> Courier<'a> {
@@ -73,6 +75,10 @@ impl<'a> Courier<'a> {
             unknown: HashSet::new(),
             summarized: HashMap::new(),
             links: Links::default(),
+            round: Round {
+                every: ROUND,
+                campaigns: composers.keys().cloned().collect(),
+            },
         }
     }
 
@@ -97,11 +103,6 @@ impl<'a> Courier<'a> {
                 .iter()
                 .any(|c| c.name() == name && c.transactional)
         });
-        // A run gives way only to runs this courier can deliver.
-        let round = Round {
-            every: ROUND,
-            campaigns: self.composers.keys().cloned().collect(),
-        };
         for (run_id, name) in due {
             if cancel.is_cancelled() {
                 break;
@@ -125,7 +126,7 @@ impl<'a> Courier<'a> {
             let progress = PassProgress::new(&name, run_id);
             let pass = Pass {
                 limit: None,
-                round: Some(round.clone()),
+                round: Some(self.round.clone()),
                 wait: Duration::ZERO,
                 // The limits are the relay's and hold for every run alike: a longer wait ends the
                 // step, which then sleeps until they allow the next message.
