@@ -228,8 +228,13 @@ pub async fn deliver_run(
     Ok((stopped, links))
 }
 
-/// An attempt on its way to the ledger, and where to say what was recorded.
-type ToRecord = (Attempt, oneshot::Sender<Recorded>);
+/// An attempt on its way to the ledger, and where to say that its commit has begun, and what was
+/// recorded.
+struct ToRecord {
+    attempt: Attempt,
+    taken: oneshot::Sender<()>,
+    recorded: oneshot::Sender<Recorded>,
+}
 
 /// The ledger writer: records the attempts of all workers, committing together those that arrive
 /// together (group commit). Each worker waits for its attempt to be committed before it claims or
@@ -255,7 +260,13 @@ async fn record_attempts(
                 _ => break,
             }
         }
-        let (batch, replies): (Vec<Attempt>, Vec<_>) = batch.into_iter().unzip();
+        let (batch, replies): (Vec<Attempt>, Vec<_>) = batch
+            .into_iter()
+            .map(|to| {
+                let _ = to.taken.send(());
+                (to.attempt, to.recorded)
+            })
+            .unzip();
         let recorded = outcome::record_all(d.store, &run, batch).await?;
         for (recorded, reply) in recorded.into_iter().zip(replies) {
             let _ = reply.send(recorded);
@@ -671,18 +682,23 @@ async fn process(
         at: d.options.clock.now(),
     };
     let (reply, recorded) = oneshot::channel();
+    let (taken, commit_begun) = oneshot::channel();
     lane.ledger
-        .send((attempt, reply))
+        .send(ToRecord {
+            attempt,
+            taken,
+            recorded: reply,
+        })
         .await
         .map_err(|_| ledger_stopped())?;
     lane.previous = Some(Pending {
         delivery_id: claim.id,
         recorded,
     });
-    // Let the other workers hand over their attempts before this one composes its next message:
-    // the ledger commits once it has every worker's attempt, so composing first would delay that
-    // commit, and with it every worker (12% faster on 30,000 messages, see bench/README.md).
-    tokio::task::yield_now().await;
+    // Compose the next message only once the ledger is committing this one. The workers share this
+    // thread: one that composed first would hold back the others' hand-overs, and with them the
+    // commit that every worker waits for. Composing during the commit costs the cycle nothing.
+    let _ = commit_begun.await;
     Ok(())
 }
 
