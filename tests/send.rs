@@ -2,6 +2,7 @@
 //! faults, and the ledger on SQLite and PostgreSQL.
 
 mod common;
+use common::dkim_verifier::{as_received, dkim_verifies};
 use common::smtp_sink::SmtpSink;
 use common::{Engine, Shop, stderr, stdout};
 
@@ -483,27 +484,23 @@ async fn tracking_can_be_switched_off_per_campaign() {
 }
 
 /// With `[dkim]`, every message carries a signature for the shop's domain that covers the one-click
-/// unsubscribe headers.
+/// unsubscribe headers, and that a receiver verifies: Ed25519 (RFC 8463) here, RSA below.
 #[tokio::test]
 async fn messages_are_dkim_signed_over_the_unsubscribe_headers() {
     use base64::Engine as _;
-    let sink = SmtpSink::start(&[]);
-    let shop = shop(Engine::Sqlite, 3, &sink, "").await;
     let seed: [u8; 32] = std::array::from_fn(|i| i as u8 * 7 + 1);
-    shop.write(
-        "dkim.key",
-        &base64::engine::general_purpose::STANDARD.encode(seed),
-    );
-    let config = std::fs::read_to_string(shop.path().join("rapport.toml")).unwrap();
-    let dkim = "\n[dkim]\nselector = \"rapport\"\ndomain = \"maplethread.example\"\nprivate_key = \"dkim.key\"\nalgorithm = \"ed25519\"\n";
-    shop.write("rapport.toml", &format!("{config}{dkim}"));
+    use ring::signature::KeyPair as _;
+    let public = ring::signature::Ed25519KeyPair::from_seed_unchecked(&seed)
+        .unwrap()
+        .public_key()
+        .as_ref()
+        .to_vec();
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let record = format!("v=DKIM1; k=ed25519; p={}", b64.encode(public));
 
-    let out = shop.rapport(&["send", "news"]);
+    let signatures = send_signed(&b64.encode(seed), "ed25519", &record).await;
 
-    assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(sink.messages().len(), 3);
-    for message in sink.messages() {
-        let signature = header(&message.text, "DKIM-Signature").expect("signed");
+    for signature in signatures {
         assert!(signature.contains("a=ed25519-sha256"), "{signature}");
         assert!(
             signature.contains("d=maplethread.example") && signature.contains("s=rapport"),
@@ -530,6 +527,58 @@ async fn messages_are_dkim_signed_over_the_unsubscribe_headers() {
             );
         }
     }
+}
+
+/// RSA signatures (the kind every receiver checks) verify too, from a PKCS#8 key as from PKCS#1.
+/// lettre's signer, used before, failed here: it left the multipart Content-Type out of the hash.
+#[tokio::test]
+async fn rsa_signatures_verify_at_the_receiver() {
+    use rsa::pkcs1::DecodeRsaPrivateKey;
+    use rsa::pkcs8::EncodePublicKey;
+    let pem = include_str!("fixtures/dkim/rsa2048.pem");
+    let public = rsa::RsaPrivateKey::from_pkcs1_pem(pem)
+        .unwrap()
+        .to_public_key()
+        .to_public_key_der()
+        .unwrap();
+    use base64::Engine as _;
+    let record = format!(
+        "v=DKIM1; k=rsa; p={}",
+        base64::engine::general_purpose::STANDARD.encode(public.as_bytes())
+    );
+    for key in [pem, include_str!("fixtures/dkim/rsa2048.pkcs8.pem")] {
+        let signatures = send_signed(key, "rsa", &record).await;
+        assert!(signatures.iter().all(|s| s.contains("a=rsa-sha256")));
+    }
+}
+
+/// Sends the news to three customers with `[dkim]` set to `key` for `algorithm`, checks that each
+/// message's signature verifies against the DNS `record` as a receiver would, and returns the
+/// signatures.
+async fn send_signed(key: &str, algorithm: &str, record: &str) -> Vec<String> {
+    let sink = SmtpSink::start(&[]);
+    let shop = shop(Engine::Sqlite, 3, &sink, "").await;
+    shop.write("dkim.key", key);
+    let config = std::fs::read_to_string(shop.path().join("rapport.toml")).unwrap();
+    let dkim = format!(
+        "\n[dkim]\nselector = \"rapport\"\ndomain = \"maplethread.example\"\nprivate_key = \"dkim.key\"\nalgorithm = \"{algorithm}\"\n"
+    );
+    shop.write("rapport.toml", &format!("{config}{dkim}"));
+
+    let out = shop.rapport(&["send", "news"]);
+
+    assert!(out.status.success(), "{}", stderr(&out));
+    let messages = sink.messages();
+    assert_eq!(messages.len(), 3);
+    messages
+        .iter()
+        .map(|message| {
+            if let Err(log) = dkim_verifies(&as_received(&message.text), record) {
+                panic!("the signature does not verify:\n{log}\n{}", message.text);
+            }
+            header(&message.text, "DKIM-Signature").expect("signed")
+        })
+        .collect()
 }
 
 /// A key that cannot be read stops the send before anything is planned, naming the file.

@@ -625,10 +625,7 @@ async fn process(
         delivery_id: claim.id,
         run_id: d.run_id,
     };
-    let composed = match d
-        .composer
-        .compose_unsigned(customer, summary, delivery, now)
-    {
+    let composed = match d.composer.compose(customer, summary, delivery, now) {
         Ok(composed) => composed,
         Err(e) => {
             let reason = if matches!(e, ComposeError::Address(_)) {

@@ -61,7 +61,7 @@ pub async fn run(dir: &Path, args: Args) -> anyhow::Result<ExitCode> {
         Err(ComposeError::Render(diagnostic)) => return Err(diagnostic.into()),
         Err(other) => return Err(other.into()),
     };
-    print_part(&composed, args.part)?;
+    print_part(&composed, &composer.wire(&composed.message), args.part)?;
     // A single part may be piped into a file: the decision then goes to stderr.
     if args.part.is_some() {
         eprintln!("{decision}");
@@ -130,9 +130,8 @@ async fn find_recipient(
     Ok((customer, summary))
 }
 
-fn print_part(composed: &Composed, part: Option<Part>) -> anyhow::Result<()> {
-    let eml = composed.message.formatted();
-    let text = String::from_utf8_lossy(&eml);
+fn print_part(composed: &Composed, eml: &[u8], part: Option<Part>) -> anyhow::Result<()> {
+    let text = String::from_utf8_lossy(eml);
     let headers = text
         .split("\r\n\r\n")
         .next()
@@ -144,7 +143,7 @@ fn print_part(composed: &Composed, part: Option<Part>) -> anyhow::Result<()> {
         Some(Part::Text) => write!(out, "{}", composed.text),
         Some(Part::Html) => write!(out, "{}", composed.html),
         Some(Part::Headers) => writeln!(out, "{headers}"),
-        Some(Part::Eml) => out.write_all(&eml),
+        Some(Part::Eml) => out.write_all(eml),
         None => write!(
             out,
             "{headers}\n\n--- text/plain ---\n{}\n--- text/html ---\n{}\n",

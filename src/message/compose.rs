@@ -14,7 +14,6 @@ use crate::template::{Library, Links, Sender, Shared, html_to_text, one_line};
 use crate::timestamp::Timestamp;
 use crate::token::{Purpose, Signer};
 use lettre::message::Mailbox;
-use lettre::message::dkim::DkimConfig;
 use std::sync::Arc;
 
 /// The delivery a message is for: the ids that make its Message-ID and sign its links.
@@ -67,7 +66,7 @@ pub struct Composer<'a> {
     pub track_opens: bool,
     pub track_clicks: bool,
     /// Signs every message when `[dkim]` is configured; shared with the threads that sign.
-    pub dkim: Option<Arc<DkimConfig>>,
+    pub dkim: Option<Arc<super::dkim::Signer>>,
 }
 
 impl<'a> Composer<'a> {
@@ -119,39 +118,29 @@ impl<'a> Composer<'a> {
         Ok(self)
     }
 
-    /// The message `customer` gets from delivery `delivery`, composed at `now`, and signed.
-    pub fn compose(
-        &self,
-        customer: &Customer,
-        summary: &Summary,
-        delivery: DeliveryRef,
-        now: Timestamp,
-    ) -> Result<Composed, ComposeError> {
-        let mut composed = self.compose_unsigned(customer, summary, delivery, now)?;
-        if let Some(dkim) = &self.dkim {
-            composed.message.sign(dkim);
+    /// The message as it goes on the wire: formatted, and signed if `[dkim]` says so.
+    pub fn wire(&self, message: &lettre::Message) -> Vec<u8> {
+        let formatted = message.formatted();
+        match &self.dkim {
+            Some(dkim) => dkim.sign(&formatted, unix_seconds()),
+            None => formatted,
         }
-        Ok(composed)
     }
 
-    /// The message as it goes on the wire: signed, if `[dkim]` says so, on a blocking thread, since
-    /// an RSA signature takes most of a millisecond: the workers' messages are signed on every core
-    /// while the sending goes on.
-    pub async fn wire_bytes(&self, mut message: lettre::Message) -> Vec<u8> {
+    /// [`Self::wire`], signing on a blocking thread: an RSA signature takes most of a millisecond,
+    /// so the workers' messages are signed on every core while the sending goes on.
+    pub async fn wire_bytes(&self, message: lettre::Message) -> Vec<u8> {
         let Some(dkim) = self.dkim.clone() else {
             return message.formatted();
         };
-        tokio::task::spawn_blocking(move || {
-            message.sign(&dkim);
-            message.formatted()
-        })
-        .await
-        .expect("signing a message does not panic")
+        tokio::task::spawn_blocking(move || dkim.sign(&message.formatted(), unix_seconds()))
+            .await
+            .expect("signing a message does not panic")
     }
 
-    /// [`Self::compose`] without the DKIM signature: the delivery engine signs through
-    /// [`Self::wire_bytes`].
-    pub fn compose_unsigned(
+    /// The message `customer` gets from delivery `delivery`, composed at `now`, unsigned: it is
+    /// signed as it goes on the wire ([`Self::wire`]).
+    pub fn compose(
         &self,
         customer: &Customer,
         summary: &Summary,
@@ -238,6 +227,13 @@ fn recipient(customer: &Customer) -> Result<Mailbox, ComposeError> {
     .collect::<Vec<_>>()
     .join(" ");
     Ok(Mailbox::new((!name.is_empty()).then_some(name), address))
+}
+
+/// Now, in seconds since the epoch: a DKIM signature's time (`t=`) is when it was made.
+fn unix_seconds() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@
 
 #![allow(dead_code)]
 
+pub mod dkim_verifier;
 pub mod doc_blocks;
 pub mod smtp_sink;
 
