@@ -26,7 +26,7 @@ use crate::store::{Customer, Store, Summary};
 use crate::timestamp::Timestamp;
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -105,6 +105,9 @@ pub struct Delivery<'a> {
     /// Claims given back unsent before the round ended (see [`give_back`]).
     given_back: AtomicU64,
     policy_rejections: AtomicU64,
+    /// Workers asleep for the rate limits or a retry: the ledger does not wait for their attempts
+    /// to share its commit, as it waits (briefly) for those of the workers that are busy.
+    asleep: AtomicUsize,
     /// Set once the rate limits would make the send wait longer than it is willing to.
     rate_held: Mutex<Option<RateHold>>,
     /// When the round ends ([`DeliveryOptions::round`]), unless no other run is due by then.
@@ -146,6 +149,7 @@ impl<'a> Delivery<'a> {
             turn_over: AtomicBool::new(false),
             given_back: AtomicU64::new(0),
             policy_rejections: AtomicU64::new(0),
+            asleep: AtomicUsize::new(0),
             rate_held: Mutex::new(None),
             stopped: Mutex::new(None),
         }
@@ -237,8 +241,8 @@ struct ToRecord {
 }
 
 /// The ledger writer: records the attempts of all workers, committing together those that arrive
-/// together (group commit). Each worker waits for its attempt to be committed before it claims or
-/// sends anything else, so at most one message per worker is ever sent but unrecorded, while the
+/// together (group commit). Each worker waits for its attempt to be committed before it delivers
+/// its next message, so at most one message per worker is ever sent but unrecorded, while the
 /// commits, each an fsync, are shared.
 async fn record_attempts(
     d: &Delivery<'_>,
@@ -252,9 +256,10 @@ async fn record_attempts(
     };
     while let Some(first) = attempts.recv().await {
         let mut batch = vec![first];
-        // Each worker has at most one attempt here: wait briefly for the others' to share the commit.
+        // Each worker has at most one attempt here: wait briefly for the others' to share the
+        // commit (not for those asleep).
         let deadline = tokio::time::Instant::now() + GATHER_FOR;
-        while batch.len() < attempts.sender_strong_count() {
+        while batch.len() + d.asleep.load(Ordering::SeqCst) < attempts.sender_strong_count() {
             match tokio::time::timeout_at(deadline, attempts.recv()).await {
                 Ok(Some(more)) => batch.push(more),
                 _ => break,
@@ -517,7 +522,7 @@ async fn wait_for_capacity(
     }
     *waited += step;
     tokio::select! {
-        _ = tokio::time::sleep(step) => true,
+        _ = sleep(d, step) => true,
         _ = d.cancel.cancelled() => false,
     }
 }
@@ -551,7 +556,7 @@ async fn wait_for_next_due(d: &Delivery<'_>, now: Timestamp) -> anyhow::Result<b
         return Ok(false);
     }
     tokio::select! {
-        _ = tokio::time::sleep(wait.max(Duration::from_millis(50))) => Ok(true),
+        _ = sleep(d, wait.max(Duration::from_millis(50))) => Ok(true),
         _ = d.cancel.cancelled() => Ok(false),
     }
 }
@@ -699,6 +704,19 @@ async fn process(
     Ok(())
 }
 
+/// Sleeps for `wait`, counted among [`Delivery::asleep`] meanwhile.
+async fn sleep(d: &Delivery<'_>, wait: Duration) {
+    struct Asleep<'c>(&'c AtomicUsize);
+    impl Drop for Asleep<'_> {
+        fn drop(&mut self) {
+            self.0.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+    d.asleep.fetch_add(1, Ordering::SeqCst);
+    let _asleep = Asleep(&d.asleep);
+    tokio::time::sleep(wait).await;
+}
+
 fn ledger_stopped() -> anyhow::Error {
     anyhow::anyhow!("the ledger writer stopped")
 }
@@ -763,7 +781,7 @@ async fn rate_allows(d: &Delivery<'_>) -> bool {
             return false;
         }
         tokio::select! {
-            _ = tokio::time::sleep(wait) => {}
+            _ = sleep(d, wait) => {}
             _ = d.cancel.cancelled() => return false,
         }
     }
@@ -800,7 +818,7 @@ async fn take_rate_slot(d: &Delivery<'_>) {
         if wait.is_zero() {
             return;
         }
-        tokio::time::sleep(wait).await;
+        sleep(d, wait).await;
     }
 }
 

@@ -98,17 +98,16 @@ impl Signer {
             None => (message, &message[message.len()..]),
         };
         let body_hash = b64(&Sha256::digest(canonical::body(body)));
-        let head = String::from_utf8_lossy(head);
-        let fields = canonical::fields(&head);
-        let mut data = String::new();
+        let fields = canonical::fields(head);
+        let mut data = Vec::new();
         for name in SIGNED {
             // The last instance of a field is the one signed (RFC 6376 §5.4.2).
-            if let Some((name, value)) = fields
+            let last = fields
                 .iter()
                 .rev()
-                .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            {
-                data.push_str(&canonical::header(name, value));
+                .find(|(n, _)| n.trim_ascii_end().eq_ignore_ascii_case(name.as_bytes()));
+            if let Some((name, value)) = last {
+                data.extend(canonical::header(name, value));
             }
         }
         let signed = SIGNED.join(":").to_ascii_lowercase();
@@ -125,8 +124,9 @@ impl Signer {
             "b=".to_string(),
         ]);
         // The field itself is signed with an empty b=, and without its final CRLF.
-        data.push_str(canonical::header("DKIM-Signature", &unsigned).trim_end_matches("\r\n"));
-        let signature = b64(&self.key.sign(data.as_bytes()));
+        let own = canonical::header(b"DKIM-Signature", unsigned.as_bytes());
+        data.extend_from_slice(own.strip_suffix(b"\r\n").unwrap_or(&own));
+        let signature = b64(&self.key.sign(&data));
         let mut out = Vec::with_capacity(message.len() + unsigned.len() + signature.len() + 64);
         out.extend_from_slice(b"DKIM-Signature:");
         out.extend_from_slice(unsigned.as_bytes());
@@ -234,11 +234,12 @@ mod tests {
     fn tags(eml: &[u8]) -> BTreeMap<String, String> {
         let text = String::from_utf8(eml.to_vec()).unwrap();
         let head = text.split("\r\n\r\n").next().unwrap();
-        let (_, value) = canonical::fields(head)
+        let (_, value) = canonical::fields(head.as_bytes())
             .into_iter()
-            .find(|(name, _)| name.eq_ignore_ascii_case("DKIM-Signature"))
+            .find(|(name, _)| name.eq_ignore_ascii_case(b"DKIM-Signature"))
             .expect("a DKIM-Signature field");
-        value
+        std::str::from_utf8(value)
+            .unwrap()
             .split(';')
             .map(|tag| {
                 let tag: String = tag.chars().filter(|c| !c.is_whitespace()).collect();
