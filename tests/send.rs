@@ -621,6 +621,44 @@ async fn a_bad_dkim_key_is_reported_with_its_file() {
     );
 }
 
+/// A signing domain other than the sender's is legal but useless for DMARC: `check` warns, and
+/// still passes.
+#[tokio::test]
+async fn check_warns_when_the_dkim_domain_is_not_the_senders() {
+    let sink = SmtpSink::start(&[]);
+    let shop = shop(Engine::Sqlite, 1, &sink, "").await;
+    let seed: [u8; 32] = std::array::from_fn(|i| i as u8 * 7 + 1);
+    use base64::Engine as _;
+    shop.write(
+        "dkim.key",
+        &base64::engine::general_purpose::STANDARD.encode(seed),
+    );
+    let config = std::fs::read_to_string(shop.path().join("rapport.toml")).unwrap();
+    let with = |domain: &str| {
+        format!(
+            "{config}\n[dkim]\nselector = \"s\"\ndomain = \"{domain}\"\nprivate_key = \"dkim.key\"\nalgorithm = \"ed25519\"\n"
+        )
+    };
+
+    shop.write("rapport.toml", &with("elsewhere.example"));
+    let other = shop.rapport(&["check"]);
+    shop.write("rapport.toml", &with("maplethread.example"));
+    let same = shop.rapport(&["check"]);
+
+    assert!(other.status.success(), "{}", stderr(&other));
+    assert!(
+        stderr(&other).contains("[dkim] domain = \"elsewhere.example\" is not the domain of sender.from (maplethread.example)"),
+        "{}",
+        stderr(&other)
+    );
+    assert!(same.status.success(), "{}", stderr(&same));
+    assert!(
+        !stderr(&same).contains("[dkim] domain"),
+        "{}",
+        stderr(&same)
+    );
+}
+
 /// SIGTERM in the middle of a run: the messages in flight finish and are recorded, the exit code is
 /// 0, the summary says what remains, and the next send delivers the rest with no duplicate.
 #[tokio::test]

@@ -22,6 +22,7 @@ pub async fn run(dir: &Path, _args: Args) -> anyhow::Result<ExitCode> {
     if let Some(problem) = &dkim_problem {
         eprintln!("error: {problem:#}\n");
     }
+    warn_if_dkim_does_not_align(&workspace);
     let store = workspace.open_store().await?;
     let segments = crate::segment::check::check_segments(&workspace.dir, &store).await?;
     let (timing, timing_warnings) =
@@ -73,6 +74,31 @@ fn warn_if_secret_is_published(workspace: &Workspace) {
         eprintln!(
             "warning: the tracking secret is the example published with rapport: anyone could forge your \
              tracking and unsubscribe links\n  = hint: replace it with the output of `openssl rand -hex 32`\n"
+        );
+    }
+}
+
+/// DMARC counts a DKIM signature only when its domain aligns with the From address's (RFC 7489
+/// §3.1.1; relaxed, the default: the same organizational domain). Without the Public Suffix List,
+/// "aligned" here means one of the two domains is the other or ends with "." and the other.
+fn warn_if_dkim_does_not_align(workspace: &Workspace) {
+    let Some(dkim) = &workspace.config.dkim else {
+        return;
+    };
+    let from = workspace
+        .config
+        .sender
+        .from
+        .0
+        .email
+        .domain()
+        .to_ascii_lowercase();
+    let signing = dkim.domain.to_ascii_lowercase();
+    let within = |a: &str, b: &str| a == b || a.ends_with(&format!(".{b}"));
+    if !within(&from, &signing) && !within(&signing, &from) {
+        eprintln!(
+            "warning: [dkim] domain = {:?} is not the domain of sender.from ({from}): receivers that apply              DMARC will not count the signature\n  = hint: sign for {from:?} (publish the key under              {}._domainkey.{from})\n",
+            dkim.domain, dkim.selector
         );
     }
 }
