@@ -2,7 +2,8 @@
 //! docs/examples/, word for word, so an owner who copies either gets the same thing.
 
 mod common;
-use common::repo_file;
+use common::dkim_verifier::dkim_verifies;
+use common::{Engine, repo_file};
 
 const PAGE: &str = "docs/operations.md";
 
@@ -96,4 +97,46 @@ fn the_rotation_shown_is_a_valid_configuration() {
     let config = rapport::config::parse("rapport.toml", &format!("{sender}{tracking}"))
         .unwrap_or_else(|d| panic!("{d}"));
     assert_eq!(config.tracking.previous_secrets.len(), 1);
+}
+
+/// The DKIM script of the page makes a key and prints the DNS record for it; a message that rapport
+/// signs with that key, as the page then says to configure it, verifies against that record.
+#[tokio::test]
+async fn the_dkim_record_the_page_prints_verifies_rapports_signatures() {
+    let script = blocks("sh")
+        .into_iter()
+        .find(|b| b.starts_with("# dkim-key"))
+        .expect("the page shows the DKIM script");
+    let section = blocks("toml")
+        .into_iter()
+        .find(|b| b.starts_with("[dkim]"))
+        .expect("the page shows the [dkim] section");
+    let campaign =
+        "[[campaign]]\nname = \"news\"\nsegment = \"everyone\"\ntemplate = \"winback\"\n";
+    let shop = common::shop_with(Engine::Sqlite, &common::numbered_customers(1), campaign).await;
+
+    let out = std::process::Command::new("bash")
+        .args(["-euo", "pipefail", "-c", &script])
+        .current_dir(shop.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let printed = String::from_utf8(out.stdout).unwrap();
+    let record = printed
+        .split_once('"')
+        .and_then(|(_, rest)| rest.rsplit_once('"'))
+        .map(|(record, _)| record)
+        .expect("a quoted record");
+    let config = std::fs::read_to_string(shop.path().join("rapport.toml")).unwrap();
+    shop.write("rapport.toml", &format!("{config}\n{section}"));
+    let eml = shop.rapport(&["preview", "news", "--to", "c0@example.com", "--part", "eml"]);
+
+    assert!(
+        printed.starts_with("rapport._domainkey TXT \"v=DKIM1; k=rsa; p="),
+        "{printed}"
+    );
+    assert!(eml.status.success(), "{}", common::stderr(&eml));
+    if let Err(log) = dkim_verifies(&eml.stdout, record) {
+        panic!("the page's record does not verify rapport's signature:\n{log}");
+    }
 }
