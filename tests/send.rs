@@ -513,6 +513,11 @@ async fn messages_are_dkim_signed_over_the_unsubscribe_headers() {
             .split(':')
             .map(|h| h.trim().to_ascii_lowercase())
             .collect();
+        assert_eq!(
+            signed.iter().filter(|h| *h == "from").count(),
+            2,
+            "From is signed once more than it appears: {signature}"
+        );
         for required in [
             "from",
             "to",

@@ -7,7 +7,26 @@ use sha2::{Digest, Sha256};
 
 /// The fields a signature covers. Gmail and Yahoo require the one-click unsubscribe fields among
 /// them; those absent from a message are listed all the same, so that none can be added later.
+/// From is listed once more than it appears (RFC 6376 §8.15): a second From, which some mail
+/// programs would show instead, cannot be added without breaking the signature.
 const SIGNED: &[&str] = &[
+    "From",
+    "From",
+    "To",
+    "Subject",
+    "Date",
+    "Message-ID",
+    "Reply-To",
+    "List-Unsubscribe",
+    "List-Unsubscribe-Post",
+    "MIME-Version",
+    "Content-Type",
+];
+
+/// [`SIGNED`] without the second From: lettre's signer takes the first instance of a field each
+/// time it is listed, so only this list can be compared with it.
+#[cfg(test)]
+const SIGNED_ONCE: &[&str] = &[
     "From",
     "To",
     "Subject",
@@ -68,6 +87,8 @@ pub struct Signer {
     selector: String,
     domain: String,
     key: Key,
+    /// [`SIGNED`], but for a test.
+    fields: &'static [&'static str],
 }
 
 impl std::fmt::Debug for Signer {
@@ -87,6 +108,7 @@ impl Signer {
             selector,
             domain,
             key,
+            fields: SIGNED,
         }
     }
 
@@ -100,17 +122,23 @@ impl Signer {
         let body_hash = b64(&Sha256::digest(canonical::body(body)));
         let fields = canonical::fields(head);
         let mut data = Vec::new();
-        for name in SIGNED {
-            // The last instance of a field is the one signed (RFC 6376 §5.4.2).
-            let last = fields
-                .iter()
-                .rev()
-                .find(|(n, _)| n.trim_ascii_end().eq_ignore_ascii_case(name.as_bytes()));
-            if let Some((name, value)) = last {
-                data.extend(canonical::header(name, value));
+        // Instances are taken from the bottom up, one per listing of their name; a name listed
+        // more often than it appears adds nothing (RFC 6376 §5.4.2).
+        let mut taken = vec![false; fields.len()];
+        for name in self.fields {
+            let next = (0..fields.len()).rev().find(|&i| {
+                !taken[i]
+                    && fields[i]
+                        .0
+                        .trim_ascii_end()
+                        .eq_ignore_ascii_case(name.as_bytes())
+            });
+            if let Some(i) = next {
+                taken[i] = true;
+                data.extend(canonical::header(fields[i].0, fields[i].1));
             }
         }
-        let signed = SIGNED.join(":").to_ascii_lowercase();
+        let signed = self.fields.join(":").to_ascii_lowercase();
         let unsigned = fold(&[
             "v=1".to_string(),
             format!("a={}", self.key.algorithm()),
@@ -254,11 +282,14 @@ mod tests {
         key: &str,
         algorithm: DkimAlgorithm,
     ) -> (BTreeMap<String, String>, BTreeMap<String, String>) {
-        let ours = Signer::new(
-            "rapport".into(),
-            "maplethread.example".into(),
-            parse(key, algorithm).unwrap(),
-        );
+        let ours = Signer {
+            fields: SIGNED_ONCE,
+            ..Signer::new(
+                "rapport".into(),
+                "maplethread.example".into(),
+                parse(key, algorithm).unwrap(),
+            )
+        };
         let lettre_algorithm = match algorithm {
             DkimAlgorithm::Rsa => DkimSigningAlgorithm::Rsa,
             DkimAlgorithm::Ed25519 => DkimSigningAlgorithm::Ed25519,
@@ -268,7 +299,7 @@ mod tests {
             "rapport".into(),
             "maplethread.example".into(),
             DkimSigningKey::new(lettre_key, lettre_algorithm).unwrap(),
-            SIGNED
+            SIGNED_ONCE
                 .iter()
                 .map(|h| HeaderName::new_from_ascii_str(h))
                 .collect(),
