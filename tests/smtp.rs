@@ -534,3 +534,38 @@ async fn a_message_held_back_after_data_is_not_delivered() {
         .collect();
     assert_eq!(recipients, ["next@example.com"]);
 }
+
+/// A 4xx reply to the final "." (451: the server could not queue the message) is transient, not
+/// uncertain: the server said it did not take the message. The connection carries the next one.
+#[tokio::test]
+async fn a_4xx_after_the_final_dot_is_transient() {
+    let sink = SmtpSink::start(&["-r", "."]);
+    let mut conn = connect(&sink).await;
+
+    let failure = conn
+        .send(&envelope("x@example.com"), &message("x@example.com"))
+        .await
+        .unwrap_err();
+
+    assert!(
+        matches!(failure, Failure::Transient { code: Some(code), .. } if (400..500).contains(&code)),
+        "{failure:?}"
+    );
+    assert!(!conn.is_broken());
+}
+
+/// A server too busy to talk (4xx at the greeting) fails the connect as a transient failure.
+#[tokio::test]
+async fn a_4xx_greeting_is_transient() {
+    let sink = SmtpSink::start(&["-r", "connect"]);
+
+    let failure = SmtpConnection::connect(&SmtpServer::parse(&sink.url()).unwrap(), quick())
+        .await
+        .err()
+        .expect("the connect fails");
+
+    assert!(
+        matches!(failure, Failure::Transient { code: Some(code), .. } if (400..500).contains(&code)),
+        "{failure:?}"
+    );
+}
