@@ -4,13 +4,23 @@ mod common;
 use common::{stderr, stdout};
 use std::process::Command;
 
+/// An evening in the US and Europe alike (18:00 UTC): none of the demo's customers is in their
+/// quiet hours.
+const EVENING: &str = "2026-11-27T18:00:00Z";
+
 fn demo(dir: &std::path::Path, extra: &[&str]) -> std::process::Output {
+    demo_at(EVENING, dir, extra)
+}
+
+/// `rapport demo` with the clock started at `at`.
+fn demo_at(at: &str, dir: &std::path::Path, extra: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_rapport"))
         .arg("demo")
         .arg(dir)
         .args(extra)
         .env_remove("RAPPORT_DATABASE_URL")
         .env_remove("RAPPORT_WORKSPACE")
+        .env("RAPPORT_CLOCK", at)
         .output()
         .unwrap()
 }
@@ -41,6 +51,10 @@ fn the_demo_sends_every_campaign_to_the_outbox() {
         .lines()
         .find_map(|l| l.strip_prefix("Open one of the messages in a mail client: "))
         .expect("a message to open");
+    assert!(
+        message.contains("/outbox/"),
+        "a message that went out: {message}"
+    );
     let eml = std::fs::read_to_string(message).unwrap();
     assert!(
         eml.contains("List-Unsubscribe-Post: List-Unsubscribe=One-Click"),
@@ -56,6 +70,34 @@ fn the_demo_sends_every_campaign_to_the_outbox() {
         stdout(&second).replace(&second_paths(&second), &second_paths(&first)),
         "same seed, same shop"
     );
+}
+
+/// Between 05:00 and 07:00 UTC every demo customer is in their quiet hours (21:00-08:00, from Los
+/// Angeles to Paris): nothing goes out, and the demo still shows a message, the one a regular will
+/// get. (The test above, run then, used to find no message to open.)
+#[test]
+fn when_every_message_waits_the_demo_shows_one_all_the_same() {
+    let parent = tempfile::tempdir().unwrap();
+    let dir = parent.path().join("shop");
+
+    let out = demo_at("2026-11-27T06:00:00Z", &dir, &["--customers", "300"]);
+
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("waiting"), "{text}");
+    assert!(text.contains("No message went out now"), "{text}");
+    let message = text
+        .lines()
+        .find_map(|l| l.strip_prefix("Open one of the messages in a mail client: "))
+        .expect("a message to open");
+    assert!(message.ends_with("preview.eml"), "{message}");
+    let eml = std::fs::read_to_string(message).unwrap();
+    assert!(
+        eml.contains("List-Unsubscribe-Post: List-Unsubscribe=One-Click"),
+        "{eml}"
+    );
+    let outbox = std::fs::read_dir(dir.join("outbox")).map_or(0, |d| d.count());
+    assert_eq!(outbox, 0, "nothing was sent during the quiet hours");
 }
 
 fn second_paths(out: &std::process::Output) -> String {

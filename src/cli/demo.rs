@@ -30,7 +30,9 @@ pub struct Args {
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let dir = args.dir.as_path();
     prepare(dir)?;
-    let data = crate::demo::generate(args.seed, args.customers, chrono::Utc::now());
+    // `RAPPORT_CLOCK` moves the whole demo in time, the shop's history as well as its sending.
+    let now = crate::clock::Clock::from_env()?.now();
+    let data = crate::demo::generate(args.seed, args.customers, now.datetime());
     std::fs::create_dir_all(dir.join("data"))?;
     std::fs::write(dir.join("data/customers.csv"), &data.customers_csv)?;
     std::fs::write(dir.join("data/events.csv"), &data.events_csv)?;
@@ -91,10 +93,24 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             Sent::AlreadyFinished(_) => unreachable!("a fresh demo has no finished runs"),
         }
     }
-    let regular = a_member(&workspace, &store, "lapsed_regulars").await?;
-    store.close().await;
+    let regular = a_member(&workspace, &store, "lapsed_regulars", now).await?;
     let outbox = dir.join(&workspace.config.delivery.outbox_dir);
-    match first_message(&outbox) {
+    let to_open = match first_message(&outbox) {
+        Some(path) => Some(path),
+        // Every message waits (for the customers' quiet hours, between 05:00 and 07:00 UTC with
+        // the demo's time zones): show the one a regular will get instead.
+        None => match &regular {
+            Some(email) => {
+                println!(
+                    "No message went out now: every one waits (see above). Here is the one {email} will get."
+                );
+                Some(write_preview(&workspace, &store, &library, "winback", email, now).await?)
+            }
+            None => None,
+        },
+    };
+    store.close().await;
+    match to_open {
         Some(path) => println!(
             "Open one of the messages in a mail client: {}",
             path.display()
@@ -111,18 +127,35 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Writes what `email` will get from `campaign` to `preview.eml` in the workspace, as `rapport
+/// preview --part eml` shows it; returns its path.
+async fn write_preview(
+    workspace: &Workspace,
+    store: &crate::store::Store,
+    library: &Library,
+    campaign: &str,
+    email: &str,
+    now: crate::timestamp::Timestamp,
+) -> anyhow::Result<PathBuf> {
+    let campaign = super::preview::find_campaign(workspace, campaign)?;
+    let (customer, summary) = super::preview::find_recipient(store, email).await?;
+    let composer = Composer::new(&workspace.config, campaign, library)
+        .with_dkim(&workspace.config, &workspace.dir)?;
+    let composed = composer.compose(&customer, &summary, crate::message::PREVIEW, now)?;
+    let path = workspace.dir.join("preview.eml");
+    std::fs::write(&path, composer.wire(&composed.message))?;
+    Ok(path)
+}
+
 /// One member of `segment`, to suggest commands with a real address.
 async fn a_member(
     workspace: &Workspace,
     store: &crate::store::Store,
     segment: &str,
+    now: crate::timestamp::Timestamp,
 ) -> anyhow::Result<Option<String>> {
     let rule = crate::segment::Library::load(&workspace.segments_dir())?.rule(segment)?;
-    let condition = crate::segment::compile(
-        &rule.expr,
-        store.dialect(),
-        crate::timestamp::Timestamp::now(),
-    )?;
+    let condition = crate::segment::compile(&rule.expr, store.dialect(), now)?;
     let mut member = None;
     store
         .for_each_member(&condition, Some(1), |c| {

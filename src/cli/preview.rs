@@ -114,7 +114,7 @@ pub(super) fn load_template(
     )
 }
 
-async fn find_recipient(
+pub(super) async fn find_recipient(
     store: &Store,
     key: &str,
 ) -> anyhow::Result<(crate::store::Customer, crate::store::Summary)> {
