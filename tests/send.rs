@@ -483,12 +483,24 @@ async fn tracking_can_be_switched_off_per_campaign() {
     }
 }
 
+/// The Ed25519 key of the DKIM tests: its 32-byte seed.
+fn ed25519_seed() -> [u8; 32] {
+    std::array::from_fn(|i| i as u8 * 7 + 1)
+}
+
+/// `config` with a `[dkim]` section for `domain`, the key in dkim.key.
+fn with_dkim(config: &str, selector: &str, domain: &str, algorithm: &str) -> String {
+    format!(
+        "{config}\n[dkim]\nselector = \"{selector}\"\ndomain = \"{domain}\"\nprivate_key = \"dkim.key\"\nalgorithm = \"{algorithm}\"\n"
+    )
+}
+
 /// With `[dkim]`, every message carries a signature for the shop's domain that covers the one-click
 /// unsubscribe headers, and that a receiver verifies: Ed25519 (RFC 8463) here, RSA below.
 #[tokio::test]
 async fn messages_are_dkim_signed_over_the_unsubscribe_headers() {
     use base64::Engine as _;
-    let seed: [u8; 32] = std::array::from_fn(|i| i as u8 * 7 + 1);
+    let seed = ed25519_seed();
     use ring::signature::KeyPair as _;
     let public = ring::signature::Ed25519KeyPair::from_seed_unchecked(&seed)
         .unwrap()
@@ -565,10 +577,10 @@ async fn send_signed(key: &str, algorithm: &str, record: &str) -> Vec<String> {
     let shop = shop(Engine::Sqlite, 3, &sink, "").await;
     shop.write("dkim.key", key);
     let config = std::fs::read_to_string(shop.path().join("rapport.toml")).unwrap();
-    let dkim = format!(
-        "\n[dkim]\nselector = \"rapport\"\ndomain = \"maplethread.example\"\nprivate_key = \"dkim.key\"\nalgorithm = \"{algorithm}\"\n"
+    shop.write(
+        "rapport.toml",
+        &with_dkim(&config, "rapport", "maplethread.example", algorithm),
     );
-    shop.write("rapport.toml", &format!("{config}{dkim}"));
 
     let out = shop.rapport(&["send", "news"]);
 
@@ -593,7 +605,10 @@ async fn a_bad_dkim_key_is_reported_with_its_file() {
     let shop = shop(Engine::Sqlite, 1, &sink, "").await;
     shop.write("dkim.key", "not a key");
     let config = std::fs::read_to_string(shop.path().join("rapport.toml")).unwrap();
-    shop.write("rapport.toml", &format!("{config}\n[dkim]\nselector = \"s\"\ndomain = \"maplethread.example\"\nprivate_key = \"dkim.key\"\n"));
+    shop.write(
+        "rapport.toml",
+        &with_dkim(&config, "s", "maplethread.example", "rsa"),
+    );
 
     let out = shop.rapport(&["send", "news"]);
 
@@ -632,18 +647,13 @@ async fn a_bad_dkim_key_is_reported_with_its_file() {
 async fn check_warns_when_the_dkim_domain_is_not_the_senders() {
     let sink = SmtpSink::start(&[]);
     let shop = shop(Engine::Sqlite, 1, &sink, "").await;
-    let seed: [u8; 32] = std::array::from_fn(|i| i as u8 * 7 + 1);
     use base64::Engine as _;
     shop.write(
         "dkim.key",
-        &base64::engine::general_purpose::STANDARD.encode(seed),
+        &base64::engine::general_purpose::STANDARD.encode(ed25519_seed()),
     );
     let config = std::fs::read_to_string(shop.path().join("rapport.toml")).unwrap();
-    let with = |domain: &str| {
-        format!(
-            "{config}\n[dkim]\nselector = \"s\"\ndomain = \"{domain}\"\nprivate_key = \"dkim.key\"\nalgorithm = \"ed25519\"\n"
-        )
-    };
+    let with = |domain: &str| with_dkim(&config, "s", domain, "ed25519");
 
     shop.write("rapport.toml", &with("elsewhere.example"));
     let other = shop.rapport(&["check"]);
@@ -652,7 +662,12 @@ async fn check_warns_when_the_dkim_domain_is_not_the_senders() {
 
     assert!(other.status.success(), "{}", stderr(&other));
     assert!(
-        stderr(&other).contains("[dkim] domain = \"elsewhere.example\" is not the domain of sender.from (maplethread.example)"),
+        stderr(&other).contains(
+            "warning: [dkim] domain = \"elsewhere.example\" is not the domain of sender.from \
+             (maplethread.example): receivers that apply DMARC will not count the signature\n  \
+             = hint: sign for \"maplethread.example\" (publish the key under \
+             s._domainkey.maplethread.example)"
+        ),
         "{}",
         stderr(&other)
     );

@@ -97,7 +97,9 @@ fn warn_if_dkim_does_not_align(workspace: &Workspace) {
     let within = |a: &str, b: &str| a == b || a.ends_with(&format!(".{b}"));
     if !within(&from, &signing) && !within(&signing, &from) {
         eprintln!(
-            "warning: [dkim] domain = {:?} is not the domain of sender.from ({from}): receivers that apply              DMARC will not count the signature\n  = hint: sign for {from:?} (publish the key under              {}._domainkey.{from})\n",
+            "warning: [dkim] domain = {:?} is not the domain of sender.from ({from}): receivers that \
+             apply DMARC will not count the signature\n  = hint: sign for {from:?} (publish the key \
+             under {}._domainkey.{from})\n",
             dkim.domain, dkim.selector
         );
     }
