@@ -14,7 +14,17 @@ bob@example.com,,,Europe/Paris,fr,Lyon
 async fn shop_with_customers(engine: Engine) -> Shop {
     let shop = Shop::new(engine).await;
     shop.write("customers.csv", CUSTOMERS);
-    let days_ago = |d: i64| (chrono::Utc::now() - chrono::Duration::days(d)).to_rfc3339();
+    // Noon where Alice lives, `d` of her calendar days ago: `ago` counts days in her zone, so the
+    // hour of the test run and a daylight-saving change in between cannot move a purchase a day.
+    let days_ago = |d: i64| {
+        let zone = chrono_tz::America::Los_Angeles;
+        let today = chrono::Utc::now().with_timezone(&zone).date_naive();
+        (today - chrono::Duration::days(d))
+            .and_hms_opt(12, 0, 0)
+            .and_then(|noon| noon.and_local_timezone(zone).single())
+            .expect("noon exists every day")
+            .to_rfc3339()
+    };
     let events = format!(
         "email,kind,occurred_at,amount,category,item\n\
          alice@example.com,purchase,{},120.5,wool,Winter coat\n\
