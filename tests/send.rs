@@ -394,6 +394,25 @@ async fn a_killed_send_resumes_without_loss() {
         duplicates <= 4,
         "{duplicates} duplicates, more than the 4 in flight"
     );
+    // Read as another program would, through SQLite's own file access rather than rapport's.
+    let db = rusqlite::Connection::open_with_flags_and_vfs(
+        shop.path().join("test.db"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        "unix",
+    )
+    .unwrap();
+    let check: String = db
+        .query_row("PRAGMA integrity_check", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(check, "ok", "the database is intact after the kill");
+    let sent: i64 = db
+        .query_row(
+            "SELECT COUNT(*) FROM deliveries WHERE status = 'sent'",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert_eq!(sent, 2000, "every delivery is recorded as sent");
 }
 
 /// `stats` counts each run's outcomes and, among the sent messages, the opened and clicked ones.

@@ -106,6 +106,7 @@ impl Store {
             Db::Postgres(pool)
         } else {
             let path = sqlite_path(url.expose(), workspace)?;
+            super::wal_writes::register()?;
             let options = SqliteConnectOptions::new()
                 .filename(&path)
                 .busy_timeout(Duration::from_secs(10));

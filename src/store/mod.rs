@@ -22,6 +22,7 @@ pub mod stats;
 mod summary;
 pub mod suppressions;
 pub mod tracking;
+mod wal_writes;
 
 pub use customers::{Customer, CustomerFields};
 pub use db::{Dialect, Store, Tx};
