@@ -102,7 +102,6 @@ impl WalFile {
         // SAFETY: the real file is open; the buffer holds `len` bytes.
         let rc = unsafe { write(self.real, self.gathered.as_ptr().cast(), len, self.at) };
         self.gathered.clear();
-        self.ends_commit = false;
         rc
     }
 
