@@ -51,7 +51,7 @@ impl<'a> CampaignComposers<'a> {
     }
 }
 
-/// Runs the planner and the courier until `cancel` fires; then waits up to [`SHUTDOWN_BOUND`] for
+/// Runs the planner and the courier until `cancel` fires; then waits up to `SHUTDOWN_BOUND` for
 /// the messages in flight.
 pub async fn run_daemon(
     workspace: &Workspace,

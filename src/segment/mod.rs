@@ -2,7 +2,7 @@
 //!
 //! A rule is tokenized ([`lexer`]), parsed and type-checked into a tree with spans ([`parser`],
 //! [`types`], [`ast`]), its `segment("x")` references resolved ([`library`]), then either compiled to
-//! one SQL condition per dialect with every value bound ([`compile`]) or evaluated in memory by the
+//! one SQL condition per dialect with every value bound ([`compile()`]) or evaluated in memory by the
 //! reference interpreter ([`interpret`]), which `explain` uses to show why ([`explain`]). Evaluation
 //! always takes `now` explicitly ([`clock`]). The language is documented in `docs/segments.md`.
 

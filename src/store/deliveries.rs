@@ -368,7 +368,7 @@ pub struct Stripe {
 
 /// [`claim_due`] in a transaction of its own, from the pending deliveries of `stripe` first (with
 /// the retries and expired leases of every stripe), and from any once the stripe has none: on
-/// SQLite on the store's own connection (see [`Store::write_own`]), which returns the claimed rows
+/// SQLite on the store's own connection (see `Store::write_own`), which returns the claimed rows
 /// in one hand-over instead of one each.
 pub async fn claim(
     store: &Store,

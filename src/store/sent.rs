@@ -3,7 +3,7 @@
 //! event, committed together.
 //!
 //! On SQLite the transaction runs on a blocking thread, through rusqlite, on the store's own
-//! connection (see [`Store::write_own`]): one hand-over between threads each way per commit, and
+//! connection (see `Store::write_own`): one hand-over between threads each way per commit, and
 //! each statement prepared once. PostgreSQL runs three statements in a transaction, each for the
 //! whole group; the links and the event are written only for deliveries that the first statement
 //! marked, which the later two find by the send time it wrote.
@@ -82,7 +82,7 @@ macro_rules! push_events {
 
 /// Records `messages` as sent, committing before it returns; returns the ids of the deliveries whose
 /// lease was still held (the others had been taken over by another sender, whose outcome stands).
-/// On SQLite it writes through the store's own connection ([`Store::write_own`]): one hand-over to a
+/// On SQLite it writes through the store's own connection (`Store::write_own`): one hand-over to a
 /// blocking thread and back per commit, while the workers wait for this commit before they deliver
 /// their next message.
 pub async fn record_sent(

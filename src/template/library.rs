@@ -147,7 +147,7 @@ impl Library {
 
     /// Renders one file (HTML files auto-escaped). Output past [`MAX_RENDERED_BYTES`] stops the
     /// render, so a loop over a huge range fails fast instead of filling memory; so does a loop
-    /// that writes nothing but takes more than its share of `range` (see [`super::range`]).
+    /// that writes nothing but takes more than its share of `range` (see `super::range`).
     pub fn render_file(&self, file: &str, context: &Context) -> Result<String, tera::Error> {
         let mut out = Capped(Vec::with_capacity(8 * 1024));
         super::range::reset_budget();
