@@ -85,7 +85,7 @@ impl WalFile {
         }
     }
 
-    fn methods(&self) -> &ffi::sqlite3_io_methods {
+    fn real_methods(&self) -> &ffi::sqlite3_io_methods {
         // SAFETY: the real file is open while ours is, and its methods are static.
         unsafe { &*(*self.real).pMethods }
     }
@@ -98,7 +98,7 @@ impl WalFile {
         let Ok(len) = c_int::try_from(self.gathered.len()) else {
             return ffi::SQLITE_IOERR_WRITE;
         };
-        let write = self.methods().xWrite.expect("every file is written");
+        let write = self.real_methods().xWrite.expect("every file is written");
         // SAFETY: the real file is open; the buffer holds `len` bytes.
         let rc = unsafe { write(self.real, self.gathered.as_ptr().cast(), len, self.at) };
         self.gathered.clear();
@@ -114,7 +114,7 @@ impl WalFile {
         }
         // SAFETY: a linked database file is open until it unlinks itself (in `db_close`).
         let db = unsafe { &*self.db };
-        let characteristics = db.methods().xDeviceCharacteristics;
+        let characteristics = db.real_methods().xDeviceCharacteristics;
         // SAFETY: the real database file is open.
         let power_safe = characteristics
             .is_some_and(|dc| unsafe { dc(db.real) } & ffi::SQLITE_IOCAP_POWERSAFE_OVERWRITE != 0);
@@ -191,7 +191,7 @@ unsafe extern "C" fn wal_write(
         if rc != ffi::SQLITE_OK {
             return rc;
         }
-        let write = wal.methods().xWrite.expect("every file is written");
+        let write = wal.real_methods().xWrite.expect("every file is written");
         return unsafe { write(wal.real, data, amount, offset) };
     }
     // SAFETY: SQLite passes `amount` readable bytes at `data`.
@@ -206,7 +206,7 @@ unsafe extern "C" fn wal_close(file: *mut ffi::sqlite3_file) -> c_int {
         // SAFETY: a linked database file is open until it unlinks itself (in `db_close`).
         unsafe { (*wal.db).wal = std::ptr::null_mut() };
     }
-    let close = wal.methods().xClose.expect("every file closes");
+    let close = wal.real_methods().xClose.expect("every file closes");
     let closed = unsafe { close(wal.real) };
     unsafe { std::ptr::drop_in_place(file.cast::<WalFile>()) };
     if flushed != ffi::SQLITE_OK {
@@ -225,19 +225,23 @@ macro_rules! wal_after_flush {
             if rc != ffi::SQLITE_OK {
                 return rc;
             }
-            let method = wal.methods().$method.expect("a version-1 method");
+            let method = wal.real_methods().$method.expect("every file has it");
             unsafe { method(wal.real $(, $arg)*) }
         }
     };
 }
 
-/// A log method passed to the real one as it is.
-macro_rules! wal_through {
-    ($name:ident, $method:ident ( $($arg:ident : $ty:ty),* )) => {
-        unsafe extern "C" fn $name(file: *mut ffi::sqlite3_file $(, $arg: $ty)*) -> c_int {
-            let wal = unsafe { wal(file) };
-            let method = wal.methods().$method.expect("a version-1 method");
-            unsafe { method(wal.real $(, $arg)*) }
+/// A method of a wrapped file (a log, `wal`, or a database file, `db`) passed to the real file's as
+/// it is.
+macro_rules! through {
+    ($file:ident: $name:ident, $method:ident ( $($arg:ident : $ty:ty),* ) -> $ret:ty) => {
+        unsafe extern "C" fn $name(file: *mut ffi::sqlite3_file $(, $arg: $ty)*) -> $ret {
+            let file = unsafe { $file(file) };
+            let method = file
+                .real_methods()
+                .$method
+                .expect("SQLite asks only for the methods the real file has");
+            unsafe { method(file.real $(, $arg)*) }
         }
     };
 }
@@ -254,7 +258,7 @@ unsafe extern "C" fn wal_read(
         return rc;
     }
     wal.last_read = Some(offset);
-    let read = wal.methods().xRead.expect("every file is read");
+    let read = wal.real_methods().xRead.expect("every file is read");
     unsafe { read(wal.real, data, amount, offset) }
 }
 
@@ -262,11 +266,11 @@ wal_after_flush!(wal_truncate, xTruncate(size: i64));
 wal_after_flush!(wal_sync, xSync(flags: c_int));
 wal_after_flush!(wal_file_size, xFileSize(size: *mut i64));
 wal_after_flush!(wal_file_control, xFileControl(op: c_int, arg: *mut c_void));
-wal_through!(wal_lock, xLock(level: c_int));
-wal_through!(wal_unlock, xUnlock(level: c_int));
-wal_through!(wal_check_reserved_lock, xCheckReservedLock(out: *mut c_int));
-wal_through!(wal_sector_size, xSectorSize());
-wal_through!(wal_device_characteristics, xDeviceCharacteristics());
+through!(wal: wal_lock, xLock(level: c_int) -> c_int);
+through!(wal: wal_unlock, xUnlock(level: c_int) -> c_int);
+through!(wal: wal_check_reserved_lock, xCheckReservedLock(out: *mut c_int) -> c_int);
+through!(wal: wal_sector_size, xSectorSize() -> c_int);
+through!(wal: wal_device_characteristics, xDeviceCharacteristics() -> c_int);
 
 impl DbFile {
     /// Makes `file` the database file whose real file object is `inner`, named at `name`.
@@ -294,7 +298,7 @@ impl DbFile {
         }
     }
 
-    fn methods(&self) -> &ffi::sqlite3_io_methods {
+    fn real_methods(&self) -> &ffi::sqlite3_io_methods {
         // SAFETY: the real file is open while ours is, and its methods are static.
         unsafe { &*(*self.real).pMethods }
     }
@@ -353,7 +357,7 @@ unsafe extern "C" fn db_close(file: *mut ffi::sqlite3_file) -> c_int {
         unsafe { (*db.wal).db = std::ptr::null_mut() };
     }
     forget_database(db.name);
-    let close = db.methods().xClose.expect("every file closes");
+    let close = db.real_methods().xClose.expect("every file closes");
     let closed = unsafe { close(db.real) };
     unsafe { std::ptr::drop_in_place(file.cast::<DbFile>()) };
     closed
@@ -364,7 +368,7 @@ unsafe extern "C" fn db_close(file: *mut ffi::sqlite3_file) -> c_int {
 unsafe extern "C" fn db_shm_barrier(file: *mut ffi::sqlite3_file) {
     let db = unsafe { db(file) };
     db.flush_wal();
-    let barrier = db.methods().xShmBarrier.expect("a version-2 method");
+    let barrier = db.real_methods().xShmBarrier.expect("a version-2 method");
     unsafe { barrier(db.real) }
 }
 
@@ -380,40 +384,29 @@ unsafe extern "C" fn db_shm_lock(
     if flags & ffi::SQLITE_SHM_UNLOCK != 0 && offset <= WRITE_LOCK && WRITE_LOCK < offset + n {
         db.flush_wal();
     }
-    let lock = db.methods().xShmLock.expect("a version-2 method");
+    let lock = db.real_methods().xShmLock.expect("a version-2 method");
     unsafe { lock(db.real, offset, n, flags) }
 }
 
-/// A database file method passed to the real one as it is.
-macro_rules! db_through {
-    ($name:ident, $method:ident ( $($arg:ident : $ty:ty),* ) -> $ret:ty) => {
-        unsafe extern "C" fn $name(file: *mut ffi::sqlite3_file $(, $arg: $ty)*) -> $ret {
-            let db = unsafe { db(file) };
-            let method = db.methods().$method.expect("SQLite asks only for the real file's methods");
-            unsafe { method(db.real $(, $arg)*) }
-        }
-    };
-}
-
-db_through!(db_read, xRead(data: *mut c_void, amount: c_int, offset: i64) -> c_int);
-db_through!(db_write, xWrite(data: *const c_void, amount: c_int, offset: i64) -> c_int);
-db_through!(db_truncate, xTruncate(size: i64) -> c_int);
-db_through!(db_sync, xSync(flags: c_int) -> c_int);
-db_through!(db_file_size, xFileSize(size: *mut i64) -> c_int);
-db_through!(db_lock, xLock(level: c_int) -> c_int);
+through!(db: db_read, xRead(data: *mut c_void, amount: c_int, offset: i64) -> c_int);
+through!(db: db_write, xWrite(data: *const c_void, amount: c_int, offset: i64) -> c_int);
+through!(db: db_truncate, xTruncate(size: i64) -> c_int);
+through!(db: db_sync, xSync(flags: c_int) -> c_int);
+through!(db: db_file_size, xFileSize(size: *mut i64) -> c_int);
+through!(db: db_lock, xLock(level: c_int) -> c_int);
 /// Releasing a lock on the database file: in exclusive locking mode SQLite releases no log-index
 /// lock, and this is where a transaction ends, so what a rollback left gathered goes first.
 unsafe extern "C" fn db_unlock(file: *mut ffi::sqlite3_file, level: c_int) -> c_int {
     let db = unsafe { db(file) };
     db.flush_wal();
-    let unlock = db.methods().xUnlock.expect("every file unlocks");
+    let unlock = db.real_methods().xUnlock.expect("every file unlocks");
     unsafe { unlock(db.real, level) }
 }
 
-db_through!(db_check_reserved_lock, xCheckReservedLock(out: *mut c_int) -> c_int);
-db_through!(db_file_control, xFileControl(op: c_int, arg: *mut c_void) -> c_int);
-db_through!(db_sector_size, xSectorSize() -> c_int);
-db_through!(db_device_characteristics, xDeviceCharacteristics() -> c_int);
+through!(db: db_check_reserved_lock, xCheckReservedLock(out: *mut c_int) -> c_int);
+through!(db: db_file_control, xFileControl(op: c_int, arg: *mut c_void) -> c_int);
+through!(db: db_sector_size, xSectorSize() -> c_int);
+through!(db: db_device_characteristics, xDeviceCharacteristics() -> c_int);
 unsafe extern "C" fn db_shm_map(
     file: *mut ffi::sqlite3_file,
     page: c_int,
@@ -423,7 +416,7 @@ unsafe extern "C" fn db_shm_map(
 ) -> c_int {
     let db = unsafe { db(file) };
     let map = db
-        .methods()
+        .real_methods()
         .xShmMap
         .expect("only called when the real file has it");
     let rc = unsafe { map(db.real, page, size, extend, out) };
@@ -431,6 +424,6 @@ unsafe extern "C" fn db_shm_map(
     rc
 }
 
-db_through!(db_shm_unmap, xShmUnmap(delete: c_int) -> c_int);
-db_through!(db_fetch, xFetch(offset: i64, amount: c_int, out: *mut *mut c_void) -> c_int);
-db_through!(db_unfetch, xUnfetch(offset: i64, page: *mut c_void) -> c_int);
+through!(db: db_shm_unmap, xShmUnmap(delete: c_int) -> c_int);
+through!(db: db_fetch, xFetch(offset: i64, amount: c_int, out: *mut *mut c_void) -> c_int);
+through!(db: db_unfetch, xUnfetch(offset: i64, page: *mut c_void) -> c_int);

@@ -35,7 +35,7 @@ mod files;
 
 use files::{DbFile, WRAPPED_OFFSET, WalFile};
 use rusqlite::ffi;
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::ffi::{c_char, c_int, c_void};
 use std::sync::{Mutex, OnceLock};
 
@@ -49,7 +49,7 @@ static REGISTERED: OnceLock<c_int> = OnceLock::new();
 
 /// The open database files, by the address of their name: SQLite gives a log the name of its
 /// database in the same memory (`sqlite3_filename_database`), which is how the two are linked.
-static DATABASES: Mutex<Option<HashMap<usize, usize>>> = Mutex::new(None);
+static DATABASES: Mutex<BTreeMap<usize, usize>> = Mutex::new(BTreeMap::new());
 
 /// Makes the `rapport` VFS the process's default, once, before the store opens a connection.
 pub fn register() -> anyhow::Result<()> {
@@ -139,7 +139,6 @@ unsafe extern "C" fn open(
             return rc;
         }
         let mut databases = DATABASES.lock().unwrap_or_else(|e| e.into_inner());
-        let databases = databases.get_or_insert_with(HashMap::new);
         if is_db {
             DbFile::wrap(file, inner, name as usize);
             databases.insert(name as usize, file as usize);
@@ -157,9 +156,7 @@ unsafe extern "C" fn open(
 /// Forgets a database file that closes.
 fn forget_database(name: usize) {
     let mut databases = DATABASES.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(databases) = databases.as_mut() {
-        databases.remove(&name);
-    }
+    databases.remove(&name);
 }
 
 /// The VFS methods other than `xOpen`, each passed to the real VFS.

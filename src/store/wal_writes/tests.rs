@@ -82,24 +82,45 @@ fn every_commit_is_whole_on_disk_once_readers_can_see_it() {
 /// would land over what another connection committed meanwhile.
 #[test]
 fn a_rolled_back_transaction_never_lands_over_later_commits() {
+    rollback_then_commit_elsewhere("NORMAL");
+}
+
+/// In exclusive locking mode SQLite releases no log-index lock: a transaction ends with the
+/// database file's unlock, and what it left gathered must not land after it.
+#[test]
+fn a_rollback_in_exclusive_locking_mode_never_lands_over_later_commits() {
+    rollback_then_commit_elsewhere("EXCLUSIVE");
+}
+
+/// Connection A spills 400 rows in a transaction under `locking_mode`, returns to normal locking
+/// and rolls back; B commits 1000 rows; A reads. The files then hold B's rows, whole.
+fn rollback_then_commit_elsewhere(locking_mode: &str) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("rollback.db");
-    let (a, b) = (writer(&path, "FULL"), writer(&path, "FULL"));
-    insert(&b, "first", 5);
-    b.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+    let a = writer(&path, "FULL");
+    insert(&a, "first", 5);
+    a.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
         .unwrap();
+    let set_locking_mode = |mode: &str| {
+        a.query_row(&format!("PRAGMA locking_mode = {mode}"), [], |_| Ok(()))
+            .unwrap()
+    };
+    set_locking_mode(locking_mode);
     a.execute_batch("PRAGMA cache_size = 5; BEGIN IMMEDIATE")
         .unwrap();
     insert(&a, "rolled-back", 400);
+    set_locking_mode("NORMAL");
     a.execute_batch("ROLLBACK").unwrap();
+    let b = writer(&path, "FULL");
     b.execute_batch("BEGIN IMMEDIATE").unwrap();
     insert(&b, "second", 1000);
     b.execute_batch("COMMIT").unwrap();
+    assert_eq!(count(&a), 1005);
     drop(a);
 
     let reader = plain_reader(&path);
-    assert_eq!(integrity(&reader), "ok");
-    assert_eq!(count(&reader), 1005);
+    assert_eq!(integrity(&reader), "ok", "{locking_mode}");
+    assert_eq!(count(&reader), 1005, "{locking_mode}");
 }
 
 /// Without power-safe overwrites, SQLite pads the last frames of a commit to a sector boundary and
@@ -162,37 +183,6 @@ fn as_a_kill_leaves_it(path: &Path) -> (tempfile::TempDir, Connection) {
     }
     let reader = plain_reader(&copy.path().join("copy.db"));
     (copy, reader)
-}
-
-/// In exclusive locking mode SQLite releases no log-index lock: a transaction ends with the
-/// database file's unlock, and what it left gathered must not land after it.
-#[test]
-fn a_rollback_in_exclusive_locking_mode_never_lands_over_later_commits() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("exclusive.db");
-    let a = writer(&path, "FULL");
-    insert(&a, "first", 5);
-    a.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
-        .unwrap();
-    a.query_row("PRAGMA locking_mode = EXCLUSIVE", [], |_| Ok(()))
-        .unwrap();
-    a.execute_batch("PRAGMA cache_size = 5; BEGIN IMMEDIATE")
-        .unwrap();
-    insert(&a, "rolled-back", 400);
-    a.query_row("PRAGMA locking_mode = NORMAL", [], |_| Ok(()))
-        .unwrap();
-    a.execute_batch("ROLLBACK").unwrap();
-    let b = writer(&path, "FULL");
-    b.execute_batch("BEGIN IMMEDIATE").unwrap();
-    insert(&b, "second", 1000);
-    b.execute_batch("COMMIT").unwrap();
-    a.query_row("SELECT COUNT(*) FROM t", [], |row| row.get::<_, i64>(0))
-        .unwrap();
-    drop(a);
-
-    let reader = plain_reader(&path);
-    assert_eq!(integrity(&reader), "ok");
-    assert_eq!(count(&reader), 1005);
 }
 
 /// Exclusive locking mode chosen before WAL keeps the log index on the heap: SQLite then makes no
