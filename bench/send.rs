@@ -8,7 +8,6 @@
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::Instant;
 
 mod smtp_shop;
 use smtp_shop::{concurrency, free_port, rapport, start_sink};
@@ -29,8 +28,13 @@ fn main() {
     }
 
     let size = message_size(ws);
+    let sink_cpu = || cpu_seconds(sink.id());
+    let before = sink_cpu();
     let source = time_smtp_source(sink_addr, n, size);
-    let (rapport, rss_kib) = time_rapport(ws);
+    let between = sink_cpu();
+    let rapport = time_rapport(ws);
+    let sink_for_rapport = sink_cpu() - between;
+    let sink_for_source = between - before;
     let _ = sink.kill();
     let _ = sink.wait();
 
@@ -44,17 +48,37 @@ fn main() {
         concurrency()
     );
     println!(
-        "smtp-source (reused connections)   {:>8.0} msg/s  ({source:.2} s)",
-        n as f64 / source
+        "smtp-source (reused connections)   {:>8.0} msg/s  ({:.2} s)",
+        n as f64 / source.wall,
+        source.wall
     );
     println!(
-        "rapport send (render, track, build) {:>8.0} msg/s  ({rapport:.2} s)  peak RSS {:.1} MB",
-        n as f64 / rapport,
-        rss_kib as f64 / 1024.0
+        "rapport send (render, track, build) {:>8.0} msg/s  ({:.2} s)  peak RSS {:.1} MB",
+        n as f64 / rapport.wall,
+        rapport.wall,
+        rapport.peak_rss_kib as f64 / 1024.0
     );
     println!(
         "rapport / smtp-source               {:>8.2}",
-        source / rapport
+        source.wall / rapport.wall
+    );
+    // The machine is shared by the client and the sink: what each message costs them both in CPU
+    // bounds the rate, whatever the latency.
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    let per_message = |seconds: f64| seconds / n as f64 * 1e6;
+    let busy = |cpu: f64, wall: f64| cpu / wall;
+    println!(
+        "CPU per message, client + smtp-sink: smtp-source {:.0} + {:.0} µs, rapport {:.0} + {:.0} µs",
+        per_message(source.cpu),
+        per_message(sink_for_source),
+        per_message(rapport.cpu),
+        per_message(sink_for_rapport)
+    );
+    println!(
+        "cores busy (of {cores}): {:.2} during smtp-source, {:.2} during rapport; rapport at half smtp-source's rate would need {:.2}",
+        busy(source.cpu + sink_for_source, source.wall),
+        busy(rapport.cpu + sink_for_rapport, rapport.wall),
+        (rapport.cpu + sink_for_rapport) / (2.0 * source.wall)
     );
 }
 
@@ -109,9 +133,10 @@ fn message_size(ws: &Path) -> usize {
     out.stdout.len()
 }
 
-fn time_smtp_source(sink: SocketAddr, n: usize, size: usize) -> f64 {
-    let start = Instant::now();
-    let status = Command::new("/usr/sbin/smtp-source")
+/// `smtp-source` sending `n` messages of `size` bytes over reused connections.
+fn time_smtp_source(sink: SocketAddr, n: usize, size: usize) -> Measured {
+    let mut command = Command::new("/usr/sbin/smtp-source");
+    command
         .args([
             "-d",
             "-s",
@@ -127,37 +152,69 @@ fn time_smtp_source(sink: SocketAddr, n: usize, size: usize) -> f64 {
             "-t",
             "customer@example.com",
         ])
-        .arg(sink.to_string())
-        .status()
-        .unwrap();
-    assert!(status.success());
-    start.elapsed().as_secs_f64()
+        .arg(sink.to_string());
+    measure(command, "smtp-source")
 }
 
-/// Wall seconds and peak RSS (KiB) of `rapport send newsletter`.
+/// `rapport send newsletter`.
+fn time_rapport(ws: &Path) -> Measured {
+    let mut command = rapport(ws, &["send", "newsletter", "--wait-retries", "0"]);
+    command.stdout(Stdio::null());
+    let measured = measure(command, "rapport send");
+    eprintln!(
+        "rapport CPU: user {:.2} s, system {:.2} s",
+        measured.user, measured.system
+    );
+    measured
+}
+
+/// What a finished child process took.
+pub struct Measured {
+    /// Seconds from spawn to exit.
+    pub wall: f64,
+    /// CPU seconds, user and system.
+    pub user: f64,
+    pub system: f64,
+    /// `user + system`.
+    pub cpu: f64,
+    pub peak_rss_kib: i64,
+}
+
+/// Runs `command` to its end, which must be a success, and says what it took (`wait4`'s rusage).
 #[expect(
     clippy::zombie_processes,
     reason = "the child is reaped by wait4, which also reports its rusage"
 )]
-fn time_rapport(ws: &Path) -> (f64, i64) {
-    let start = Instant::now();
-    let child = rapport(ws, &["send", "newsletter", "--wait-retries", "0"])
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
+pub fn measure(mut command: Command, what: &str) -> Measured {
+    let start = std::time::Instant::now();
+    let child = command.spawn().unwrap();
     let mut status = 0;
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
     // SAFETY: wait4 on our own child's pid with valid pointers; it reaps the child and fills `usage`.
     let pid = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };
     assert!(
         pid > 0 && libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-        "rapport send failed"
+        "{what} failed"
     );
-    let cpu = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    eprintln!(
-        "rapport CPU: user {:.2} s, system {:.2} s",
-        cpu(usage.ru_utime),
-        cpu(usage.ru_stime)
-    );
-    (start.elapsed().as_secs_f64(), usage.ru_maxrss)
+    let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    let (user, system) = (seconds(usage.ru_utime), seconds(usage.ru_stime));
+    Measured {
+        wall: start.elapsed().as_secs_f64(),
+        user,
+        system,
+        cpu: user + system,
+        peak_rss_kib: usage.ru_maxrss,
+    }
+}
+
+/// The CPU seconds (user and system) that a running process has used so far, from
+/// `/proc/PID/stat`: how the bench charges smtp-sink, which runs throughout.
+pub fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // The fields after the command name, which is in parentheses and may hold spaces.
+    let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
+    // utime and stime are the 14th and 15th fields of the line, in clock ticks.
+    let ticks = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
+    // SAFETY: sysconf only reads a system constant.
+    ticks / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64
 }
