@@ -22,6 +22,41 @@ impl Workspace {
         })
     }
 
+    /// Refuses a tracking secret that rapport's own files publish ([`config::PUBLISHED_SECRETS`])
+    /// where links reach people or come back from them: anyone could forge this shop's unsubscribe
+    /// links with it. `doing` names what was asked (`rapport send` through SMTP, the daemon, the
+    /// tracking server). The error points into rapport.toml, or names the environment variable the
+    /// secret came from.
+    pub fn refuse_published_secret(&self, doing: &str) -> anyhow::Result<()> {
+        let Some((setting, secret)) = config::published_secret(&self.config) else {
+            return Ok(());
+        };
+        let problem = format!(
+            "the tracking {setting} is an example published with rapport: anyone could forge this shop's \
+             unsubscribe and tracking links, so {doing} refuses it"
+        );
+        let hint = "replace it with the output of `openssl rand -hex 32` (links of mail already sent with it stop working, \
+                    as they should)";
+        let text = std::fs::read_to_string(self.dir.join(config::CONFIG_FILE)).unwrap_or_default();
+        match text.find(secret) {
+            Some(at) => Err(crate::diagnostic::Diagnostic::new(
+                config::CONFIG_FILE,
+                text.as_str(),
+                at..at + secret.len(),
+                problem,
+            )
+            .with_hint(hint)
+            .into()),
+            None => {
+                let variable = match setting {
+                    "secret" => config::TRACKING_SECRET_ENV,
+                    _ => config::PREVIOUS_SECRETS_ENV,
+                };
+                anyhow::bail!("{variable}: {problem}\n  = hint: {hint}")
+            }
+        }
+    }
+
     /// Opens the workspace database, creating and migrating it as needed.
     pub async fn open_store(&self) -> anyhow::Result<Store> {
         Store::open(&self.config.database.url, &self.dir).await

@@ -378,7 +378,8 @@ on_both_databases!(
     migrate_applies_and_then_finds_nothing_to_do
 );
 
-/// A workspace that copied the published example secret is warned, not refused.
+/// A workspace that copied the published example secret is warned by `check`: with the outbox it
+/// stays a workspace to try rapport out with.
 #[tokio::test]
 async fn the_published_example_secret_gets_a_warning() {
     let shop = Shop::new(Engine::Sqlite).await;
@@ -392,10 +393,113 @@ async fn the_published_example_secret_gets_a_warning() {
 
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
-        stderr(&out).contains("warning: the tracking secret is the example published with rapport"),
+        stderr(&out).contains(
+            "warning: the tracking secret is an example published with rapport: anyone could forge"
+        ),
         "{}",
         stderr(&out)
     );
+}
+
+/// No mail that reaches people is signed with a published secret, and no server honours links
+/// signed with one: `send` through SMTP, `serve` and the daemon refuse it, pointing at the line, and
+/// store nothing.
+#[tokio::test]
+async fn a_published_secret_signs_no_real_mail() {
+    let shop = Shop::new(Engine::Sqlite).await;
+    let example = std::fs::read_to_string(common::repo_file("rapport.toml")).unwrap();
+    let line = 1 + example
+        .lines()
+        .position(|l| l.starts_with("secret = "))
+        .unwrap();
+    shop.write(
+        "rapport.toml",
+        &example.replace("transport = \"outbox\"", "transport = \"smtp\""),
+    );
+
+    for args in [
+        &["send", "newsletter"][..],
+        &["serve", "--listen", "127.0.0.1:0"],
+        &["daemon", "--no-server"],
+    ] {
+        let out = shop.rapport(args);
+
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert!(
+            err.contains("the tracking secret is an example published with rapport")
+                && err.contains(&format!("rapport.toml:{line}:"))
+                && err.contains("openssl rand -hex 32"),
+            "{args:?}: {err}"
+        );
+    }
+    assert!(!shop.path().join("test.db").exists(), "nothing was stored");
+}
+
+/// A published secret given through the environment, or kept among the previous secrets (which
+/// still verify links), is refused the same way, naming where it came from.
+#[tokio::test]
+async fn a_published_secret_is_refused_from_the_environment_and_among_previous_secrets() {
+    let shop = Shop::new(Engine::Sqlite).await;
+    let published = rapport::config::PUBLISHED_SECRETS[0];
+
+    let out = shop
+        .command(&["serve", "--listen", "127.0.0.1:0"])
+        .env("RAPPORT_TRACKING_SECRET", published)
+        .output()
+        .unwrap();
+
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out)
+            .contains("RAPPORT_TRACKING_SECRET: the tracking secret is an example published"),
+        "{}",
+        stderr(&out)
+    );
+
+    let config = std::fs::read_to_string(shop.path().join("rapport.toml")).unwrap();
+    shop.write(
+        "rapport.toml",
+        &config.replace(
+            "[tracking]\n",
+            &format!("[tracking]\nprevious_secrets = [\"{published}\"]\n"),
+        ),
+    );
+    let out = shop.rapport(&["serve", "--listen", "127.0.0.1:0"]);
+
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("the tracking previous_secrets is an example published"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// Every secret that rapport's example workspace and docs show is known as published, so that a
+/// new example cannot slip into real mail.
+#[test]
+fn every_secret_the_repository_shows_is_known_as_published() {
+    let mut files = vec![common::repo_file("rapport.toml")];
+    for entry in std::fs::read_dir(common::repo_file("docs")).unwrap() {
+        files.push(entry.unwrap().path());
+    }
+    let mut shown = 0;
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap_or_default();
+        for line in text.lines().filter(|l| l.contains("secret")) {
+            for word in line.split(|c: char| !c.is_ascii_alphanumeric()) {
+                if word.len() >= 32 && word.chars().all(|c| c.is_ascii_hexdigit()) {
+                    shown += 1;
+                    assert!(
+                        rapport::config::PUBLISHED_SECRETS.contains(&word),
+                        "{}: {word} is shown but not in PUBLISHED_SECRETS",
+                        file.display()
+                    );
+                }
+            }
+        }
+    }
+    assert!(shown >= 3, "found only {shown} secrets");
 }
 
 /// The [delivery] example of docs/sending.md is valid configuration.

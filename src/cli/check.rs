@@ -63,17 +63,16 @@ pub async fn run(dir: &Path, _args: Args) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// The example workspace at the root of rapport's repository has its secret in public; a shop that
-/// copied it could have its links forged.
+/// The example workspace at the root of rapport's repository, and the docs, have their secrets in
+/// public; a shop that copied one could have its links forged. `check` warns (the example workspace
+/// stays usable with the outbox); sending through SMTP, the daemon and `serve` refuse it
+/// ([`Workspace::refuse_published_secret`]).
 fn warn_if_secret_is_published(workspace: &Workspace) {
-    let published = include_str!("../../rapport.toml")
-        .lines()
-        .find_map(|line| line.trim().strip_prefix("secret = \""))
-        .and_then(|rest| rest.split('"').next());
-    if published == Some(workspace.config.tracking.secret.get_ref().expose()) {
+    if let Some((setting, _)) = crate::config::published_secret(&workspace.config) {
         eprintln!(
-            "warning: the tracking secret is the example published with rapport: anyone could forge your \
-             tracking and unsubscribe links\n  = hint: replace it with the output of `openssl rand -hex 32`\n"
+            "warning: the tracking {setting} is an example published with rapport: anyone could forge your \
+             tracking and unsubscribe links, so `rapport send` through SMTP, `rapport daemon` and `rapport serve` \
+             refuse it\n  = hint: replace it with the output of `openssl rand -hex 32`\n"
         );
     }
 }

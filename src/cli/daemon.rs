@@ -9,6 +9,7 @@
 //! secret, sender and campaign topics. The database and the server's address stay as they started.
 
 use crate::clock::Clock;
+use crate::config::Transport;
 use crate::daemon::{CampaignComposers, run_daemon};
 use crate::server::{AppState, Limits, serve};
 use crate::template::Library;
@@ -35,7 +36,7 @@ pub struct Args {
 pub async fn run(dir: &Path, args: Args) -> anyhow::Result<ExitCode> {
     // First of all: SIGHUP's default is to end the process, and systemd would not restart it.
     let mut hangups = hangups()?;
-    let mut loaded = Loaded::read(dir)?;
+    let mut loaded = Loaded::read(dir, !args.no_server)?;
     let workspace = &loaded.workspace;
     let clock = Clock::from_env()?;
     let store = Arc::new(workspace.open_store().await?);
@@ -96,7 +97,7 @@ pub async fn run(dir: &Path, args: Args) -> anyhow::Result<ExitCode> {
             round.clone(),
         );
         let reload = async {
-            reloaded = Some(next_valid_reload(dir, &mut hangups).await);
+            reloaded = Some(next_valid_reload(dir, !args.no_server, &mut hangups).await);
             tracing::info!("reloading rapport.toml and the templates");
             round.cancel();
             std::future::pending::<()>().await
@@ -143,9 +144,14 @@ struct Loaded {
 }
 
 impl Loaded {
-    /// Reads rapport.toml and the templates; fails if a campaign could not send with them.
-    fn read(dir: &Path) -> anyhow::Result<Loaded> {
+    /// Reads rapport.toml and the templates; fails if a campaign could not send with them, or if
+    /// a published secret would sign mail that goes out through SMTP or links that the tracking
+    /// server (`serving`) honours.
+    fn read(dir: &Path, serving: bool) -> anyhow::Result<Loaded> {
         let workspace = Workspace::load(dir)?;
+        if serving || *workspace.config.delivery.transport.get_ref() == Transport::Smtp {
+            workspace.refuse_published_secret("`rapport daemon`")?;
+        }
         let (library, _problems) = Library::load(&workspace.templates_dir())?;
         CampaignComposers::new(&workspace, &library)?;
         Ok(Loaded { workspace, library })
@@ -160,10 +166,14 @@ fn hangups() -> anyhow::Result<tokio::signal::unix::Signal> {
 
 /// Waits for a SIGHUP after which rapport.toml and the templates can be used; one that cannot is
 /// reported, and the daemon goes on as it was.
-async fn next_valid_reload(dir: &Path, hangups: &mut tokio::signal::unix::Signal) -> Loaded {
+async fn next_valid_reload(
+    dir: &Path,
+    serving: bool,
+    hangups: &mut tokio::signal::unix::Signal,
+) -> Loaded {
     loop {
         hangups.recv().await;
-        match Loaded::read(dir) {
+        match Loaded::read(dir, serving) {
             Ok(loaded) => return loaded,
             Err(error) => {
                 tracing::error!("reload refused, the daemon goes on as it was: {error:#}")

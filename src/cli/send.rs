@@ -9,7 +9,7 @@ use super::preview::{find_campaign, load_template};
 use super::progress::Progress;
 use crate::campaign::{Links, Pass, RunSummary, Start, deliver_pass, plan_triggers, start_run};
 use crate::clock::Clock;
-use crate::config::CampaignConfig;
+use crate::config::{CampaignConfig, Transport};
 use crate::message::Composer;
 use crate::schedule::Timing;
 use crate::store::Store;
@@ -40,6 +40,9 @@ pub struct Args {
 
 pub async fn run(dir: &Path, args: Args) -> anyhow::Result<ExitCode> {
     let workspace = Workspace::load(dir)?;
+    if !args.dry_run && *workspace.config.delivery.transport.get_ref() == Transport::Smtp {
+        workspace.refuse_published_secret("`rapport send` through SMTP")?;
+    }
     let campaign = find_campaign(&workspace, &args.campaign)?;
     let library = load_template(&workspace, campaign)?;
     let composer = Composer::new(&workspace.config, campaign, &library)

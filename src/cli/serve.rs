@@ -22,6 +22,7 @@ pub struct Args {
 
 pub async fn run(dir: &Path, args: Args) -> anyhow::Result<ExitCode> {
     let workspace = Workspace::load(dir)?;
+    workspace.refuse_published_secret("`rapport serve`")?;
     let store = Arc::new(workspace.open_store().await?);
     let address = args.listen.unwrap_or(workspace.config.tracking.listen);
     let listener = TcpListener::bind(address)

@@ -31,6 +31,33 @@ const EXAMPLE_SECRETS: &[&str] = &[
 ];
 const MIN_SECRET_LEN: usize = 32;
 
+/// Secrets that rapport's own files publish: the example workspace's `rapport.toml` (also shown in
+/// docs/configuration.md) and the rotation example of docs/operations.md. Fine for trying rapport
+/// out; anyone can forge links with them, so [`published_secret`] keeps them from real mail.
+pub const PUBLISHED_SECRETS: &[&str] = &[
+    "3f9c1e0a7b5d48e2a6c4f1d9b8e7a3c5d2f0e9b7a6c5d4e3f2a1b0c9d8e7f6a5",
+    "6b1f0e9d8c7a5b4e3d2c1f0a9b8e7d6c5b4a3f2e1d0c9b8a7f6e5d4c3b2a1f0e",
+];
+
+/// Where `config` uses a [published](PUBLISHED_SECRETS) secret, if it does: `(setting, secret)`,
+/// the setting being `secret` or `previous_secrets`.
+pub fn published_secret(config: &Config) -> Option<(&'static str, &str)> {
+    let published = |secret: &str| PUBLISHED_SECRETS.contains(&secret.trim());
+    let tracking = &config.tracking;
+    let current = tracking.secret.get_ref().expose();
+    if published(current) {
+        return Some(("secret", current));
+    }
+    let previous = tracking
+        .previous_secrets
+        .iter()
+        .map(|s| s.get_ref().expose());
+    previous
+        .into_iter()
+        .find(|s| published(s))
+        .map(|s| ("previous_secrets", s))
+}
+
 /// Loads `DIR/rapport.toml` and applies `RAPPORT_DATABASE_URL`, `RAPPORT_SMTP_URL`,
 /// `RAPPORT_TRACKING_SECRET` and `RAPPORT_TRACKING_PREVIOUS_SECRETS`.
 pub fn load(dir: &Path) -> anyhow::Result<Config> {
