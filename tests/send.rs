@@ -884,3 +884,179 @@ on_both_databases!(
     a_dry_run_reports_and_records_nothing,
     a_dry_run_reports_and_records_nothing
 );
+
+/// What a [`RefusingRelay`] answers to RCPT for an address: a whole reply line, or `None` to accept.
+type Refusal = dyn Fn(&str) -> Option<&'static str> + Send + Sync;
+
+/// A relay on loopback that refuses some recipients at RCPT, as `refusal` says, and takes the
+/// other messages, remembering both. One thread per connection, no PIPELINING: what smtp-sink
+/// cannot do, a reply chosen by recipient.
+struct RefusingRelay {
+    addr: std::net::SocketAddr,
+    delivered: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    refused: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl RefusingRelay {
+    fn start(refusal: std::sync::Arc<Refusal>) -> RefusingRelay {
+        use std::io::{BufRead, BufReader, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let relay = RefusingRelay {
+            addr: listener.local_addr().unwrap(),
+            delivered: Default::default(),
+            refused: Default::default(),
+        };
+        let (delivered, refused) = (relay.delivered.clone(), relay.refused.clone());
+        std::thread::spawn(move || {
+            for socket in listener.incoming() {
+                let Ok(socket) = socket else { return };
+                let (delivered, refused, refusal) =
+                    (delivered.clone(), refused.clone(), refusal.clone());
+                std::thread::spawn(move || {
+                    let mut out = socket.try_clone().unwrap();
+                    let mut lines = BufReader::new(socket);
+                    let mut reply = |text: &str| out.write_all(text.as_bytes()).is_ok();
+                    reply("220 relay.example ESMTP\r\n");
+                    let mut recipient = String::new();
+                    let mut line = String::new();
+                    while {
+                        line.clear();
+                        lines.read_line(&mut line).unwrap_or(0) > 0
+                    } {
+                        let verb = line.get(..4).unwrap_or_default().to_ascii_uppercase();
+                        let ok = match verb.as_str() {
+                            "EHLO" => reply("250-relay.example\r\n250 8BITMIME\r\n"),
+                            "RCPT" => {
+                                recipient =
+                                    line.split(['<', '>']).nth(1).unwrap_or_default().into();
+                                match refusal(&recipient) {
+                                    Some(refusing) => {
+                                        refused.lock().unwrap().push(recipient.clone());
+                                        reply(&format!("{refusing}\r\n"))
+                                    }
+                                    None => reply("250 2.1.5 ok\r\n"),
+                                }
+                            }
+                            "DATA" => {
+                                reply("354 go ahead\r\n");
+                                while {
+                                    line.clear();
+                                    lines.read_line(&mut line).unwrap_or(0) > 0 && line != ".\r\n"
+                                } {}
+                                // A connection dropped before the final "." delivers nothing.
+                                if line != ".\r\n" {
+                                    return;
+                                }
+                                delivered.lock().unwrap().push(recipient.clone());
+                                reply("250 2.0.0 queued\r\n")
+                            }
+                            "QUIT" => {
+                                reply("221 bye\r\n");
+                                false
+                            }
+                            _ => reply("250 ok\r\n"),
+                        };
+                        if !ok {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        relay
+    }
+
+    fn url(&self) -> String {
+        format!("smtp://{}", self.addr)
+    }
+}
+
+/// Policy rejections (5.7.x: DMARC, a blocklist) say that the shop's own setup is wrong: the
+/// messages fail, nobody is suppressed for them, and once ten pile up the run pauses with a warning
+/// instead of failing everyone. A mailbox error (5.1.1) still suppresses its address. Once the setup
+/// is fixed, the paused run goes on, and the customers refused for policy get the next run's mail.
+async fn policy_rejections_pause_the_run_and_suppress_nobody(engine: Engine) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let fixed = std::sync::Arc::new(AtomicBool::new(false));
+    let setup_fixed = fixed.clone();
+    let refusing = RefusingRelay::start(std::sync::Arc::new(move |address: &str| {
+        let n: usize = address
+            .trim_start_matches('c')
+            .split('@')
+            .next()?
+            .parse()
+            .ok()?;
+        match n {
+            0 => Some("550 5.1.1 no such user"),
+            1..=20 if !setup_fixed.load(Ordering::SeqCst) => {
+                Some("550 5.7.1 message rejected: sender not authorized (DMARC)")
+            }
+            _ => None,
+        }
+    }));
+    // One worker: at most one more message is refused once the tenth refusal pauses the run.
+    let shop = common::shop_with(
+        engine,
+        &common::numbered_customers(30),
+        &format!(
+            "[delivery]\ntransport = \"smtp\"\nsmtp_url = \"{}\"\nconcurrency = 1\n\n\
+             [[campaign]]\nname = \"news\"\nsegment = \"everyone\"\ntemplate = \"winback\"\n",
+            refusing.url()
+        ),
+    )
+    .await;
+
+    let first = shop.rapport(&["send", "news"]);
+
+    let report = format!("{}{}", stdout(&first), stderr(&first));
+    let (_, reasons) = figure(&first, "failed");
+    assert!(
+        reasons.contains("policy 10") || reasons.contains("policy 11"),
+        "{report}"
+    );
+    assert!(
+        stderr(&first).contains("10 messages were refused by the receiving servers' policy"),
+        "{report}"
+    );
+    let (waiting, _) = figure(&first, "waiting");
+    assert!(waiting > 0, "the run paused rather than go on: {report}");
+    let refused_for_policy: Vec<String> = refusing
+        .refused
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|a| *a != "c0@example.com")
+        .cloned()
+        .collect();
+
+    // The shop fixes its DNS: the paused run goes on, then a new run goes out.
+    fixed.store(true, Ordering::SeqCst);
+    let resumed = shop.rapport(&["send", "news"]);
+    let delivered_before = refusing.delivered.lock().unwrap().len();
+    let again = shop.rapport(&["send", "news", "--new-run"]);
+
+    assert!(resumed.status.success(), "{}", stderr(&resumed));
+    assert_eq!(
+        delivered_before,
+        29 - refused_for_policy.len(),
+        "the paused run sent the rest, but the bounced address and the failed messages"
+    );
+    assert!(again.status.success(), "{}", stderr(&again));
+    let delivered = refusing.delivered.lock().unwrap();
+    for customer in &refused_for_policy {
+        assert_eq!(
+            delivered.iter().filter(|a| *a == customer).count(),
+            1,
+            "{customer}, refused for policy, gets the next run's message"
+        );
+    }
+    assert!(
+        !delivered.iter().any(|a| a == "c0@example.com"),
+        "the bounced address is suppressed"
+    );
+    assert_eq!(figure(&again, "skipped"), (1, "suppressed 1".to_string()));
+}
+on_both_databases!(
+    policy_rejections_pause_the_run_and_suppress_nobody,
+    policy_rejections_pause_the_run_and_suppress_nobody
+);
