@@ -33,6 +33,58 @@ async fn unknown_key_names_file_line_and_nearest_key() {
     assert!(err.contains("hint: did you mean `concurrency`?"), "{err}");
 }
 
+/// A workspace without a tracking secret, or without a postal address (the law wants one in every
+/// marketing email), is refused by every command that would send, and `check` says where.
+#[tokio::test]
+async fn a_missing_secret_or_an_empty_postal_address_is_an_error() {
+    let shop = Shop::new(Engine::Sqlite).await;
+    let config = std::fs::read_to_string(shop.path().join("rapport.toml")).unwrap();
+    let line_of = |prefix: &str| 1 + config.lines().position(|l| l.starts_with(prefix)).unwrap();
+    let cases = [
+        (
+            config
+                .lines()
+                .filter(|l| !l.starts_with("secret = "))
+                .collect::<Vec<_>>()
+                .join("\n"),
+            format!(
+                "rapport.toml:{}:1: error: missing key `secret`",
+                line_of("[tracking]")
+            ),
+        ),
+        (
+            config
+                .lines()
+                .map(|l| {
+                    if l.starts_with("postal_address") {
+                        "postal_address = \"  \""
+                    } else {
+                        l
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join("\n"),
+            format!(
+                "rapport.toml:{}:18: error: `postal_address`: must not be empty",
+                line_of("postal_address")
+            ),
+        ),
+    ];
+    for (broken, expected) in cases {
+        shop.write("rapport.toml", &broken);
+        for args in [&["check"][..], &["send", "winback"]] {
+            let out = shop.rapport(args);
+
+            assert_eq!(out.status.code(), Some(1), "{args:?}");
+            assert!(
+                stderr(&out).contains(&expected),
+                "{args:?}: {}",
+                stderr(&out)
+            );
+        }
+    }
+}
+
 /// Wrong types and invalid values point at the value and say what a valid one looks like.
 #[tokio::test]
 async fn invalid_values_say_what_is_expected() {
