@@ -249,6 +249,60 @@ on_both_databases!(
     bad_rows_are_reported_and_skipped
 );
 
+/// A cell of a megabyte (typically a quote left open, which takes in the lines after it) is
+/// refused with its line and column, in customers and events alike, and the other rows are stored;
+/// nothing of the huge cell is.
+async fn huge_cells_are_refused_with_their_line(engine: Engine) {
+    let shop = Shop::new(engine).await;
+    let huge = "A".repeat(1_000_000);
+    shop.write(
+        "customers.csv",
+        &format!("email,first_name,notes\nbig@example.com,Al,{huge}\nok@example.com,Bob,fine\n"),
+    );
+    shop.write(
+        "events.csv",
+        &format!(
+            "email,kind,occurred_at,properties\n\
+             ok@example.com,purchase,2026-01-01T00:00:00Z,\"{{\"\"note\"\": \"\"{huge}\"\"}}\"\n\
+             ok@example.com,visit,2026-01-02T00:00:00Z,\n"
+        ),
+    );
+
+    let customers = shop.rapport(&["import", "customers", "customers.csv"]);
+    let events = shop.rapport(&["import", "events", "events.csv"]);
+
+    assert_eq!(customers.status.code(), Some(1));
+    assert!(
+        stderr(&customers).contains(
+            "customers.csv:2: notes: is 1000000 bytes long, more than a cell may hold (65536): \
+             is a quote left open there"
+        ),
+        "{}",
+        stderr(&customers)
+    );
+    assert_eq!(
+        stdout(&customers).trim(),
+        "customers.csv: 1 customer inserted, 0 updated, 0 unchanged, 1 row rejected"
+    );
+    assert_eq!(events.status.code(), Some(1));
+    assert!(
+        stderr(&events).contains("events.csv:2: properties: is 1000012 bytes long"),
+        "{}",
+        stderr(&events)
+    );
+    assert!(
+        stdout(&events).contains("1 event inserted"),
+        "{}",
+        stdout(&events)
+    );
+    let shown = shop.rapport(&["customer", "big@example.com"]);
+    assert!(!shown.status.success(), "the refused row stored nothing");
+}
+on_both_databases!(
+    huge_cells_are_refused_with_their_line,
+    huge_cells_are_refused_with_their_line
+);
+
 /// With --strict, one bad row means nothing at all is written, even rows far before it (past the size
 /// at which a normal import commits).
 async fn strict_leaves_the_database_untouched(engine: Engine) {

@@ -45,6 +45,11 @@ impl Source {
     }
 }
 
+/// The longest cell a row may have, in bytes: far more than any name, attribute or event's
+/// properties need. A quote left open takes in the rest of the file as one cell, which would
+/// otherwise be stored, and rendered into every message to that customer.
+const MAX_CELL_BYTES: usize = 64 * 1024;
+
 /// One data row: the line it starts on and its cells, one per header column.
 #[derive(Debug)]
 pub struct RawRow {
@@ -141,6 +146,8 @@ impl CsvRows {
         }
     }
 
+    /// The row read last, as text, or its problems: a width other than the header's, a cell longer
+    /// than [`MAX_CELL_BYTES`], not UTF-8, or holding a NUL byte.
     fn decode(&self, line: u64) -> Result<RawRow, Vec<RowError>> {
         let error = |field: &str, problem: String| RowError {
             file: self.label.clone(),
@@ -161,6 +168,17 @@ impl CsvRows {
         let mut cells = Vec::with_capacity(expected);
         let mut errors = Vec::new();
         for (i, bytes) in self.record.iter().enumerate() {
+            if bytes.len() > MAX_CELL_BYTES {
+                errors.push(error(
+                    &self.columns.written[i],
+                    format!(
+                        "is {} bytes long, more than a cell may hold ({MAX_CELL_BYTES}): is a quote left open \
+                         there, taking in the lines after it?",
+                        bytes.len()
+                    ),
+                ));
+                continue;
+            }
             match std::str::from_utf8(bytes) {
                 Ok(text) if text.contains('\0') => errors.push(error(
                     &self.columns.written[i],
