@@ -1,8 +1,9 @@
 //! Sending benchmark (not a test): `rapport send` of one campaign to N recipients (100,000 by default,
 //! `BENCH_RECIPIENTS=N` to change) through SMTP to Postfix's `smtp-sink` on loopback, beside Postfix's
 //! own `smtp-source` sending the same number of messages of the same size with the same concurrency
-//! over reused connections, in the same run. Prints messages per second for both, their ratio, and
-//! rapport's peak RSS. `BENCH_DKIM=rsa` (or `ed25519`) signs every message with a fresh key (RSA-2048
+//! over reused connections, in the same run. Prints messages per second for both, their ratio,
+//! rapport's peak RSS, and what each message costs in CPU to each client and to the sink, with the
+//! cores that half smtp-source's rate would take at rapport's cost. `BENCH_DKIM=rsa` (or `ed25519`) signs every message with a fresh key (RSA-2048
 //! from `openssl genrsa`). Run: `cargo bench --bench send` (see bench/README.md).
 
 use std::net::SocketAddr;
@@ -169,15 +170,15 @@ fn time_rapport(ws: &Path) -> Measured {
 }
 
 /// What a finished child process took.
-pub struct Measured {
+struct Measured {
     /// Seconds from spawn to exit.
-    pub wall: f64,
+    wall: f64,
     /// CPU seconds, user and system.
-    pub user: f64,
-    pub system: f64,
+    user: f64,
+    system: f64,
     /// `user + system`.
-    pub cpu: f64,
-    pub peak_rss_kib: i64,
+    cpu: f64,
+    peak_rss_kib: i64,
 }
 
 /// Runs `command` to its end, which must be a success, and says what it took (`wait4`'s rusage).
@@ -185,7 +186,7 @@ pub struct Measured {
     clippy::zombie_processes,
     reason = "the child is reaped by wait4, which also reports its rusage"
 )]
-pub fn measure(mut command: Command, what: &str) -> Measured {
+fn measure(mut command: Command, what: &str) -> Measured {
     let start = std::time::Instant::now();
     let child = command.spawn().unwrap();
     let mut status = 0;
@@ -209,7 +210,7 @@ pub fn measure(mut command: Command, what: &str) -> Measured {
 
 /// The CPU seconds (user and system) that a running process has used so far, from
 /// `/proc/PID/stat`: how the bench charges smtp-sink, which runs throughout.
-pub fn cpu_seconds(pid: u32) -> f64 {
+fn cpu_seconds(pid: u32) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
     // The fields after the command name, which is in parentheses and may hold spaces.
     let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();

@@ -31,30 +31,37 @@ impl Workspace {
         let Some((setting, secret)) = config::published_secret(&self.config) else {
             return Ok(());
         };
-        let problem = format!(
-            "the tracking {setting} is an example published with rapport: anyone could forge this shop's \
-             unsubscribe and tracking links, so {doing} refuses it"
-        );
-        let hint = "replace it with the output of `openssl rand -hex 32` (links of mail already sent with it stop working, \
-                    as they should)";
-        let text = std::fs::read_to_string(self.dir.join(config::CONFIG_FILE)).unwrap_or_default();
-        match text.find(secret) {
-            Some(at) => Err(crate::diagnostic::Diagnostic::new(
-                config::CONFIG_FILE,
-                text.as_str(),
-                at..at + secret.len(),
-                problem,
+        let (problem, hint) = if setting == "secret" {
+            (
+                format!(
+                    "the tracking secret is an example published with rapport: anyone could forge this shop's \
+                     unsubscribe and tracking links, so {doing} refuses it"
+                ),
+                "replace it with the output of `openssl rand -hex 32` (links of mail already sent with it stop \
+                 working, as they should)",
             )
-            .with_hint(hint)
-            .into()),
-            None => {
-                let variable = match setting {
-                    "secret" => config::TRACKING_SECRET_ENV,
-                    _ => config::PREVIOUS_SECRETS_ENV,
-                };
-                anyhow::bail!("{variable}: {problem}\n  = hint: {hint}")
-            }
+        } else {
+            (
+                format!(
+                    "a secret in previous_secrets is an example published with rapport: links forged with it \
+                     would still be honoured, so {doing} refuses it"
+                ),
+                "remove it: links signed with a published secret must stop working",
+            )
+        };
+        if secret.span().is_empty() {
+            let variable = match setting {
+                "secret" => config::TRACKING_SECRET_ENV,
+                _ => config::PREVIOUS_SECRETS_ENV,
+            };
+            anyhow::bail!("{variable}: {problem}\n  = hint: {hint}");
         }
+        let text = std::fs::read_to_string(self.dir.join(config::CONFIG_FILE))?;
+        Err(
+            crate::diagnostic::Diagnostic::new(config::CONFIG_FILE, text, secret.span(), problem)
+                .with_hint(hint)
+                .into(),
+        )
     }
 
     /// Opens the workspace database, creating and migrating it as needed.

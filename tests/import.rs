@@ -297,6 +297,21 @@ async fn huge_cells_are_refused_with_their_line(engine: Engine) {
     );
     let shown = shop.rapport(&["customer", "big@example.com"]);
     assert!(!shown.status.success(), "the refused row stored nothing");
+
+    // A quote left open on line 2 takes in the 5,000 lines after it.
+    let mut open_quote = String::from("email,first_name,notes\nopen@example.com,Al,\"oops\n");
+    for i in 0..5_000 {
+        open_quote.push_str(&format!("later{i}@example.com,Name{i},a note\n"));
+    }
+    shop.write("open.csv", &open_quote);
+    let out = shop.rapport(&["import", "customers", "open.csv"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("open.csv:2: notes: is ")
+            && stderr(&out).contains("is a quote left open there"),
+        "{}",
+        stderr(&out)
+    );
 }
 on_both_databases!(
     huge_cells_are_refused_with_their_line,

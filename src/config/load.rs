@@ -39,21 +39,18 @@ pub const PUBLISHED_SECRETS: &[&str] = &[
     "6b1f0e9d8c7a5b4e3d2c1f0a9b8e7d6c5b4a3f2e1d0c9b8a7f6e5d4c3b2a1f0e",
 ];
 
-/// Where `config` uses a [published](PUBLISHED_SECRETS) secret, if it does: `(setting, secret)`,
-/// the setting being `secret` or `previous_secrets`.
-pub fn published_secret(config: &Config) -> Option<(&'static str, &str)> {
-    let published = |secret: &str| PUBLISHED_SECRETS.contains(&secret.trim());
+/// Where `config` uses a [published](PUBLISHED_SECRETS) secret, if it does: the setting (`secret`
+/// or `previous_secrets`) and the value, whose span is empty when it came from the environment.
+pub fn published_secret(config: &Config) -> Option<(&'static str, &Spanned<Secret>)> {
+    let published =
+        |secret: &Spanned<Secret>| PUBLISHED_SECRETS.contains(&secret.get_ref().expose().trim());
     let tracking = &config.tracking;
-    let current = tracking.secret.get_ref().expose();
-    if published(current) {
-        return Some(("secret", current));
+    if published(&tracking.secret) {
+        return Some(("secret", &tracking.secret));
     }
-    let previous = tracking
+    tracking
         .previous_secrets
         .iter()
-        .map(|s| s.get_ref().expose());
-    previous
-        .into_iter()
         .find(|s| published(s))
         .map(|s| ("previous_secrets", s))
 }

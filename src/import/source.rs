@@ -155,6 +155,27 @@ impl CsvRows {
             field: field.to_string(),
             problem,
         };
+        // A cell too long first: it says more about a quote left open than the width it leaves.
+        let too_long: Vec<RowError> = self
+            .record
+            .iter()
+            .enumerate()
+            .filter(|(_, bytes)| bytes.len() > MAX_CELL_BYTES)
+            .map(|(i, bytes)| {
+                let column = self.columns.written.get(i).map_or("row", String::as_str);
+                error(
+                    column,
+                    format!(
+                        "is {} bytes long, more than a cell may hold ({MAX_CELL_BYTES}): is a quote left open \
+                         there, taking in the lines after it?",
+                        bytes.len()
+                    ),
+                )
+            })
+            .collect();
+        if !too_long.is_empty() {
+            return Err(too_long);
+        }
         let expected = self.columns.names.len();
         if self.record.len() != expected {
             return Err(vec![error(
@@ -168,17 +189,6 @@ impl CsvRows {
         let mut cells = Vec::with_capacity(expected);
         let mut errors = Vec::new();
         for (i, bytes) in self.record.iter().enumerate() {
-            if bytes.len() > MAX_CELL_BYTES {
-                errors.push(error(
-                    &self.columns.written[i],
-                    format!(
-                        "is {} bytes long, more than a cell may hold ({MAX_CELL_BYTES}): is a quote left open \
-                         there, taking in the lines after it?",
-                        bytes.len()
-                    ),
-                ));
-                continue;
-            }
             match std::str::from_utf8(bytes) {
                 Ok(text) if text.contains('\0') => errors.push(error(
                     &self.columns.written[i],

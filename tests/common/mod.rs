@@ -157,6 +157,7 @@ impl Shop {
             .env("RAPPORT_DATABASE_URL", &self.database_url)
             .env_remove("RAPPORT_SMTP_URL")
             .env_remove("RAPPORT_TRACKING_SECRET")
+            .env_remove("RAPPORT_TRACKING_PREVIOUS_SECRETS")
             .env_remove("RAPPORT_CLOCK")
             .env_remove("RAPPORT_WORKSPACE")
             .env_remove("RUST_LOG")
