@@ -28,38 +28,30 @@ impl Workspace {
     /// tracking server). The error points into rapport.toml, or names the environment variable the
     /// secret came from.
     pub fn refuse_published_secret(&self, doing: &str) -> anyhow::Result<()> {
-        let Some((setting, secret)) = config::published_secret(&self.config) else {
+        let Some(published) = config::published_secret(&self.config) else {
             return Ok(());
         };
-        let (problem, hint) = if setting == "secret" {
-            (
-                format!(
-                    "the tracking secret is an example published with rapport: anyone could forge this shop's \
-                     unsubscribe and tracking links, so {doing} refuses it"
-                ),
-                "replace it with the output of `openssl rand -hex 32` (links of mail already sent with it stop \
-                 working, as they should)",
-            )
+        let consequence = if published.previous {
+            "links forged with it would still be honoured"
         } else {
-            (
-                format!(
-                    "a secret in previous_secrets is an example published with rapport: links forged with it \
-                     would still be honoured, so {doing} refuses it"
-                ),
-                "remove it: links signed with a published secret must stop working",
-            )
+            "anyone could forge this shop's unsubscribe and tracking links"
         };
-        if secret.span().is_empty() {
-            let variable = match setting {
-                "secret" => config::TRACKING_SECRET_ENV,
-                _ => config::PREVIOUS_SECRETS_ENV,
-            };
-            anyhow::bail!("{variable}: {problem}\n  = hint: {hint}");
+        let problem = format!(
+            "{} an example published with rapport: {consequence}, so {doing} refuses it",
+            published.is()
+        );
+        let span = published.value.span();
+        if span.is_empty() {
+            anyhow::bail!(
+                "{}: {problem}\n  = hint: {}",
+                published.variable(),
+                published.hint()
+            );
         }
         let text = std::fs::read_to_string(self.dir.join(config::CONFIG_FILE))?;
         Err(
-            crate::diagnostic::Diagnostic::new(config::CONFIG_FILE, text, secret.span(), problem)
-                .with_hint(hint)
+            crate::diagnostic::Diagnostic::new(config::CONFIG_FILE, text, span, problem)
+                .with_hint(published.hint())
                 .into(),
         )
     }

@@ -68,22 +68,15 @@ pub async fn run(dir: &Path, _args: Args) -> anyhow::Result<ExitCode> {
 /// stays usable with the outbox); sending through SMTP, the daemon and `serve` refuse it
 /// ([`Workspace::refuse_published_secret`]).
 fn warn_if_secret_is_published(workspace: &Workspace) {
-    let Some((setting, _)) = crate::config::published_secret(&workspace.config) else {
-        return;
-    };
-    let (what, hint) = if setting == "secret" {
-        (
-            "the tracking secret is",
-            "replace it with the output of `openssl rand -hex 32`",
-        )
-    } else {
-        ("a secret in previous_secrets is", "remove it")
-    };
-    eprintln!(
-        "warning: {what} an example published with rapport: anyone could forge your tracking and \
-         unsubscribe links, so `rapport send` through SMTP, `rapport serve` and the daemon (when it \
-         sends through SMTP or serves links) refuse it\n  = hint: {hint}\n"
-    );
+    if let Some(published) = crate::config::published_secret(&workspace.config) {
+        eprintln!(
+            "warning: {} an example published with rapport: anyone could forge your tracking and \
+             unsubscribe links, so `rapport send` through SMTP, `rapport serve` and the daemon (when it \
+             sends through SMTP or serves links) refuse it\n  = hint: {}\n",
+            published.is(),
+            published.hint()
+        );
+    }
 }
 
 /// DMARC counts a DKIM signature only when its domain aligns with the From address's (RFC 7489

@@ -39,20 +39,55 @@ pub const PUBLISHED_SECRETS: &[&str] = &[
     "6b1f0e9d8c7a5b4e3d2c1f0a9b8e7d6c5b4a3f2e1d0c9b8a7f6e5d4c3b2a1f0e",
 ];
 
-/// Where `config` uses a [published](PUBLISHED_SECRETS) secret, if it does: the setting (`secret`
-/// or `previous_secrets`) and the value, whose span is empty when it came from the environment.
-pub fn published_secret(config: &Config) -> Option<(&'static str, &Spanned<Secret>)> {
+/// A [published](PUBLISHED_SECRETS) secret that a configuration uses (see [`published_secret`]).
+pub struct PublishedSecret<'a> {
+    /// The value; its span is empty when it came from the environment.
+    pub value: &'a Spanned<Secret>,
+    /// In `previous_secrets` (which only verify links), rather than `secret` (which signs them).
+    pub previous: bool,
+}
+
+impl PublishedSecret<'_> {
+    /// The subject of a sentence about it: "the tracking secret is" or "a secret in previous_secrets is".
+    pub fn is(&self) -> &'static str {
+        if self.previous {
+            "a secret in previous_secrets is"
+        } else {
+            "the tracking secret is"
+        }
+    }
+
+    /// What to do about it: a previous secret signs nothing, so it goes rather than being replaced.
+    pub fn hint(&self) -> &'static str {
+        if self.previous {
+            "remove it: links signed with a published secret must stop working"
+        } else {
+            "replace it with the output of `openssl rand -hex 32` (links of mail already sent with it \
+             stop working, as they should)"
+        }
+    }
+
+    /// The environment variable that gives the setting.
+    pub fn variable(&self) -> &'static str {
+        if self.previous {
+            PREVIOUS_SECRETS_ENV
+        } else {
+            TRACKING_SECRET_ENV
+        }
+    }
+}
+
+/// The published secret that `config` uses, if it does: as `secret` first, else in `previous_secrets`.
+pub fn published_secret(config: &Config) -> Option<PublishedSecret<'_>> {
     let published =
         |secret: &Spanned<Secret>| PUBLISHED_SECRETS.contains(&secret.get_ref().expose().trim());
     let tracking = &config.tracking;
-    if published(&tracking.secret) {
-        return Some(("secret", &tracking.secret));
-    }
-    tracking
-        .previous_secrets
-        .iter()
-        .find(|s| published(s))
-        .map(|s| ("previous_secrets", s))
+    let current = std::iter::once((&tracking.secret, false));
+    let previous = tracking.previous_secrets.iter().map(|s| (s, true));
+    current
+        .chain(previous)
+        .find(|(value, _)| published(value))
+        .map(|(value, previous)| PublishedSecret { value, previous })
 }
 
 /// Loads `DIR/rapport.toml` and applies `RAPPORT_DATABASE_URL`, `RAPPORT_SMTP_URL`,

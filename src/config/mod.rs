@@ -20,8 +20,8 @@ mod values;
 
 pub use duration::Span;
 pub use load::{
-    CONFIG_FILE, DATABASE_URL_ENV, PREVIOUS_SECRETS_ENV, PUBLISHED_SECRETS, SMTP_URL_ENV,
-    TRACKING_SECRET_ENV, load, parse, published_secret,
+    CONFIG_FILE, DATABASE_URL_ENV, PREVIOUS_SECRETS_ENV, PUBLISHED_SECRETS, PublishedSecret,
+    SMTP_URL_ENV, TRACKING_SECRET_ENV, load, parse, published_secret,
 };
 pub use model::{
     CampaignConfig, Config, CourtesyConfig, DatabaseConfig, DeliveryConfig, DkimAlgorithm,
