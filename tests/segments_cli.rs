@@ -236,3 +236,29 @@ on_both_databases!(
     unknown_segment_names_get_a_suggestion,
     unknown_segment_names_get_a_suggestion
 );
+
+/// `rapport segment show NAME | head -1`: a reader that stops early closes the pipe. The report
+/// stops there quietly, as a Unix tool stopped by SIGPIPE does (status 141), with no panic on stderr.
+async fn a_closed_pipe_ends_a_report_quietly(engine: Engine) {
+    let shop = shop_with_data(engine).await;
+    shop.write("segments/everyone.seg", "email exists\n");
+    // The pipe's reader is gone before rapport starts: its first line already meets EPIPE.
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = shop
+        .command(&["segment", "--now", NOW, "show", "everyone"])
+        .stdout(writer)
+        .output()
+        .unwrap();
+
+    assert_eq!(out.status.code(), Some(141), "{}", stderr(&out));
+    assert_eq!(
+        stderr(&out),
+        "",
+        "nothing on stderr: no panic, no backtrace"
+    );
+}
+on_both_databases!(
+    a_closed_pipe_ends_a_report_quietly,
+    a_closed_pipe_ends_a_report_quietly
+);

@@ -72,6 +72,7 @@ pub enum Command {
 
 /// Parses the command line, runs the command and turns errors into messages and exit codes.
 pub fn main() -> ExitCode {
+    quiet_on_broken_pipe();
     let cli = Cli::parse();
     // A daemon's log is its record of runs: show them unless RUST_LOG says otherwise.
     let default_level = match cli.command {
@@ -100,6 +101,26 @@ pub fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `rapport segment show lapsed | head -3`: once the reader has gone, printing to stdout fails with
+/// a broken pipe (EPIPE, error 32: Rust ignores SIGPIPE, so the write fails rather than the process
+/// being stopped), and `println!` panics. A report cut short by its reader is what the user asked
+/// for: exit quietly, with the status a Unix tool stopped by SIGPIPE has (128 + 13), rather than
+/// print a panic and a backtrace. Every other panic goes to the default hook. What was being printed
+/// is a report: anything stored was committed before it, and SQLite and PostgreSQL need no goodbye.
+fn quiet_on_broken_pipe() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let message = (payload.downcast_ref::<String>().map(String::as_str))
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        if message.starts_with("failed printing to stdout") && message.ends_with("(os error 32)") {
+            std::process::exit(128 + libc::SIGPIPE);
+        }
+        default(info);
+    }));
 }
 
 /// Runs one parsed command.
