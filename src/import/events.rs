@@ -6,6 +6,7 @@ use super::pipeline::{BatchWriter, drive, spawn_reader};
 use super::report::{ImportOptions, ImportReport, RowError};
 use super::source::{Columns, CsvRows, RawRow, Source};
 use crate::domain::{EmailAddress, attribute_value, parse_event_kind};
+use crate::store::suppressions::{self, ALL_TOPICS, Reason};
 use crate::store::{CustomerFields, NewEvent, Store, Tx, customers, events};
 use crate::timestamp::Timestamp;
 use serde_json::{Map, Value};
@@ -223,7 +224,39 @@ impl BatchWriter for Writer {
         let inserted = events::insert_events(tx, &new_events, now).await?;
         report.inserted += inserted;
         report.unchanged += new_events.len() as u64 - inserted;
+        for row in &rows {
+            let (Some(&customer_id), Some((topic, reason))) =
+                (self.ids.get(row.email.key()), opt_out(row))
+            else {
+                continue;
+            };
+            let detail = format!("imported: {} line {}", self.label, row.line);
+            let (key, at) = (row.email.key(), row.occurred_at);
+            if suppressions::suppress_imported(tx, customer_id, key, topic, reason, &detail, at)
+                .await?
+            {
+                report.suppressed += 1;
+            }
+        }
         Ok(())
+    }
+}
+
+/// The suppression that an imported event asks for, if it is an opt-out that another tool recorded:
+/// `email.unsubscribed` (from its `topic`, or from everything when it has none or `*`),
+/// `email.bounced` (a hard bounce: rapport records only those) or `email.complained`. Imported
+/// history must stop mail as rapport's own opt-outs do: an owner moving a list over from another
+/// tool brings its unsubscribes with it.
+fn opt_out(row: &EventRow) -> Option<(&str, Reason)> {
+    let topic = || match row.properties.get("topic").and_then(Value::as_str) {
+        Some(topic) if !topic.trim().is_empty() => topic.trim(),
+        _ => ALL_TOPICS,
+    };
+    match row.kind.as_str() {
+        "email.unsubscribed" => Some((topic(), Reason::Unsubscribe)),
+        "email.bounced" => Some((ALL_TOPICS, Reason::HardBounce)),
+        "email.complained" => Some((ALL_TOPICS, Reason::Complaint)),
+        _ => None,
     }
 }
 

@@ -47,6 +47,8 @@ pub struct ImportReport {
     pub rejected: u64,
     /// Events with `--create-customers`: customers created for unknown addresses.
     pub customers_created: u64,
+    /// Events: opt-outs (unsubscribes, bounces, complaints) that suppressed an address.
+    pub suppressed: u64,
     /// False when `--strict` discarded everything because of a bad row.
     pub written: bool,
 }
@@ -94,6 +96,9 @@ impl fmt::Display for ImportReport {
                 "; {} created",
                 plural(self.customers_created, "new customer")
             )?;
+        }
+        if self.suppressed > 0 {
+            write!(f, "; {} applied", plural(self.suppressed, "opt-out"))?;
         }
         Ok(())
     }

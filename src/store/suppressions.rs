@@ -45,6 +45,37 @@ pub async fn suppress(
     Ok(())
 }
 
+/// Suppresses `email_key` for `topic` (or [`ALL_TOPICS`]) as an imported event says: an unsubscribe,
+/// a bounce or a complaint that another tool recorded at `at`, which is also when the suppression is
+/// dated. Not when customer `customer_id` opted back in to that topic after `at` (an
+/// `email.resubscribed` event): their later wish stands. True when a suppression was added; false
+/// when one was already there (the first reason is kept) or the opt-in came later.
+pub async fn suppress_imported(
+    tx: &mut Tx,
+    customer_id: i64,
+    email_key: &str,
+    topic: &str,
+    reason: Reason,
+    detail: &str,
+    at: Timestamp,
+) -> anyhow::Result<bool> {
+    let event_topic = match tx {
+        Tx::Sqlite(..) => "json_extract(properties, '$.topic')",
+        Tx::Postgres(_) => "(properties ->> 'topic')",
+    };
+    let sql = format!(
+        "INSERT INTO suppressions (email_key, topic, reason, detail, created_at) \
+         SELECT $1, $2, $3, $4, $5 WHERE NOT EXISTS (SELECT 1 FROM events WHERE customer_id = $6 \
+           AND kind = 'email.resubscribed' AND occurred_at > $5 AND {event_topic} = $2) \
+         ON CONFLICT (email_key, topic) DO NOTHING"
+    );
+    let added = on_tx!(tx, conn => {
+        sqlx::query(&sql).bind(email_key).bind(topic).bind(reason.as_str()).bind(detail).bind(at)
+            .bind(customer_id).execute(&mut *conn).await.map(|r| r.rows_affected())
+    })?;
+    Ok(added > 0)
+}
+
 /// Lifts the suppression of `email_key` for `topic` (an "undo" on the unsubscribe page).
 pub async fn unsuppress(tx: &mut Tx, email_key: &str, topic: &str) -> anyhow::Result<bool> {
     let sql = "DELETE FROM suppressions WHERE email_key = $1 AND topic = $2";

@@ -1,0 +1,130 @@
+//! Opt-outs imported as events (`email.unsubscribed`, `email.bounced`, `email.complained`, say from
+//! the tool a shop used before) stop mail as rapport's own do, through the real binary, on SQLite and
+//! PostgreSQL.
+
+mod common;
+use common::{Engine, Shop, stderr, stdout};
+use rapport::store::suppressions::{ALL_TOPICS, suppression_for};
+
+const CUSTOMERS: &str = "\
+email,first_name
+gone@example.com,Gina
+offers@example.com,Omar
+bounced@example.com,Bea
+complained@example.com,Carl
+changed@example.com,Chloe
+buyer@example.com,Bruno
+";
+
+/// What another tool exported: unsubscribes (from everything, and from one topic), a bounce, a
+/// complaint, an unsubscribe that the customer took back later, and a plain purchase.
+const EVENTS: &str = "\
+email,kind,occurred_at,topic
+gone@example.com,email.unsubscribed,2026-10-01,
+offers@example.com,email.unsubscribed,2026-10-01,offers
+bounced@example.com,email.bounced,2026-10-02,
+complained@example.com,email.complained,2026-10-03,
+changed@example.com,email.unsubscribed,2026-10-01,offers
+changed@example.com,email.resubscribed,2026-10-05,offers
+buyer@example.com,purchase,2026-10-04,
+";
+
+/// The scope and reason that keep `email` from mail about `topic`, if any.
+async fn suppression(shop: &Shop, email: &str, topic: &str) -> Option<(String, String)> {
+    let store = shop.store().await;
+    let mut tx = store.begin_read().await.unwrap();
+    let found = suppression_for(&mut tx, email, topic).await.unwrap();
+    tx.rollback().await.unwrap();
+    store.close().await;
+    found
+}
+
+async fn imported_opt_outs_stop_mail(engine: Engine) {
+    let shop = Shop::new(engine).await;
+    shop.write("customers.csv", CUSTOMERS);
+    shop.write("events.csv", EVENTS);
+    let customers = shop.rapport(&["import", "customers", "customers.csv"]);
+    assert!(customers.status.success(), "{}", stderr(&customers));
+
+    let first = shop.rapport(&["import", "events", "events.csv"]);
+    let again = shop.rapport(&["import", "events", "events.csv"]);
+
+    assert!(first.status.success(), "{}", stderr(&first));
+    assert!(
+        stdout(&first).contains("; 4 opt-outs applied"),
+        "{}",
+        stdout(&first)
+    );
+    let everything = |reason: &str| Some((ALL_TOPICS.to_string(), reason.to_string()));
+    for topic in ["newsletter", "offers"] {
+        assert_eq!(
+            suppression(&shop, "gone@example.com", topic).await,
+            everything("unsubscribe")
+        );
+        assert_eq!(
+            suppression(&shop, "bounced@example.com", topic).await,
+            everything("hard_bounce")
+        );
+        assert_eq!(
+            suppression(&shop, "complained@example.com", topic).await,
+            everything("complaint")
+        );
+        assert_eq!(suppression(&shop, "buyer@example.com", topic).await, None);
+        assert_eq!(
+            suppression(&shop, "changed@example.com", topic).await,
+            None,
+            "the later opt-in stands"
+        );
+    }
+    assert_eq!(
+        suppression(&shop, "offers@example.com", "offers").await,
+        Some(("offers".to_string(), "unsubscribe".to_string()))
+    );
+    assert_eq!(
+        suppression(&shop, "offers@example.com", "newsletter").await,
+        None
+    );
+    // A second import of the same file stores nothing more and applies nothing more.
+    assert!(again.status.success(), "{}", stderr(&again));
+    assert!(
+        stdout(&again).contains("0 events inserted, 7 already stored"),
+        "{}",
+        stdout(&again)
+    );
+    assert!(!stdout(&again).contains("opt-out"), "{}", stdout(&again));
+}
+on_both_databases!(imported_opt_outs_stop_mail, imported_opt_outs_stop_mail);
+
+/// The send itself skips them: the newsletter goes to the two customers still subscribed to it, and
+/// to nobody who opted out of everything.
+async fn a_send_skips_imported_opt_outs(engine: Engine) {
+    let shop = Shop::new(engine).await;
+    shop.write("customers.csv", CUSTOMERS);
+    shop.write("events.csv", EVENTS);
+    for file in ["customers", "events"] {
+        let out = shop.rapport(&["import", file, &format!("{file}.csv")]);
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    let dry_run = shop.rapport(&["send", "newsletter", "--dry-run"]);
+
+    assert!(dry_run.status.success(), "{}", stderr(&dry_run));
+    let out = stdout(&dry_run);
+    for mailed in [
+        "offers@example.com",
+        "changed@example.com",
+        "buyer@example.com",
+    ] {
+        assert!(out.contains(&format!("would send to {mailed}")), "{out}");
+    }
+    for skipped in [
+        "gone@example.com",
+        "bounced@example.com",
+        "complained@example.com",
+    ] {
+        assert!(!out.contains(skipped), "{skipped}: {out}");
+    }
+}
+on_both_databases!(
+    a_send_skips_imported_opt_outs,
+    a_send_skips_imported_opt_outs
+);
