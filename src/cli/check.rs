@@ -55,10 +55,10 @@ pub async fn run(dir: &Path, _args: Args) -> anyhow::Result<ExitCode> {
         println!("ok");
         Ok(ExitCode::SUCCESS)
     } else {
-        println!(
-            "{} problems",
-            problems.len() + usize::from(dkim_problem.is_some())
-        );
+        match problems.len() + usize::from(dkim_problem.is_some()) {
+            1 => println!("1 problem"),
+            n => println!("{n} problems"),
+        }
         Ok(ExitCode::FAILURE)
     }
 }

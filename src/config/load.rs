@@ -230,7 +230,7 @@ fn check_campaign_names(file: &str, text: &str, config: &Config) -> Result<(), D
                 file,
                 text,
                 campaign.name.span(),
-                format!("a campaign named {name:?} already exists"),
+                format!("a campaign named \"{name}\" already exists"),
             )
             .with_hint(format!(
                 "it is first declared on line {line}; give each [[campaign]] its own name"
@@ -501,7 +501,7 @@ secret = "0123456789abcdef0123456789abcdef"
             "\n[[campaign]]\nname = \"spring\"\nsegment = \"all\"\ntemplate = \"news\"\n";
         let text = format!("{VALID}{campaign}{campaign}");
         let d = parse("rapport.toml", &text).unwrap_err();
-        assert!(d.message.contains("already exists"), "{}", d.message);
+        assert_eq!(d.message, "a campaign named \"spring\" already exists");
         assert!(d.hint.unwrap().contains("line 11"));
     }
 
