@@ -866,7 +866,10 @@ async fn a_dry_run_reports_and_records_nothing(engine: Engine) {
         text.contains("dry run of campaign news: 7 in the segment, 6 would be sent"),
         "{text}"
     );
-    assert!(text.contains("skipped: 1 suppressed"), "{text}");
+    assert!(
+        text.contains("skipped: 1 suppressed: c0@example.com\n"),
+        "{text}"
+    );
     assert!(text.contains("fallback: 1 have no first name"), "{text}");
     assert!(text.contains("fallback: 6 have no time zone"), "{text}");
     assert!(sink.messages().is_empty());

@@ -12,6 +12,9 @@ use crate::timestamp::Timestamp;
 use crate::workspace::Workspace;
 use std::process::ExitCode;
 
+/// Addresses named per skip reason; the rest are counted.
+const SKIPPED_SHOWN: usize = 5;
+
 /// `--dry-run`: renders every member's message, records nothing, and reports who would be skipped.
 pub(super) async fn dry_run(
     workspace: &Workspace,
@@ -30,7 +33,8 @@ pub(super) async fn dry_run(
         })
         .await?;
     let mut would_send = 0;
-    let mut skipped = std::collections::BTreeMap::<&str, u64>::new();
+    // By reason: how many, and the first few addresses.
+    let mut skipped = std::collections::BTreeMap::<&str, (u64, Vec<String>)>::new();
     let mut failures = Vec::new();
     let mut shown = 0;
     let (mut no_first_name, mut no_timezone) = (0u64, 0u64);
@@ -51,7 +55,11 @@ pub(super) async fn dry_run(
             .await?;
             tx.rollback().await?;
             if let Some(skip) = skip {
-                *skipped.entry(skip.reason()).or_default() += 1;
+                let (n, shown) = skipped.entry(skip.reason()).or_default();
+                *n += 1;
+                if shown.len() < SKIPPED_SHOWN {
+                    shown.push(customer.email.clone());
+                }
                 continue;
             }
             let summary = summaries.get(&customer.id).cloned().unwrap_or_default();
@@ -86,8 +94,12 @@ pub(super) async fn dry_run(
         "dry run of campaign {name}: {} in the segment, {would_send} would be sent",
         ids.len()
     );
-    for (reason, n) in &skipped {
-        println!("  skipped: {n} {reason}");
+    for (reason, (n, shown)) in &skipped {
+        let more = match *n - shown.len() as u64 {
+            0 => String::new(),
+            more => format!(" and {more} more"),
+        };
+        println!("  skipped: {n} {reason}: {}{more}", shown.join(", "));
     }
     for failure in &failures {
         println!("  cannot render: {failure}");
