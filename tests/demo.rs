@@ -127,3 +127,52 @@ fn the_demo_leaves_other_folders_alone() {
         "mine"
     );
 }
+
+/// `rapport` in an earlier demo's folder, with no database override: the owner at work in it.
+fn rapport_in(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_rapport"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("RAPPORT_DATABASE_URL")
+        .env_remove("RAPPORT_WORKSPACE")
+        .env_remove("RAPPORT_CLOCK")
+        .output()
+        .unwrap()
+}
+
+/// An earlier demo that the owner has started to use is not replaced: customers imported into it by
+/// hand, or anything added to the folder (a `.git`), make the next demo refuse and change nothing.
+#[test]
+fn an_earlier_demo_in_use_is_kept() {
+    let parent = tempfile::tempdir().unwrap();
+    let (imported, added) = (parent.path().join("imported"), parent.path().join("added"));
+    for dir in [&imported, &added] {
+        assert!(demo(dir, &["--customers", "10"]).status.success());
+    }
+    std::fs::write(imported.join("mine.csv"), "email\nreal@myshop.example\n").unwrap();
+    let import = rapport_in(&imported, &["import", "customers", "mine.csv"]);
+    assert!(import.status.success(), "{}", stderr(&import));
+    std::fs::remove_file(imported.join("mine.csv")).unwrap();
+    std::fs::create_dir(added.join(".git")).unwrap();
+
+    let again_imported = demo(&imported, &["--customers", "10"]);
+    let again_added = demo(&added, &["--customers", "10"]);
+
+    assert_eq!(again_imported.status.code(), Some(1));
+    assert!(
+        stderr(&again_imported).contains(
+            "its database holds 11 customers where the demo imported 10: nothing was changed"
+        ),
+        "{}",
+        stderr(&again_imported)
+    );
+    let customer = rapport_in(&imported, &["customer", "real@myshop.example"]);
+    assert!(customer.status.success(), "{}", stderr(&customer));
+    assert_eq!(again_added.status.code(), Some(1));
+    assert!(
+        stderr(&again_added).contains("it also holds .git: nothing was changed"),
+        "{}",
+        stderr(&again_added)
+    );
+    assert!(added.join(".git").is_dir());
+}

@@ -29,7 +29,7 @@ pub struct Args {
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let dir = args.dir.as_path();
-    prepare(dir)?;
+    prepare(dir).await?;
     // `RAPPORT_CLOCK` moves the whole demo in time, the shop's history as well as its sending.
     let now = crate::clock::Clock::from_env()?.now();
     let data = crate::demo::generate(args.seed, args.customers, now.datetime());
@@ -109,7 +109,13 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             None => None,
         },
     };
+    let customers = store.count_customers().await?;
     store.close().await;
+    // Written last: what a later demo may replace (see `prepare`).
+    std::fs::write(
+        dir.join(MARKER),
+        format!("{MARKER_TEXT}customers {customers}\n"),
+    )?;
     match to_open {
         Some(path) => println!(
             "Open one of the messages in a mail client: {}",
@@ -166,9 +172,18 @@ async fn a_member(
     Ok(member)
 }
 
-/// Scaffolds `dir`, replacing an earlier demo there but never anything else.
-fn prepare(dir: &Path) -> anyhow::Result<()> {
+/// Scaffolds `dir`, replacing an earlier demo there but never anything else: the earlier demo's
+/// folder is replaced only while it holds nothing but what a demo makes, and its database the
+/// customers the demo imported. A `.git`, an export, customers imported by hand: any of these and
+/// the demo refuses, naming it, and changes nothing.
+async fn prepare(dir: &Path) -> anyhow::Result<()> {
     if dir.join(MARKER).exists() {
+        if let Some(kept) = not_made_by_a_demo(dir).await? {
+            anyhow::bail!(
+                "{} is an earlier demo, but {kept}: nothing was changed\n  = hint: pass another folder, e.g. `rapport demo /tmp/shop`, or delete this one yourself",
+                dir.display()
+            );
+        }
         std::fs::remove_dir_all(dir)
             .with_context(|| format!("cannot replace the earlier demo in {}", dir.display()))?;
     } else if dir.exists() && std::fs::read_dir(dir)?.next().is_some() {
@@ -178,11 +193,60 @@ fn prepare(dir: &Path) -> anyhow::Result<()> {
         );
     }
     super::init::scaffold(dir)?;
-    std::fs::write(
-        dir.join(MARKER),
-        "made by `rapport demo`; a later demo replaces this folder\n",
-    )?;
+    std::fs::write(dir.join(MARKER), MARKER_TEXT)?;
     Ok(())
+}
+
+/// The first line of the marker; a finished demo adds `customers N`.
+const MARKER_TEXT: &str = "made by `rapport demo`; a later demo replaces this folder while it holds only what a demo made\n";
+
+/// What in an earlier demo's folder a demo did not make, if anything: an entry of its own, or
+/// customers other than the demo's (the count the finished demo wrote into its marker).
+async fn not_made_by_a_demo(dir: &Path) -> anyhow::Result<Option<String>> {
+    let made: Vec<&str> = [
+        MARKER,
+        crate::config::CONFIG_FILE,
+        "data",
+        "outbox",
+        "preview.eml",
+    ]
+    .into_iter()
+    .chain(super::init::top_level_entries())
+    .chain(["rapport.db", "rapport.db-wal", "rapport.db-shm"])
+    .collect();
+    let mut others: Vec<String> = std::fs::read_dir(dir)?
+        .flatten()
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .filter(|name| !made.contains(&name.as_str()))
+        .collect();
+    if !others.is_empty() {
+        others.sort();
+        return Ok(Some(format!("it also holds {}", others.join(", "))));
+    }
+    let marker = std::fs::read_to_string(dir.join(MARKER))?;
+    let Some(imported) = marker
+        .lines()
+        .find_map(|line| line.strip_prefix("customers "))
+        .and_then(|n| n.trim().parse::<i64>().ok())
+    else {
+        // The demo stopped before it finished: there is nothing of the owner's in it yet.
+        return Ok(None);
+    };
+    let workspace = Workspace::load(dir)
+        .map_err(|e| anyhow::anyhow!("its rapport.toml was changed and does not load ({e})"));
+    let stored = match workspace {
+        Ok(workspace) => {
+            let store =
+                crate::store::Store::open_read_only(&workspace.config.database.url, dir).await?;
+            let stored = store.count_customers().await;
+            store.close().await;
+            stored?
+        }
+        Err(e) => return Ok(Some(e.to_string())),
+    };
+    Ok((stored != imported).then(|| {
+        format!("its database holds {stored} customers where the demo imported {imported}")
+    }))
 }
 
 /// The first `.eml` in the outbox, by name.

@@ -114,6 +114,11 @@ pub fn run(workspace: &Path, args: Args) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The files and folders that [`scaffold`] makes at the top of a workspace, besides rapport.toml.
+pub fn top_level_entries() -> impl Iterator<Item = &'static str> {
+    FILES.iter().filter_map(|(path, _)| path.split('/').next())
+}
+
 /// Writes the example workspace into `dir`, refusing if any file it would write already exists
 /// (a `.gitignore` of the owner's is left alone instead).
 pub fn scaffold(dir: &Path) -> anyhow::Result<()> {
