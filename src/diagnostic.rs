@@ -177,23 +177,51 @@ fn masked(line: &str, in_list: bool) -> String {
     chars.into_iter().collect()
 }
 
-/// The candidate closest to `word`, if it is close enough to be a likely misspelling.
+/// The candidate closest to `word`, if it is close enough to be a likely misspelling, or else the
+/// one candidate that `word` (three characters or more) begins: a name cut short, such as `lapsed`
+/// for `lapsed_regulars`.
 pub fn did_you_mean<'a>(
     word: &str,
     candidates: impl IntoIterator<Item = &'a str>,
 ) -> Option<&'a str> {
     let word = word.to_lowercase();
-    candidates
-        .into_iter()
-        .map(|c| (strsim::damerau_levenshtein(&word, &c.to_lowercase()), c))
+    let candidates: Vec<&str> = candidates.into_iter().collect();
+    let misspelt = candidates
+        .iter()
+        .map(|c| (strsim::damerau_levenshtein(&word, &c.to_lowercase()), *c))
         .filter(|(d, c)| *d <= (c.chars().count() / 3).max(1) + usize::from(c.len() > 6))
         .min_by_key(|(d, _)| *d)
-        .map(|(_, c)| c)
+        .map(|(_, c)| c);
+    misspelt.or_else(|| {
+        let mut begun = candidates
+            .iter()
+            .filter(|c| word.chars().count() >= 3 && c.to_lowercase().starts_with(&word));
+        match (begun.next(), begun.next()) {
+            (Some(only), None) => Some(*only),
+            _ => None,
+        }
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn suggests_a_misspelling_or_the_one_name_cut_short() {
+        let names = [
+            "lapsed_regulars",
+            "lapsed_buyers",
+            "garden_fans",
+            "newsletter",
+        ];
+        assert_eq!(did_you_mean("garden_fan", names), Some("garden_fans"));
+        assert_eq!(did_you_mean("Newsleter", names), Some("newsletter"));
+        assert_eq!(did_you_mean("garden", names), Some("garden_fans"));
+        assert_eq!(did_you_mean("lapsed", names), None, "two names begin so");
+        assert_eq!(did_you_mean("ga", names), None, "too short to tell");
+        assert_eq!(did_you_mean("winback", names), None);
+    }
 
     #[test]
     fn position_counts_lines_and_characters() {

@@ -2,6 +2,7 @@
 
 mod common;
 use common::{Engine, Shop, stderr, stdout};
+use std::os::fd::{FromRawFd, OwnedFd};
 
 /// Evaluation instant for every command here, so ages and windows are fixed.
 const NOW: &str = "2026-06-15T12:00:00Z";
@@ -243,7 +244,12 @@ async fn a_closed_pipe_ends_a_report_quietly(engine: Engine) {
     let shop = shop_with_data(engine).await;
     shop.write("segments/everyone.seg", "email exists\n");
     // The pipe's reader is gone before rapport starts: its first line already meets EPIPE.
-    let (reader, writer) = std::io::pipe().unwrap();
+    let mut ends = [0; 2];
+    // SAFETY: pipe(2) fills both descriptors, which are then owned here and nowhere else.
+    let (reader, writer) = unsafe {
+        assert_eq!(libc::pipe(ends.as_mut_ptr()), 0);
+        (OwnedFd::from_raw_fd(ends[0]), OwnedFd::from_raw_fd(ends[1]))
+    };
     drop(reader);
     let out = shop
         .command(&["segment", "--now", NOW, "show", "everyone"])
