@@ -249,9 +249,9 @@ on_both_databases!(
     bad_rows_are_reported_and_skipped
 );
 
-/// A cell of a megabyte (typically a quote left open, which takes in the lines after it) is
-/// refused with its line and column, in customers and events alike, and the other rows are stored;
-/// nothing of the huge cell is.
+/// A cell of a megabyte is refused with its line and column, in customers and events alike, and the
+/// other rows are stored; nothing of the huge cell is. A quote left open, which takes in the lines
+/// after it, refuses the whole file instead.
 async fn huge_cells_are_refused_with_their_line(engine: Engine) {
     let shop = Shop::new(engine).await;
     let huge = "A".repeat(1_000_000);
@@ -298,7 +298,7 @@ async fn huge_cells_are_refused_with_their_line(engine: Engine) {
     let shown = shop.rapport(&["customer", "big@example.com"]);
     assert!(!shown.status.success(), "the refused row stored nothing");
 
-    // A quote left open on line 2 takes in the 5,000 lines after it.
+    // A quote left open on line 2 takes in the 5,000 lines after it: the whole file is refused.
     let mut open_quote = String::from("email,first_name,notes\nopen@example.com,Al,\"oops\n");
     for i in 0..5_000 {
         open_quote.push_str(&format!("later{i}@example.com,Name{i},a note\n"));
@@ -307,15 +307,189 @@ async fn huge_cells_are_refused_with_their_line(engine: Engine) {
     let out = shop.rapport(&["import", "customers", "open.csv"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        stderr(&out).contains("open.csv:2: notes: is ")
-            && stderr(&out).contains("is a quote left open there"),
+        stderr(&out).contains(
+            "open.csv:2:21: notes: a quote opened here is never closed: the 5000 lines after it"
+        ),
         "{}",
         stderr(&out)
+    );
+    assert!(
+        shop.store()
+            .await
+            .customer_by_key("open@example.com")
+            .await
+            .unwrap()
+            .is_none()
     );
 }
 on_both_databases!(
     huge_cells_are_refused_with_their_line,
     huge_cells_are_refused_with_their_line
+);
+
+/// A quote left open, which the CSV reader silently runs to the end of the file, refuses the whole
+/// file with the line and column of the quote and a hint: no row of it is stored, not even the rows
+/// before the quote, in customers and events alike, with or without --strict.
+async fn an_open_quote_refuses_the_whole_file(engine: Engine) {
+    let shop = Shop::new(engine).await;
+    shop.write("customers.csv", CUSTOMERS);
+    shop.rapport(&["import", "customers", "customers.csv"]);
+    shop.write(
+        "q.csv",
+        "email,first_name,notes\n\
+         w@example.com,W,fine\n\
+         x@example.com,X,\"prefers 12\"\" hoops\n\
+         y@example.com,Y,likes red\n\
+         z@example.com,Z,ok\n",
+    );
+    shop.write(
+        "events.csv",
+        "email,kind,occurred_at,note\n\
+         alice@example.com,visit,2026-01-02,fine\n\
+         bob@example.com,purchase,2026-01-03,\"gift\n\
+         alice@example.com,visit,2026-01-04,\n",
+    );
+
+    let customers = shop.rapport(&["import", "customers", "q.csv"]);
+    let strict = shop.rapport(&["import", "customers", "q.csv", "--strict"]);
+    let events = shop.rapport(&["import", "events", "events.csv"]);
+
+    let expected = "error: nothing was written: q.csv:3:17: notes: a quote opened here is never \
+                    closed: the 2 lines after it were read as part of this cell\n  = hint: close the \
+                    quote where the cell ends, double a quote meant inside a quoted cell (\"\"), or \
+                    remove the stray one\n";
+    assert_eq!(stderr(&customers), expected);
+    assert!(
+        stderr(&strict).contains("q.csv:3:17: notes: a quote opened here is never closed"),
+        "{}",
+        stderr(&strict)
+    );
+    assert!(
+        stderr(&events).contains(
+            "error: nothing was written: events.csv:3:37: note: a quote opened here is never \
+             closed: the line after it was read as part of this cell"
+        ),
+        "{}",
+        stderr(&events)
+    );
+    for out in [&customers, &strict, &events] {
+        assert_eq!(out.status.code(), Some(1));
+        assert_eq!(stdout(out), "", "no summary claims success");
+    }
+    let store = shop.store().await;
+    assert_eq!(
+        store.count_customers().await.unwrap(),
+        2,
+        "only the customers of customers.csv"
+    );
+    assert!(
+        store
+            .customer_by_key("w@example.com")
+            .await
+            .unwrap()
+            .is_none(),
+        "the row before the quote was rolled back too"
+    );
+    assert_eq!(store.count_events().await.unwrap(), 0);
+}
+on_both_databases!(
+    an_open_quote_refuses_the_whole_file,
+    an_open_quote_refuses_the_whole_file
+);
+
+/// A quote left open after the first 20,000 rows were committed keeps those rows and says so;
+/// nothing after them is written.
+async fn an_open_quote_after_a_commit_keeps_only_the_committed_rows(engine: Engine) {
+    let shop = Shop::new(engine).await;
+    let mut big = String::from("email,first_name,notes\n");
+    for i in 0..24_000 {
+        big.push_str(&format!("c{i}@example.com,C{i},\n"));
+    }
+    big.push_str("open@example.com,Al,\"oops\n");
+    for i in 0..100 {
+        big.push_str(&format!("later{i}@example.com,L{i},\n"));
+    }
+    shop.write("big.csv", &big);
+
+    let out = shop.rapport(&["import", "customers", "big.csv"]);
+
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains(
+            "error: the first 20000 rows were committed before the quote was found and are kept \
+             (big.csv: 20000 customers inserted, 0 updated, 0 unchanged, 0 rows rejected); nothing \
+             after them was written: big.csv:24002:21: notes: a quote opened here is never closed"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(shop.store().await.count_customers().await.unwrap(), 20_000);
+}
+on_both_databases!(
+    an_open_quote_after_a_commit_keeps_only_the_committed_rows,
+    an_open_quote_after_a_commit_keeps_only_the_committed_rows
+);
+
+/// Quoted cells over several lines (an address on two lines, a note ending in a line break, a
+/// closed quote as the file's last byte) still import, in customers and events alike.
+async fn multi_line_quoted_cells_still_import(engine: Engine) {
+    let shop = Shop::new(engine).await;
+    shop.write(
+        "customers.csv",
+        "email,first_name,address,notes\n\
+         ann@example.com,Ann,\"12 Main St\nPortland, OR\",\"said \"\"hi\"\"\n\"\n\
+         ben@example.com,Ben,\"1 Elm St\",\"last\"",
+    );
+    shop.write(
+        "events.csv",
+        "email,kind,occurred_at,note\n\
+         ann@example.com,visit,2026-01-02,\"rang the bell\ntwice\"\n\
+         ben@example.com,visit,2026-01-03,\n",
+    );
+
+    let customers = shop.rapport(&["import", "customers", "customers.csv"]);
+    let events = shop.rapport(&["import", "events", "events.csv"]);
+
+    assert!(customers.status.success(), "{}", stderr(&customers));
+    assert_eq!(
+        stdout(&customers).trim(),
+        "customers.csv: 2 customers inserted, 0 updated, 0 unchanged, 0 rows rejected"
+    );
+    assert!(events.status.success(), "{}", stderr(&events));
+    assert_eq!(
+        stdout(&events).trim(),
+        "events.csv: 2 events inserted, 0 already stored, 0 rows rejected"
+    );
+    let store = shop.store().await;
+    let ann = store
+        .customer_by_key("ann@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        ann.attributes.0["address"],
+        serde_json::json!("12 Main St\nPortland, OR")
+    );
+    assert_eq!(
+        ann.attributes.0["notes"],
+        serde_json::json!("said \"hi\""),
+        "trimmed, as every attribute"
+    );
+    let ben = store
+        .customer_by_key("ben@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(ben.attributes.0["notes"], serde_json::json!("last"));
+    let visits = store.events_of_customer(ann.id, 10).await.unwrap();
+    assert_eq!(
+        visits[0].properties.0["note"],
+        serde_json::json!("rang the bell\ntwice")
+    );
+}
+on_both_databases!(
+    multi_line_quoted_cells_still_import,
+    multi_line_quoted_cells_still_import
 );
 
 /// With --strict, one bad row means nothing at all is written, even rows far before it (past the size

@@ -3,7 +3,7 @@
 //! most a few batches however large the file.
 
 use super::report::{ImportOptions, ImportReport, RowError};
-use super::source::{CsvRows, RawRow};
+use super::source::{CsvRows, OpenQuote, RawRow};
 use crate::store::{Store, Tx};
 use tokio::sync::mpsc;
 
@@ -109,7 +109,8 @@ where
 
 /// Receives batches and writes them, committing every [`COMMIT_ROWS`] rows (so an interruption keeps
 /// whole rows only), or, with `--strict`, all in one transaction that is rolled back if any row was
-/// rejected. Problems go to `on_error` in line order as they are found.
+/// rejected. A quote left open ([`OpenQuote`]) rolls back what is not committed yet: the file cannot
+/// be trusted. Problems go to `on_error` in line order as they are found.
 pub(crate) async fn drive<W: BatchWriter>(
     store: &Store,
     mut batches: Batches<W::Item>,
@@ -120,6 +121,9 @@ pub(crate) async fn drive<W: BatchWriter>(
 ) -> anyhow::Result<()> {
     let mut tx: Option<Tx> = None;
     let mut uncommitted = 0;
+    // Rows read so far, and the report as of the last commit, for an open quote found later.
+    let mut rows: u64 = 0;
+    let mut committed: Option<(u64, ImportReport)> = None;
     while let Some(batch) = batches.next().await {
         let Batch {
             items,
@@ -127,6 +131,18 @@ pub(crate) async fn drive<W: BatchWriter>(
             rejected,
         } = match batch {
             Ok(batch) => batch,
+            Err(e) if e.is::<OpenQuote>() => {
+                if let Some(open) = tx.take() {
+                    open.rollback().await?;
+                }
+                return Err(e.context(match committed {
+                    None => "nothing was written".to_string(),
+                    Some((rows, kept)) => format!(
+                        "the first {rows} rows were committed before the quote was found and are \
+                         kept ({kept}); nothing after them was written"
+                    ),
+                }));
+            }
             Err(e) if options.strict => return Err(e.context("nothing was written (--strict)")),
             Err(e) => {
                 if let Some(open) = tx.take() {
@@ -136,6 +152,7 @@ pub(crate) async fn drive<W: BatchWriter>(
             }
         };
         report.rejected += rejected;
+        rows += items.len() as u64 + rejected;
         uncommitted += items.len();
         let open = match tx.as_mut() {
             Some(open) => open,
@@ -144,6 +161,7 @@ pub(crate) async fn drive<W: BatchWriter>(
         writer.write(open, items, report, &mut errors).await?;
         if !options.strict && uncommitted >= COMMIT_ROWS {
             tx.take().expect("open transaction").commit().await?;
+            committed = Some((rows, report.clone()));
             tracing::debug!(rows = uncommitted, file = %report.file, "committed a part of the import");
             uncommitted = 0;
         }

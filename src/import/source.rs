@@ -1,9 +1,13 @@
 //! Reading a CSV file (or stdin) row by row: the header becomes named columns, each row keeps the line
 //! it starts on, and rows that cannot be read as text of the right width become [`RowError`]s.
+//!
+//! A quoted cell still open at the end of the input is an [`OpenQuote`]: the csv crate ends the cell
+//! there without a word, having read every line after the quote into it, so the whole file is refused.
 
 use super::report::RowError;
 use crate::domain::normalize_column_name;
 use anyhow::{Context, bail};
+use std::fmt;
 use std::fs::File;
 use std::io::{self, BufReader, Read};
 use std::path::PathBuf;
@@ -46,8 +50,9 @@ impl Source {
 }
 
 /// The longest cell a row may have, in bytes: far more than any name, attribute or event's
-/// properties need. A quote left open takes in the rest of the file as one cell, which would
-/// otherwise be stored, and rendered into every message to that customer.
+/// properties need. A stray quote closed by another one far below takes in the lines between as one
+/// cell, which would otherwise be stored, and rendered into every message to that customer. (A quote
+/// never closed is an [`OpenQuote`].)
 const MAX_CELL_BYTES: usize = 64 * 1024;
 
 /// One data row: the line it starts on and its cells, one per header column.
@@ -82,7 +87,7 @@ impl Columns {
 
 /// A CSV reader positioned after the header.
 pub struct CsvRows {
-    reader: csv::Reader<Box<dyn Read + Send>>,
+    reader: csv::Reader<QuoteWatch<Box<dyn Read + Send>>>,
     record: csv::ByteRecord,
     pub columns: Columns,
     pub label: String,
@@ -96,11 +101,12 @@ impl CsvRows {
         required: &[&str],
     ) -> anyhow::Result<CsvRows> {
         let label = source.label();
+        let delimiter_byte = delimiter.unwrap_or(b',');
         let mut reader = csv::ReaderBuilder::new()
-            .delimiter(delimiter.unwrap_or(b','))
+            .delimiter(delimiter_byte)
             .flexible(true)
             .has_headers(false)
-            .from_reader(source.open()?);
+            .from_reader(QuoteWatch::new(source.open()?, delimiter_byte));
         let mut header = csv::ByteRecord::new();
         if !reader
             .read_byte_record(&mut header)
@@ -110,6 +116,10 @@ impl CsvRows {
                 "{label} is empty: its first line must name the columns, e.g. `{}`",
                 required.join(",")
             );
+        }
+        if let Some(open) = reader.get_ref().open_at_end() {
+            let field = format!("column {} of the header", open.field + 1);
+            return Err(open.refuse(&label, field).into());
         }
         let columns = parse_header(&label, &header)?;
         for name in required {
@@ -129,6 +139,7 @@ impl CsvRows {
     }
 
     /// The next row, or the row's problems; `None` at the end of the file. Blank lines are skipped.
+    /// A quote still open at the end is an [`OpenQuote`] error, never the end of the file.
     pub fn next_row(&mut self) -> anyhow::Result<Option<Result<RawRow, Vec<RowError>>>> {
         loop {
             if !self
@@ -136,7 +147,17 @@ impl CsvRows {
                 .read_byte_record(&mut self.record)
                 .with_context(|| format!("cannot read {}", self.label))?
             {
-                return Ok(None);
+                return match self.reader.get_ref().open_at_end() {
+                    Some(open) => {
+                        let field = self
+                            .columns
+                            .written
+                            .get(open.field)
+                            .map_or("row", String::as_str);
+                        Err(open.refuse(&self.label, field.to_string()).into())
+                    }
+                    None => Ok(None),
+                };
             }
             let line = self.record.position().map_or(0, |p| p.line());
             if self.record.len() == 1 && self.record[0].iter().all(u8::is_ascii_whitespace) {
@@ -210,6 +231,163 @@ impl CsvRows {
         } else {
             Err(errors)
         }
+    }
+}
+
+/// A quoted cell still open at the end of the input, which took in every line after its quote. No
+/// row from its line on can be trusted, so the file is refused whole.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenQuote {
+    file: String,
+    /// Where the opening quote is: line (the header is line 1) and column, in characters.
+    line: u64,
+    column: u64,
+    /// The column as written in the header, or where in the header or row the quote is.
+    field: String,
+    /// Lines after the quote's own that were read into the cell.
+    lines_after: u64,
+}
+
+impl fmt::Display for OpenQuote {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let swallowed = match self.lines_after {
+            0 => "the rest of its line was read as part of this cell".to_string(),
+            1 => "the line after it was read as part of this cell".to_string(),
+            n => format!("the {n} lines after it were read as part of this cell"),
+        };
+        write!(
+            f,
+            "{}:{}:{}: {}: a quote opened here is never closed: {swallowed}\n  = hint: close the quote \
+             where the cell ends, double a quote meant inside a quoted cell (\"\"), or remove the stray one",
+            self.file, self.line, self.column, self.field
+        )
+    }
+}
+
+impl std::error::Error for OpenQuote {}
+
+/// Where a quoted cell was opened, as [`QuoteWatch`] saw it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Opening {
+    line: u64,
+    column: u64,
+    /// The cell's index in its record.
+    field: usize,
+    /// Lines after the quote's own, counting a last line without a line break.
+    lines_after: u64,
+}
+
+impl Opening {
+    fn refuse(self, file: &str, field: String) -> OpenQuote {
+        OpenQuote {
+            file: file.to_string(),
+            line: self.line,
+            column: self.column,
+            field,
+            lines_after: self.lines_after,
+        }
+    }
+}
+
+/// Where [`QuoteWatch`] is in a record, by the csv crate's rules (`"` quotes, `""` inside quotes is
+/// one quote, a quote elsewhere than at the start of a cell is text, `\r` and `\n` end records).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Quoting {
+    CellStart,
+    Unquoted,
+    Quoted,
+    /// A quote inside a quoted cell: it closes the cell, unless a second quote follows.
+    QuoteInQuoted,
+}
+
+/// Passes bytes to the CSV reader unchanged, following them with the same quoting rules, to tell
+/// what the csv crate does not: whether the input ended inside a quoted cell, and where it opened.
+/// A byte at a time, with no buffer of its own, so memory stays flat.
+struct QuoteWatch<R> {
+    inner: R,
+    delimiter: u8,
+    state: Quoting,
+    /// The line (from 1, by `\n` as the csv crate counts) and the characters read of it.
+    line: u64,
+    column: u64,
+    /// The index in its record of the cell being read.
+    field: usize,
+    opened: Opening,
+    /// Whether `inner` has reported the end of the input.
+    ended: bool,
+}
+
+impl<R> QuoteWatch<R> {
+    fn new(inner: R, delimiter: u8) -> Self {
+        QuoteWatch {
+            inner,
+            delimiter,
+            state: Quoting::CellStart,
+            line: 1,
+            column: 0,
+            field: 0,
+            opened: Opening {
+                line: 0,
+                column: 0,
+                field: 0,
+                lines_after: 0,
+            },
+            ended: false,
+        }
+    }
+
+    /// The quote still open once the whole input has been read, if any.
+    fn open_at_end(&self) -> Option<Opening> {
+        (self.ended && self.state == Quoting::Quoted).then(|| Opening {
+            lines_after: (self.line - self.opened.line).saturating_sub(u64::from(self.column == 0)),
+            ..self.opened
+        })
+    }
+
+    fn follow(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            if byte == b'\n' {
+                self.line += 1;
+                self.column = 0;
+            } else if byte & 0xC0 != 0x80 {
+                // Not a UTF-8 continuation byte: a new character.
+                self.column += 1;
+            }
+            self.state = match (self.state, byte) {
+                (Quoting::Quoted, b'"') => Quoting::QuoteInQuoted,
+                (Quoting::Quoted, _) => Quoting::Quoted,
+                (Quoting::QuoteInQuoted, b'"') => Quoting::Quoted,
+                (Quoting::CellStart, b'"') => {
+                    self.opened = Opening {
+                        line: self.line,
+                        column: self.column,
+                        field: self.field,
+                        lines_after: 0,
+                    };
+                    Quoting::Quoted
+                }
+                (_, b) if b == self.delimiter => {
+                    self.field += 1;
+                    Quoting::CellStart
+                }
+                (_, b'\r' | b'\n') => {
+                    self.field = 0;
+                    Quoting::CellStart
+                }
+                _ => Quoting::Unquoted,
+            };
+        }
+    }
+}
+
+impl<R: Read> Read for QuoteWatch<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n == 0 && !buf.is_empty() {
+            self.ended = true;
+        }
+        self.follow(&buf[..n]);
+        Ok(n)
     }
 }
 
@@ -291,4 +469,54 @@ fn delimiter_hint(columns: &Columns, delimiter: Option<u8>) -> String {
         }
     }
     String::new()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The quote open at the end of `input`, as (line, column, cell index, lines after it).
+    fn open_quote(input: &str, delimiter: u8) -> Option<(u64, u64, usize, u64)> {
+        let mut watch = QuoteWatch::new(input.as_bytes(), delimiter);
+        io::copy(&mut watch, &mut io::sink()).unwrap();
+        watch
+            .open_at_end()
+            .map(|o| (o.line, o.column, o.field, o.lines_after))
+    }
+
+    #[test]
+    fn closed_quotes_are_not_reported() {
+        for input in [
+            "a,b\n1,\"12 Main St\nPortland, OR\"\n",
+            "a,b\n1,\"prefers 12\"\" hoops\"\n",
+            "a,b\n1,prefers 12\" hoops\n",
+            "a,b\r\n1,\"two\r\nlines\"",
+            "a,b\n1,\"x\"tail\n2,\"\"\n",
+            "a,b\n1,\"ends with a break\n\"",
+        ] {
+            assert_eq!(open_quote(input, b','), None, "{input:?}");
+        }
+    }
+
+    #[test]
+    fn an_open_quote_is_found_where_it_opens() {
+        assert_eq!(
+            open_quote(
+                "email,first_name,notes\nx@example.com,X,\"prefers 12\"\" hoops\ny,Y,red\nz,Z,ok\n",
+                b','
+            ),
+            Some((2, 17, 2, 2))
+        );
+        assert_eq!(open_quote("a;b\né;\"x", b';'), Some((2, 3, 1, 0)));
+        assert_eq!(
+            open_quote("a,\"b\n1,2\n", b','),
+            Some((1, 3, 1, 1)),
+            "in the header"
+        );
+        assert_eq!(
+            open_quote("a,b\r\n1,\"x\r\n2,y\r\n", b','),
+            Some((2, 3, 1, 1)),
+            "with CRLF line ends"
+        );
+    }
 }
