@@ -162,6 +162,44 @@ fn print_error(error: &anyhow::Error) {
     if let Some(diagnostic) = error.downcast_ref::<crate::diagnostic::Diagnostic>() {
         eprintln!("{diagnostic}");
     } else {
-        eprintln!("error: {error:#}");
+        eprintln!("error: {}", error_chain(error));
+    }
+}
+
+/// The error and its causes, joined by ": " as anyhow's `{:#}` does, but without a cause whose text
+/// the message before it already ends with: sqlx and SQLite errors repeat their source in their
+/// own message ("… Connection refused (os error 111): Connection refused (os error 111)").
+fn error_chain(error: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in error.chain() {
+        let cause = cause.to_string();
+        if text.ends_with(&cause) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&cause);
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cause_repeated_by_its_error_is_printed_once() {
+        let source = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        let repeated = anyhow::anyhow!("error communicating with database: {source}");
+        let error = anyhow::Error::new(source)
+            .context(repeated.to_string())
+            .context("cannot connect to PostgreSQL at postgres://localhost/shop");
+        assert_eq!(
+            error_chain(&error),
+            format!("cannot connect to PostgreSQL at postgres://localhost/shop: {repeated}")
+        );
+        let distinct = anyhow::anyhow!("disk full").context("cannot write the outbox");
+        assert_eq!(error_chain(&distinct), "cannot write the outbox: disk full");
     }
 }

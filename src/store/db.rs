@@ -97,6 +97,27 @@ impl Store {
             if read_only {
                 options = options.options([("default_transaction_read_only", "on")]);
             }
+            // One connection first, for its error: the pool retries until its timeout and then
+            // says only "pool timed out", where this says "connection refused", or that the
+            // password or the database is wrong.
+            let first = tokio::time::timeout(Duration::from_secs(5), async {
+                use sqlx::Connection as _;
+                sqlx::PgConnection::connect_with(&options)
+                    .await?
+                    .close()
+                    .await
+            })
+            .await;
+            match first {
+                Ok(Err(e)) => {
+                    return Err(anyhow::Error::new(e)
+                        .context(format!("cannot connect to PostgreSQL at {printable}")));
+                }
+                Err(_) => anyhow::bail!(
+                    "cannot connect to PostgreSQL at {printable}: no answer within 5 seconds\n  = hint: is the server running, and reachable from this machine (host, port, firewall)?"
+                ),
+                Ok(Ok(())) => {}
+            }
             let pool = PgPoolOptions::new()
                 .max_connections(if read_only { 2 } else { 32 })
                 .acquire_timeout(Duration::from_secs(5))
