@@ -181,6 +181,54 @@ async fn preferences_show_and_change_topics(engine: Engine) {
 }
 on_both_databases!(preferences, preferences_show_and_change_topics);
 
+/// The `topic` of each of a customer's events of `kind`, sorted.
+async fn topics_of(t: &setup::Tracked, email: &str, kind: &str) -> Vec<String> {
+    let mut topics: Vec<String> = t
+        .events(email, kind)
+        .await
+        .iter()
+        .map(|e| e.properties.0["topic"].as_str().unwrap().to_string())
+        .collect();
+    topics.sort_unstable();
+    topics
+}
+
+/// One save that unticks two topics records two `email.unsubscribed` events, one per topic (they
+/// share a delivery and an instant), so a segment on either topic finds the customer; ticking both
+/// again records two `email.resubscribed`.
+async fn a_save_records_an_opt_out_per_topic(engine: Engine) {
+    let t = start(engine).await;
+    t.shop.write(
+        "segments/left_offers.seg",
+        "# Opted out of offers.\nemail.unsubscribed[topic == \"offers\"].any()\n",
+    );
+    let path = t.path("c0@example.com", Purpose::Preferences);
+
+    let saved = http::post(t.addr, &path, "action=save").await;
+
+    assert_eq!(saved.status, 200);
+    assert_eq!(t.suppressions().await["c0@example.com"], ["news", "offers"]);
+    assert_eq!(
+        topics_of(&t, "c0@example.com", "email.unsubscribed").await,
+        ["news", "offers"]
+    );
+    for event in t.events("c0@example.com", "email.unsubscribed").await {
+        assert_eq!(event.properties.0["via"], "preferences");
+    }
+    let out = t.shop.rapport(&["segment", "count", "left_offers"]);
+    assert_eq!(stdout(&out).trim(), "1", "{}", stderr(&out));
+
+    http::post(t.addr, &path, "action=save&topic=news&topic=offers").await;
+
+    assert!(t.suppressions().await["c0@example.com"].is_empty());
+    assert_eq!(
+        topics_of(&t, "c0@example.com", "email.resubscribed").await,
+        ["news", "offers"]
+    );
+    t.stop().await;
+}
+on_both_databases!(save_per_topic, a_save_records_an_opt_out_per_topic);
+
 /// A hostile first name is shown escaped on the pages, never as markup.
 async fn hostile_names_are_escaped(engine: Engine) {
     let t = start(engine).await;

@@ -1,9 +1,11 @@
 //! `rapport customer EMAIL`: one customer's attributes, the emails waiting to go to them (and when),
 //! then their events newest first. `--unsubscribe [--topic TOPIC]` first records an unsubscribe
-//! received another way (a reply, a mailto `List-Unsubscribe` request).
+//! received another way (a reply, a mailto `List-Unsubscribe` request); a topic must be one a
+//! campaign of `rapport.toml` has, or the opt-out would block nothing.
 
 use super::table;
 use crate::clock::Clock;
+use crate::diagnostic::did_you_mean;
 use crate::domain::EmailAddress;
 use crate::store::suppressions::ALL_TOPICS;
 use crate::store::tracking::unsubscribe_by_hand;
@@ -24,13 +26,17 @@ pub struct Args {
     /// phone): from everything, or from `--topic` only. Sending stops at once, as for the link.
     #[arg(long)]
     pub unsubscribe: bool,
-    /// With --unsubscribe: only this topic (a campaign's `topic`), not every email.
+    /// With --unsubscribe: only this topic (a campaign's `topic` in rapport.toml), not every email.
     #[arg(long, requires = "unsubscribe")]
     pub topic: Option<String>,
 }
 
 pub async fn run(dir: &Path, args: Args) -> anyhow::Result<ExitCode> {
     let workspace = Workspace::load(dir)?;
+    let topic = match args.topic.as_deref() {
+        Some(wanted) => campaign_topic(&workspace, wanted)?,
+        None => ALL_TOPICS,
+    };
     let store = workspace.open_store().await?;
     let email = EmailAddress::parse(&args.email)?;
     let Some(customer) = store.customer_by_key(email.key()).await? else {
@@ -38,7 +44,6 @@ pub async fn run(dir: &Path, args: Args) -> anyhow::Result<ExitCode> {
         anyhow::bail!("no customer has the address {email}{hint}");
     };
     if args.unsubscribe {
-        let topic = args.topic.as_deref().unwrap_or(ALL_TOPICS);
         let mut tx = store.begin().await?;
         let added = unsubscribe_by_hand(
             &mut tx,
@@ -79,6 +84,36 @@ pub async fn run(dir: &Path, args: Args) -> anyhow::Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The topic `wanted` as a campaign of `rapport.toml` has it. Sending checks opt-outs by exact topic,
+/// so one no campaign has (a typo, `Newsletter` for `newsletter`) would be stored and block nothing:
+/// it is refused, with the nearest topic and the list of them.
+fn campaign_topic<'w>(workspace: &'w Workspace, wanted: &str) -> anyhow::Result<&'w str> {
+    let mut topics: Vec<&str> = workspace
+        .config
+        .campaigns
+        .iter()
+        .map(|c| c.topic.as_str())
+        .collect();
+    topics.sort_unstable();
+    topics.dedup();
+    if let Some(topic) = topics.iter().find(|t| **t == wanted) {
+        return Ok(topic);
+    }
+    let hint = if wanted == ALL_TOPICS {
+        "leave out --topic to unsubscribe from every email".to_string()
+    } else if topics.is_empty() {
+        "no campaign is declared yet; leave out --topic to unsubscribe from every email".to_string()
+    } else {
+        let near = did_you_mean(wanted, topics.iter().copied())
+            .map(|near| format!("did you mean \"{near}\"? "))
+            .unwrap_or_default();
+        format!("{near}the topics are {}", topics.join(", "))
+    };
+    anyhow::bail!(
+        "no campaign in rapport.toml has the topic {wanted:?}: nothing was recorded\n  = hint: {hint}"
+    )
 }
 
 /// A "did you mean" from stored addresses, or how to add the customer.

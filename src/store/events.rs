@@ -147,14 +147,23 @@ pub async fn record_engine_events(
     Ok(inserted)
 }
 
-/// Identifies an engine event: its kind and delivery, and its time unless it happens once per delivery.
+/// Kinds whose `topic` property is part of their identity: one save on the preferences page opts out
+/// of (or back into) several topics of one delivery at the same instant, and each is an event.
+const PER_TOPIC_KINDS: [&str; 2] = ["email.unsubscribed", "email.resubscribed"];
+
+/// Identifies an engine event: its kind and delivery, its time unless it happens once per delivery,
+/// and the topic of an opt-out. Other kinds keep the identity they always had, so re-recording one
+/// still finds the fingerprint stored before.
 pub(super) fn engine_fingerprint(event: &EngineEvent<'_>) -> i64 {
-    let identity = format!("engine\0{}\0{}", event.kind, event.delivery_id);
-    if event.once_per_delivery {
-        fingerprint_of(&identity)
-    } else {
-        fingerprint_of(&format!("{identity}\0{}", event.occurred_at.micros()))
+    let mut identity = format!("engine\0{}\0{}", event.kind, event.delivery_id);
+    if !event.once_per_delivery {
+        identity.push_str(&format!("\0{}", event.occurred_at.micros()));
     }
+    if PER_TOPIC_KINDS.contains(&event.kind) {
+        let topic = event.properties.get("topic").and_then(Value::as_str);
+        identity.push_str(&format!("\0topic\0{}", topic.unwrap_or_default()));
+    }
+    fingerprint_of(&identity)
 }
 
 /// An event's `fingerprint` column: the first 8 bytes of the SHA-256 of what identifies it.
@@ -202,4 +211,51 @@ pub async fn emails_sent_since_many(
         }
         query.fetch_all(&mut *conn).await
     })?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event<'a>(kind: &'a str, topic: Option<&str>, once_per_delivery: bool) -> EngineEvent<'a> {
+        let mut properties = Map::new();
+        if let Some(topic) = topic {
+            properties.insert("topic".into(), topic.into());
+        }
+        EngineEvent {
+            customer_id: 1,
+            kind,
+            delivery_id: 42,
+            occurred_at: Timestamp::from_micros(1_700_000_000_000_000).unwrap(),
+            properties,
+            once_per_delivery,
+        }
+    }
+
+    #[test]
+    fn other_kinds_keep_the_identity_stored_events_have() {
+        let sent = event("email.sent", None, true);
+        let opened = event("email.opened", None, false);
+
+        assert_eq!(
+            engine_fingerprint(&sent),
+            fingerprint_of(&["engine", "email.sent", "42"].join("\0"))
+        );
+        assert_eq!(
+            engine_fingerprint(&opened),
+            fingerprint_of(&["engine", "email.opened", "42", "1700000000000000"].join("\0"))
+        );
+    }
+
+    #[test]
+    fn opt_outs_of_two_topics_at_once_are_two_events() {
+        for kind in PER_TOPIC_KINDS {
+            let news = event(kind, Some("news"), false);
+            let offers = event(kind, Some("offers"), false);
+
+            assert_ne!(engine_fingerprint(&news), engine_fingerprint(&offers));
+            let again = event(kind, Some("news"), false);
+            assert_eq!(engine_fingerprint(&news), engine_fingerprint(&again));
+        }
+    }
 }
