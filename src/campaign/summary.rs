@@ -1,4 +1,6 @@
-//! What the owner reads at the end of a send: planned, sent, skipped and failed by reason, waiting.
+//! What the owner reads at the end of a send: planned, sent, skipped and failed by reason, waiting,
+//! and why deliveries wait for a retry or failed (their errors, as the ledger has them: a resumed
+//! run shows the errors of its earlier sends too).
 
 use crate::store::deliveries;
 use crate::store::{Store, Tx};
@@ -23,6 +25,26 @@ pub struct RunSummary {
     /// Leased by a sender that has not reported back (still sending, or crashed).
     pub in_flight: i64,
     pub uncertain: i64,
+    /// Why deliveries wait for a retry, failed or ended uncertain: the most frequent errors first,
+    /// at most [`ERRORS_SHOWN`]. What tells a wrong port from a slow server.
+    pub errors: Vec<ErrorCount>,
+}
+
+/// How many errors a summary names; the deliveries of the others are counted together.
+pub const ERRORS_SHOWN: i64 = 3;
+
+/// Errors longer than this are cut: a summary line, not the server's whole reply.
+const ERROR_CHARS: usize = 160;
+
+/// Deliveries of one status that last failed with the same error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErrorCount {
+    /// `retry`, `failed` or `uncertain`.
+    pub status: String,
+    /// As the ledger recorded it (an SMTP reply or a network error, never the URL); `None` when
+    /// none was recorded.
+    pub error: Option<String>,
+    pub count: i64,
 }
 
 impl RunSummary {
@@ -53,6 +75,17 @@ impl RunSummary {
             }
         }
         s.next_due = deliveries::next_due(tx, run_id).await?;
+        if s.retry + s.uncertain + s.failed.values().sum::<i64>() > 0 {
+            s.errors = deliveries::errors(tx, run_id, ERRORS_SHOWN)
+                .await?
+                .into_iter()
+                .map(|(status, error, count)| ErrorCount {
+                    status,
+                    error,
+                    count,
+                })
+                .collect();
+        }
         Ok(s)
     }
 
@@ -71,6 +104,34 @@ fn by_reason(counts: &BTreeMap<String, i64>) -> String {
         .map(|(reason, n)| format!("{reason} {n}"))
         .collect();
     format!("  ({})", parts.join(", "))
+}
+
+/// `3 to retry: temporary failure: Connection refused (os error 111)`, on one line.
+impl fmt::Display for ErrorCount {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let status = match self.status.as_str() {
+            "retry" => "to retry",
+            other => other,
+        };
+        let error = self.error.as_deref().map_or_else(
+            || "no error recorded".to_string(),
+            |e| one_line(e, ERROR_CHARS),
+        );
+        write!(f, "{} {status}: {error}", self.count)
+    }
+}
+
+/// `text` with its line breaks, control characters and runs of blanks as single spaces (a reply
+/// cannot move the terminal's cursor), cut to `max` characters.
+fn one_line(text: &str, max: usize) -> String {
+    let words = text
+        .split(|c: char| c.is_whitespace() || c.is_control())
+        .filter(|w| !w.is_empty());
+    let line = words.collect::<Vec<_>>().join(" ");
+    match line.char_indices().nth(max) {
+        Some((cut, _)) => format!("{}…", &line[..cut]),
+        None => line,
+    }
 }
 
 impl fmt::Display for RunSummary {
@@ -113,6 +174,74 @@ impl fmt::Display for RunSummary {
                 self.pending, self.retry, self.in_flight, self.campaign
             )?;
         }
-        Ok(())
+        write_errors(f, self)
+    }
+}
+
+/// `errors     3 to retry: …`, one line per error, then how many deliveries had other errors.
+fn write_errors(f: &mut fmt::Formatter<'_>, s: &RunSummary) -> fmt::Result {
+    let mut label = "errors";
+    for error in &s.errors {
+        write!(f, "\n  {label:<11}{error}")?;
+        label = "";
+    }
+    let named: i64 = s.errors.iter().map(|e| e.count).sum();
+    let other = s.retry + s.uncertain + s.failed.values().sum::<i64>() - named;
+    if !s.errors.is_empty() && other > 0 {
+        write!(f, "\n  {label:<11}and {other} more with other errors")?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{ErrorCount, RunSummary};
+
+    fn error(status: &str, error: &str, count: i64) -> ErrorCount {
+        ErrorCount {
+            status: status.to_string(),
+            error: Some(error.to_string()),
+            count,
+        }
+    }
+
+    #[test]
+    fn names_the_errors_then_counts_the_others() {
+        let summary = RunSummary {
+            campaign: "news".to_string(),
+            planned: 9,
+            retry: 7,
+            uncertain: 2,
+            errors: vec![
+                error("retry", "temporary failure: Connection refused", 5),
+                error(
+                    "uncertain",
+                    "outcome unknown:\r\n connection\x1b[2J reset",
+                    2,
+                ),
+            ],
+            ..Default::default()
+        };
+
+        let text = summary.to_string();
+
+        let lines: Vec<&str> = text.lines().skip(6).collect();
+        assert_eq!(
+            lines,
+            [
+                "  errors     5 to retry: temporary failure: Connection refused",
+                "             2 uncertain: outcome unknown: connection [2J reset",
+                "             and 2 more with other errors",
+            ],
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn long_errors_are_cut() {
+        let long = "x".repeat(500);
+        let shown = error("failed", &long, 1).to_string();
+        assert_eq!(shown.chars().count(), "1 failed: ".len() + 160 + 1);
+        assert!(shown.ends_with('…'));
     }
 }

@@ -176,6 +176,24 @@ pub async fn counts(
     Ok(counts)
 }
 
+/// Why deliveries of a run wait for a retry, failed or ended uncertain: `(status, last_error,
+/// count)`, the most frequent first, at most `limit`, for summaries.
+///
+/// Only those deliveries are grouped: usually few, and when a whole run waits for a retry (the
+/// relay is down), they share a handful of errors.
+pub async fn errors(
+    tx: &mut Tx,
+    run_id: i64,
+    limit: i64,
+) -> anyhow::Result<Vec<(String, Option<String>, i64)>> {
+    let sql = "SELECT status, last_error, COUNT(*) AS n FROM deliveries \
+               WHERE run_id = $1 AND status IN ('retry', 'failed', 'uncertain') \
+               GROUP BY status, last_error ORDER BY n DESC, status, last_error LIMIT $2";
+    Ok(
+        on_tx!(tx, conn => sqlx::query_as(sql).bind(run_id).bind(limit).fetch_all(&mut *conn).await)?,
+    )
+}
+
 /// Gives a claimed delivery back unsent (graceful shutdown): pending again, this attempt not counted.
 pub async fn release(tx: &mut Tx, claim: &Claimed, now: Timestamp) -> anyhow::Result<bool> {
     let sql = "UPDATE deliveries SET status = 'pending', lease_until = NULL, attempts = attempts - 1, \
