@@ -112,6 +112,12 @@ async fn a_campaign_topic_stops_that_campaign_only(engine: Engine) {
         stdout(&out)
     );
     assert_eq!(written(&shop).await.0, ["newsletter"]);
+    // The customer's page says what mail they no longer get.
+    assert!(
+        stdout(&out).contains("  no mail         topic \"newsletter\" (unsubscribe since "),
+        "{}",
+        stdout(&out)
+    );
     assert!(
         summary_line(&news, "skipped").contains("opted_out 1"),
         "{}",

@@ -7,9 +7,10 @@ use super::table;
 use crate::clock::Clock;
 use crate::diagnostic::did_you_mean;
 use crate::domain::EmailAddress;
-use crate::store::suppressions::ALL_TOPICS;
+use crate::store::suppressions::{ALL_TOPICS, suppressions_of};
 use crate::store::tracking::unsubscribe_by_hand;
 use crate::store::{Customer, Event, Store};
+use crate::timestamp::Timestamp;
 use crate::workspace::Workspace;
 use serde_json::Value;
 use std::path::Path;
@@ -69,8 +70,11 @@ pub async fn run(dir: &Path, args: Args) -> anyhow::Result<ExitCode> {
         .await?;
     let total = store.count_events_of_customer(customer.id).await?;
     let waiting = store.waiting_for_customer(customer.id).await?;
+    let mut tx = store.begin_read().await?;
+    let stopped = suppressions_of(&mut tx, &customer.email_key).await?;
+    tx.rollback().await?;
     store.close().await;
-    print!("{}", render(&customer, &events, total));
+    print!("{}", render(&customer, &stopped, &events, total));
     if !waiting.is_empty() {
         let rows: Vec<Vec<String>> = waiting
             .into_iter()
@@ -124,8 +128,14 @@ pub(super) async fn suggestion(store: &Store, key: &str) -> anyhow::Result<Strin
     })
 }
 
-/// The whole page: a header, the fields, the attributes, then the timeline.
-pub fn render(customer: &Customer, events: &[Event], total_events: i64) -> String {
+/// The whole page: a header, the fields (with the mail the customer must not get: `stopped`, their
+/// suppressions), the attributes, then the timeline.
+pub fn render(
+    customer: &Customer,
+    stopped: &[(String, String, Timestamp)],
+    events: &[Event],
+    total_events: i64,
+) -> String {
     let mut out = format!("{} <{}>\n", customer.display_name(), customer.email);
     let mut fields: Vec<(String, String)> = vec![
         (
@@ -143,6 +153,7 @@ pub fn render(customer: &Customer, events: &[Event], total_events: i64) -> Strin
         ("locale".into(), customer.locale.clone().unwrap_or_default()),
         ("customer since".into(), customer.created_at.to_string()),
         ("status".into(), customer.status.clone()),
+        ("no mail".into(), no_mail(stopped)),
     ];
     fields.extend(
         customer
@@ -191,6 +202,23 @@ pub fn render(customer: &Customer, events: &[Event], total_events: i64) -> Strin
         out.push_str(&format!("  … {older} older events (use --limit)\n"));
     }
     out
+}
+
+/// What the customer's suppressions stop: `everything (hard_bounce since 2026-11-01 09:12 UTC)`, or
+/// the topics they opted out of, each with its reason and date; empty when nothing is stopped.
+fn no_mail(stopped: &[(String, String, Timestamp)]) -> String {
+    stopped
+        .iter()
+        .map(|(topic, reason, since)| {
+            let what = if topic == ALL_TOPICS {
+                "everything".to_string()
+            } else {
+                format!("topic {topic:?}")
+            };
+            format!("{what} ({reason} since {since})")
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// A JSON value as an owner would write it: strings without quotes, control characters made visible.

@@ -76,6 +76,17 @@ pub async fn suppress_imported(
     Ok(added > 0)
 }
 
+/// Every suppression of `email_key`: `(topic, reason, since)`, the address-level one first, then by
+/// topic. For the customer's page.
+pub async fn suppressions_of(
+    tx: &mut Tx,
+    email_key: &str,
+) -> anyhow::Result<Vec<(String, String, Timestamp)>> {
+    let sql = "SELECT topic, reason, created_at FROM suppressions WHERE email_key = $1 \
+               ORDER BY CASE WHEN topic = '*' THEN 0 ELSE 1 END, topic";
+    Ok(on_tx!(tx, conn => sqlx::query_as(sql).bind(email_key).fetch_all(&mut *conn).await)?)
+}
+
 /// Lifts the suppression of `email_key` for `topic` (an "undo" on the unsubscribe page).
 pub async fn unsuppress(tx: &mut Tx, email_key: &str, topic: &str) -> anyhow::Result<bool> {
     let sql = "DELETE FROM suppressions WHERE email_key = $1 AND topic = $2";
