@@ -430,6 +430,34 @@ on_both_databases!(
     an_open_quote_after_a_commit_keeps_only_the_committed_rows
 );
 
+/// The row with the open quote is the 20,000th: it ends the batch that would be committed, and must
+/// not be committed with it (the end of the input is seen as that row is read).
+async fn an_open_quote_on_a_commit_boundary_is_not_committed(engine: Engine) {
+    let shop = Shop::new(engine).await;
+    let mut big = String::from("email,first_name,notes\n");
+    for i in 0..19_999 {
+        big.push_str(&format!("c{i}@example.com,C{i},\n"));
+    }
+    big.push_str("open@example.com,Al,\"oops\ntail@example.com,T,swallowed\n");
+    shop.write("big.csv", &big);
+
+    let out = shop.rapport(&["import", "customers", "big.csv"]);
+
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains(
+            "error: nothing was written: big.csv:20001:21: notes: a quote opened here is never closed"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(shop.store().await.count_customers().await.unwrap(), 0);
+}
+on_both_databases!(
+    an_open_quote_on_a_commit_boundary_is_not_committed,
+    an_open_quote_on_a_commit_boundary_is_not_committed
+);
+
 /// Quoted cells over several lines (an address on two lines, a note ending in a line break, a
 /// closed quote as the file's last byte) still import, in customers and events alike.
 async fn multi_line_quoted_cells_still_import(engine: Engine) {

@@ -26,7 +26,7 @@ pub struct RunSummary {
     pub in_flight: i64,
     pub uncertain: i64,
     /// Why deliveries wait for a retry, failed or ended uncertain: the most frequent errors first,
-    /// at most [`ERRORS_SHOWN`]. What tells a wrong port from a slow server.
+    /// at most `ERRORS_SHOWN` (3). What tells a wrong port from a slow server.
     pub errors: Vec<ErrorCount>,
 }
 

@@ -142,22 +142,23 @@ impl CsvRows {
     /// A quote still open at the end is an [`OpenQuote`] error, never the end of the file.
     pub fn next_row(&mut self) -> anyhow::Result<Option<Result<RawRow, Vec<RowError>>>> {
         loop {
-            if !self
+            let read = self
                 .reader
                 .read_byte_record(&mut self.record)
-                .with_context(|| format!("cannot read {}", self.label))?
-            {
-                return match self.reader.get_ref().open_at_end() {
-                    Some(open) => {
-                        let field = self
-                            .columns
-                            .written
-                            .get(open.field)
-                            .map_or("row", String::as_str);
-                        Err(open.refuse(&self.label, field.to_string()).into())
-                    }
-                    None => Ok(None),
-                };
+                .with_context(|| format!("cannot read {}", self.label))?;
+            // Checked after every read, not only at the end: once the input has ended inside a
+            // quote, the row just read is the one that took in the rest of the file, and it must
+            // not reach a batch that may be committed before the end is seen.
+            if let Some(open) = self.reader.get_ref().open_at_end() {
+                let field = self
+                    .columns
+                    .written
+                    .get(open.field)
+                    .map_or("row", String::as_str);
+                return Err(open.refuse(&self.label, field.to_string()).into());
+            }
+            if !read {
+                return Ok(None);
             }
             let line = self.record.position().map_or(0, |p| p.line());
             if self.record.len() == 1 && self.record[0].iter().all(u8::is_ascii_whitespace) {
