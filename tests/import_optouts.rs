@@ -133,3 +133,37 @@ on_both_databases!(
     a_send_skips_imported_opt_outs,
     a_send_skips_imported_opt_outs
 );
+
+/// An opt-in takes back an earlier opt-out of the same topic wherever it is in the file, even in a
+/// later batch than the opt-out (rows are written a thousand at a time); without a topic, both are
+/// about everything.
+async fn a_later_opt_in_anywhere_in_the_file_stands(engine: Engine) {
+    let shop = Shop::new(engine).await;
+    shop.write("customers.csv", CUSTOMERS);
+    let mut events = String::from("email,kind,occurred_at,topic\n");
+    events.push_str("gone@example.com,email.unsubscribed,2026-10-01,\n");
+    events.push_str("offers@example.com,email.unsubscribed,2026-10-01,offers\n");
+    for day in 0..1_500 {
+        let at = chrono::NaiveDate::from_ymd_opt(2020, 1, 1).unwrap() + chrono::Days::new(day);
+        events.push_str(&format!("buyer@example.com,purchase,{at},\n"));
+    }
+    events.push_str("gone@example.com,email.resubscribed,2026-10-05,\n");
+    events.push_str("offers@example.com,email.resubscribed,2026-10-05,offers\n");
+    shop.write("events.csv", &events);
+    let customers = shop.rapport(&["import", "customers", "customers.csv"]);
+    assert!(customers.status.success(), "{}", stderr(&customers));
+
+    let out = shop.rapport(&["import", "events", "events.csv"]);
+
+    assert!(out.status.success(), "{}", stderr(&out));
+    for (email, topic) in [
+        ("gone@example.com", "newsletter"),
+        ("offers@example.com", "offers"),
+    ] {
+        assert_eq!(suppression(&shop, email, topic).await, None, "{email}");
+    }
+}
+on_both_databases!(
+    a_later_opt_in_anywhere_in_the_file_stands,
+    a_later_opt_in_anywhere_in_the_file_stands
+);

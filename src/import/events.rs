@@ -225,13 +225,19 @@ impl BatchWriter for Writer {
         report.inserted += inserted;
         report.unchanged += new_events.len() as u64 - inserted;
         for row in &rows {
-            let (Some(&customer_id), Some((topic, reason))) =
-                (self.ids.get(row.email.key()), opt_out(row))
-            else {
+            let Some(&customer_id) = self.ids.get(row.email.key()) else {
+                continue;
+            };
+            let (key, at) = (row.email.key(), row.occurred_at);
+            if row.kind == "email.resubscribed" {
+                // An earlier batch may have applied the unsubscribe that this opt-in takes back.
+                suppressions::lift_imported(tx, key, event_topic(row), at).await?;
+                continue;
+            }
+            let Some((topic, reason)) = opt_out(row) else {
                 continue;
             };
             let detail = format!("imported: {} line {}", self.label, row.line);
-            let (key, at) = (row.email.key(), row.occurred_at);
             if suppressions::suppress_imported(tx, customer_id, key, topic, reason, &detail, at)
                 .await?
             {
@@ -242,18 +248,22 @@ impl BatchWriter for Writer {
     }
 }
 
+/// The topic of an imported opt-out or opt-in: its `topic` column, or every topic when it has none.
+fn event_topic(row: &EventRow) -> &str {
+    match row.properties.get("topic").and_then(Value::as_str) {
+        Some(topic) if !topic.trim().is_empty() => topic.trim(),
+        _ => ALL_TOPICS,
+    }
+}
+
 /// The suppression that an imported event asks for, if it is an opt-out that another tool recorded:
 /// `email.unsubscribed` (from its `topic`, or from everything when it has none or `*`),
 /// `email.bounced` (a hard bounce: rapport records only those) or `email.complained`. Imported
 /// history must stop mail as rapport's own opt-outs do: an owner moving a list over from another
 /// tool brings its unsubscribes with it.
 fn opt_out(row: &EventRow) -> Option<(&str, Reason)> {
-    let topic = || match row.properties.get("topic").and_then(Value::as_str) {
-        Some(topic) if !topic.trim().is_empty() => topic.trim(),
-        _ => ALL_TOPICS,
-    };
     match row.kind.as_str() {
-        "email.unsubscribed" => Some((topic(), Reason::Unsubscribe)),
+        "email.unsubscribed" => Some((event_topic(row), Reason::Unsubscribe)),
         "email.bounced" => Some((ALL_TOPICS, Reason::HardBounce)),
         "email.complained" => Some((ALL_TOPICS, Reason::Complaint)),
         _ => None,

@@ -63,10 +63,12 @@ pub async fn suppress_imported(
         Tx::Sqlite(..) => "json_extract(properties, '$.topic')",
         Tx::Postgres(_) => "(properties ->> 'topic')",
     };
+    // An opt-in without a topic is an opt-in to everything, as an opt-out without one is.
     let sql = format!(
         "INSERT INTO suppressions (email_key, topic, reason, detail, created_at) \
          SELECT $1, $2, $3, $4, $5 WHERE NOT EXISTS (SELECT 1 FROM events WHERE customer_id = $6 \
-           AND kind = 'email.resubscribed' AND occurred_at > $5 AND {event_topic} = $2) \
+           AND kind = 'email.resubscribed' AND occurred_at > $5 \
+           AND COALESCE(NULLIF({event_topic}, ''), '*') = $2) \
          ON CONFLICT (email_key, topic) DO NOTHING"
     );
     let added = on_tx!(tx, conn => {
@@ -74,6 +76,24 @@ pub async fn suppress_imported(
             .bind(customer_id).execute(&mut *conn).await.map(|r| r.rows_affected())
     })?;
     Ok(added > 0)
+}
+
+/// Lifts the unsubscribe of `email_key` from `topic` that was made before `at`, as an imported
+/// `email.resubscribed` event says: the customer opted back in then. Only an unsubscribe: never a
+/// hard bounce or a complaint. True when one was lifted.
+pub async fn lift_imported(
+    tx: &mut Tx,
+    email_key: &str,
+    topic: &str,
+    at: Timestamp,
+) -> anyhow::Result<bool> {
+    let sql = "DELETE FROM suppressions WHERE email_key = $1 AND topic = $2 AND reason = $3 \
+               AND created_at < $4";
+    let lifted = on_tx!(tx, conn => {
+        sqlx::query(sql).bind(email_key).bind(topic).bind(Reason::Unsubscribe.as_str()).bind(at)
+            .execute(&mut *conn).await.map(|r| r.rows_affected())
+    })?;
+    Ok(lifted > 0)
 }
 
 /// Every suppression of `email_key`: `(topic, reason, since)`, the address-level one first, then by
