@@ -109,13 +109,10 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             None => None,
         },
     };
-    let customers = store.count_customers().await?;
+    let made = what_the_database_holds(&store).await?;
     store.close().await;
-    // Written last: what a later demo may replace (see `prepare`).
-    std::fs::write(
-        dir.join(MARKER),
-        format!("{MARKER_TEXT}customers {customers}\n"),
-    )?;
+    // Written last, so that every file the demo made is older (see `prepare`).
+    std::fs::write(dir.join(MARKER), format!("{MARKER_TEXT}{made}\n"))?;
     match to_open {
         Some(path) => println!(
             "Open one of the messages in a mail client: {}",
@@ -200,8 +197,22 @@ async fn prepare(dir: &Path) -> anyhow::Result<()> {
 /// The first line of the marker; a finished demo adds `customers N`.
 const MARKER_TEXT: &str = "made by `rapport demo`; a later demo replaces this folder while it holds only what a demo made\n";
 
-/// What in an earlier demo's folder a demo did not make, if anything: an entry of its own, or
-/// customers other than the demo's (the count the finished demo wrote into its marker).
+/// `customers N, events N, suppressions N`: what a finished demo's database holds, written into
+/// its marker. An import, a send or an unsubscribe recorded since changes it.
+async fn what_the_database_holds(store: &crate::store::Store) -> anyhow::Result<String> {
+    let mut tx = store.begin_read().await?;
+    let suppressions = crate::store::suppressions::count(&mut tx).await?;
+    tx.rollback().await?;
+    Ok(format!(
+        "customers {}, events {}, suppressions {suppressions}",
+        store.count_customers().await?,
+        store.count_events().await?
+    ))
+}
+
+/// What in an earlier demo's folder a demo did not make, if anything: an entry of its own, a file
+/// of the workspace written after the demo (an edited template, a new segment), or a database that
+/// no longer holds what the demo left in it (customers imported, an unsubscribe recorded).
 async fn not_made_by_a_demo(dir: &Path) -> anyhow::Result<Option<String>> {
     let made: Vec<&str> = [
         MARKER,
@@ -224,29 +235,46 @@ async fn not_made_by_a_demo(dir: &Path) -> anyhow::Result<Option<String>> {
         return Ok(Some(format!("it also holds {}", others.join(", "))));
     }
     let marker = std::fs::read_to_string(dir.join(MARKER))?;
-    let Some(imported) = marker
-        .lines()
-        .find_map(|line| line.strip_prefix("customers "))
-        .and_then(|n| n.trim().parse::<i64>().ok())
-    else {
+    let Some(left) = marker.lines().nth(1) else {
         // The demo stopped before it finished: there is nothing of the owner's in it yet.
         return Ok(None);
     };
-    let workspace = Workspace::load(dir)
-        .map_err(|e| anyhow::anyhow!("its rapport.toml was changed and does not load ({e})"));
-    let stored = match workspace {
-        Ok(workspace) => {
-            let store =
-                crate::store::Store::open_read_only(&workspace.config.database.url, dir).await?;
-            let stored = store.count_customers().await;
-            store.close().await;
-            stored?
-        }
-        Err(e) => return Ok(Some(e.to_string())),
+    let finished = std::fs::metadata(dir.join(MARKER))?.modified()?;
+    let workspace_files = [crate::config::CONFIG_FILE, "segments", "templates"];
+    if let Some(changed) = changed_since(dir, &workspace_files, finished)? {
+        return Ok(Some(format!("{changed} was written after the demo")));
+    }
+    let workspace = match Workspace::load(dir) {
+        Ok(workspace) => workspace,
+        Err(e) => return Ok(Some(format!("its rapport.toml does not load ({e})"))),
     };
-    Ok((stored != imported).then(|| {
-        format!("its database holds {stored} customers where the demo imported {imported}")
-    }))
+    let store = crate::store::Store::open_read_only(&workspace.config.database.url, dir).await?;
+    let holds = what_the_database_holds(&store).await;
+    store.close().await;
+    let holds = holds?;
+    Ok((holds != left).then(|| format!("its database holds {holds} where the demo left {left}")))
+}
+
+/// The first file under `entries` of `dir` (files, or folders searched through) modified after
+/// `since`, as a path relative to `dir`.
+fn changed_since(
+    dir: &Path,
+    entries: &[&str],
+    since: std::time::SystemTime,
+) -> anyhow::Result<Option<String>> {
+    let mut pending: Vec<PathBuf> = entries.iter().map(|e| dir.join(e)).collect();
+    while let Some(path) = pending.pop() {
+        let Ok(metadata) = std::fs::metadata(&path) else {
+            continue;
+        };
+        if metadata.is_dir() {
+            pending.extend(std::fs::read_dir(&path)?.flatten().map(|e| e.path()));
+        } else if metadata.modified()? > since {
+            let relative = path.strip_prefix(dir).unwrap_or(&path);
+            return Ok(Some(relative.display().to_string()));
+        }
+    }
+    Ok(None)
 }
 
 /// The first `.eml` in the outbox, by name.

@@ -96,6 +96,12 @@ pub async fn lift_imported(
     Ok(lifted > 0)
 }
 
+/// How many suppressions are stored.
+pub async fn count(tx: &mut Tx) -> anyhow::Result<i64> {
+    let sql = "SELECT COUNT(*) FROM suppressions";
+    Ok(on_tx!(tx, conn => sqlx::query_scalar(sql).fetch_one(&mut *conn).await)?)
+}
+
 /// Every suppression of `email_key`: `(topic, reason, since)`, the address-level one first, then by
 /// topic. For the customer's page.
 pub async fn suppressions_of(
