@@ -178,8 +178,8 @@ fn masked(line: &str, in_list: bool) -> String {
 }
 
 /// The candidate closest to `word`, if it is close enough to be a likely misspelling, or else the
-/// one candidate that `word` (three characters or more) begins: a name cut short, such as `lapsed`
-/// for `lapsed_regulars`.
+/// only candidate that begins with `word` (of three characters or more): a name cut short, such as
+/// `lapsed` for `lapsed_regulars`.
 pub fn did_you_mean<'a>(
     word: &str,
     candidates: impl IntoIterator<Item = &'a str>,
