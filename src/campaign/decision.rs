@@ -93,10 +93,11 @@ async fn triggered(
         let when = delivery.sent_at.unwrap_or(delivery.due_at);
         return Ok(Decision::Skipped(format!(
             "already {} for this customer ({}, {when}): a triggered campaign writes once",
-            if delivery.sent_at.is_some() {
-                "sent"
-            } else {
-                "planned"
+            match delivery.status.as_str() {
+                _ if delivery.sent_at.is_some() => "sent",
+                "pending" | "retry" | "sending" => "planned",
+                // Failed, skipped or uncertain: its one message was tried.
+                _ => "tried",
             },
             delivery.status
         )));

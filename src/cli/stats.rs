@@ -10,7 +10,7 @@ use std::process::ExitCode;
 #[derive(Debug, clap::Args)]
 #[command(
     after_help = "UNCERTAIN (the connection broke after a message was sent: it may have arrived) and \
-WAITING (not sent yet, or waiting for a retry) appear when a run has such deliveries. Opens count \
+WAITING (not sent yet, being sent, or waiting for a retry) appear when a run has such deliveries. Opens count \
 messages whose open pixel was fetched at least once; mail clients that block images are not \
 counted, and privacy proxies that fetch every image are (see docs/sending.md)."
 )]

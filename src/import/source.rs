@@ -346,6 +346,12 @@ impl<R> QuoteWatch<R> {
     }
 
     fn follow(&mut self, bytes: &[u8]) {
+        // The csv crate skips a UTF-8 byte-order mark at the start: so does the column count.
+        let at_start = self.line == 1 && self.column == 0 && self.state == Quoting::CellStart;
+        let bytes = match bytes.strip_prefix(b"\xEF\xBB\xBF") {
+            Some(rest) if at_start && self.field == 0 => rest,
+            _ => bytes,
+        };
         for &byte in bytes {
             if byte == b'\n' {
                 self.line += 1;
@@ -509,6 +515,11 @@ mod tests {
             Some((2, 17, 2, 2))
         );
         assert_eq!(open_quote("a;b\né;\"x", b';'), Some((2, 3, 1, 0)));
+        assert_eq!(
+            open_quote("\u{feff}\"a,b\n1,2\n", b','),
+            Some((1, 1, 0, 1)),
+            "after a byte-order mark, which the csv crate skips"
+        );
         assert_eq!(
             open_quote("a,\"b\n1,2\n", b','),
             Some((1, 3, 1, 1)),
