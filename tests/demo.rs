@@ -116,12 +116,7 @@ fn the_demo_leaves_other_folders_alone() {
 
     let out = demo(dir.path(), &["--customers", "10"]);
 
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr(&out).contains("is not an earlier demo: nothing was changed"),
-        "{}",
-        stderr(&out)
-    );
+    refused(&out, &["is not an earlier demo: nothing was changed"]);
     assert_eq!(
         std::fs::read_to_string(dir.path().join("notes.txt")).unwrap(),
         "mine"
@@ -140,53 +135,49 @@ fn rapport_in(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
+/// Asserts that a demo refused (status 1), saying each of `parts`.
+fn refused(out: &std::process::Output, parts: &[&str]) {
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(out));
+    for part in parts {
+        assert!(stderr(out).contains(part), "{part:?} in {}", stderr(out));
+    }
+}
+
 /// An earlier demo that the owner has started to use is not replaced: customers imported into it by
 /// hand, anything added to the folder (a `.git`), or a segment written in it, make the next demo
 /// refuse and change nothing.
 #[test]
 fn an_earlier_demo_in_use_is_kept() {
     let parent = tempfile::tempdir().unwrap();
-    let (imported, added) = (parent.path().join("imported"), parent.path().join("added"));
-    let edited = parent.path().join("edited");
+    let [imported, added, edited] = ["imported", "added", "edited"].map(|d| parent.path().join(d));
     for dir in [&imported, &added, &edited] {
         assert!(demo(dir, &["--customers", "10"]).status.success());
     }
-    std::fs::write(edited.join("segments/mine.seg"), "email exists\n").unwrap();
-    let again_edited = demo(&edited, &["--customers", "10"]);
-    assert_eq!(again_edited.status.code(), Some(1));
-    assert!(
-        stderr(&again_edited).contains("segments/mine.seg was written after the demo"),
-        "{}",
-        stderr(&again_edited)
-    );
-    assert!(edited.join("segments/mine.seg").exists());
     std::fs::write(imported.join("mine.csv"), "email\nreal@myshop.example\n").unwrap();
     let import = rapport_in(&imported, &["import", "customers", "mine.csv"]);
     assert!(import.status.success(), "{}", stderr(&import));
     std::fs::remove_file(imported.join("mine.csv")).unwrap();
     std::fs::create_dir(added.join(".git")).unwrap();
+    std::fs::write(edited.join("segments/mine.seg"), "email exists\n").unwrap();
 
     let again_imported = demo(&imported, &["--customers", "10"]);
     let again_added = demo(&added, &["--customers", "10"]);
+    let again_edited = demo(&edited, &["--customers", "10"]);
 
-    assert_eq!(again_imported.status.code(), Some(1));
-    for part in [
-        "its database holds customers 11, ",
-        "where the demo left customers 10, ",
-    ] {
-        assert!(
-            stderr(&again_imported).contains(part),
-            "{}",
-            stderr(&again_imported)
-        );
-    }
+    refused(
+        &again_imported,
+        &[
+            "its database holds customers 11, ",
+            "where the demo left customers 10, ",
+        ],
+    );
     let customer = rapport_in(&imported, &["customer", "real@myshop.example"]);
     assert!(customer.status.success(), "{}", stderr(&customer));
-    assert_eq!(again_added.status.code(), Some(1));
-    assert!(
-        stderr(&again_added).contains("it also holds .git: nothing was changed"),
-        "{}",
-        stderr(&again_added)
-    );
+    refused(&again_added, &["it also holds .git: nothing was changed"]);
     assert!(added.join(".git").is_dir());
+    refused(
+        &again_edited,
+        &["segments/mine.seg was written after the demo"],
+    );
+    assert!(edited.join("segments/mine.seg").exists());
 }

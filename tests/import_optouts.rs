@@ -99,12 +99,7 @@ on_both_databases!(imported_opt_outs_stop_mail, imported_opt_outs_stop_mail);
 /// dry run names those it skips.
 async fn a_send_skips_imported_opt_outs(engine: Engine) {
     let shop = Shop::new(engine).await;
-    shop.write("customers.csv", CUSTOMERS);
-    shop.write("events.csv", EVENTS);
-    for file in ["customers", "events"] {
-        let out = shop.rapport(&["import", file, &format!("{file}.csv")]);
-        assert!(out.status.success(), "{}", stderr(&out));
-    }
+    shop.import_data(CUSTOMERS, EVENTS);
     let dry_run = shop.rapport(&["send", "newsletter", "--dry-run"]);
 
     assert!(dry_run.status.success(), "{}", stderr(&dry_run));

@@ -27,12 +27,7 @@ bob@example.com,purchase,2026-06-03,35,seeds
 
 async fn shop_with_data(engine: Engine) -> Shop {
     let shop = Shop::new(engine).await;
-    shop.write("customers.csv", CUSTOMERS);
-    shop.write("events.csv", EVENTS);
-    for file in ["customers", "events"] {
-        let out = shop.rapport(&["import", file, &format!("{file}.csv")]);
-        assert!(out.status.success(), "{}", stderr(&out));
-    }
+    shop.import_data(CUSTOMERS, EVENTS);
     shop
 }
 

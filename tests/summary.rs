@@ -1,7 +1,7 @@
 //! Behaviour summaries, on SQLite and PostgreSQL: what templates learn about a customer's past.
 
 mod common;
-use common::{Engine, Shop, stderr};
+use common::{Engine, Shop};
 
 const CUSTOMERS: &str =
     "email,first_name\nalice@example.com,Alice\nbob@example.com,Bob\ncarol@example.com,Carol\n";
@@ -23,12 +23,7 @@ bob@example.com,visit,2026-05-01T10:00:00Z,,,
 /// events are absent.
 async fn summaries_of_a_batch(engine: Engine) {
     let shop = Shop::new(engine).await;
-    shop.write("customers.csv", CUSTOMERS);
-    shop.write("events.csv", EVENTS);
-    for file in ["customers", "events"] {
-        let out = shop.rapport(&["import", file, &format!("{file}.csv")]);
-        assert!(out.status.success(), "{}", stderr(&out));
-    }
+    shop.import_data(CUSTOMERS, EVENTS);
     let store = shop.store().await;
     let id = |c: Option<rapport::store::Customer>| c.unwrap().id;
     let alice = id(store.customer_by_key("alice@example.com").await.unwrap());

@@ -13,7 +13,6 @@ bob@example.com,,,Europe/Paris,fr,Lyon
 /// A shop with Alice (three purchases, mostly wool) and Bob (no name, no events).
 async fn shop_with_customers(engine: Engine) -> Shop {
     let shop = Shop::new(engine).await;
-    shop.write("customers.csv", CUSTOMERS);
     // Noon where Alice lives, `d` of her calendar days ago: `ago` counts days in her zone, so the
     // hour of the test run and a daylight-saving change in between cannot move a purchase a day.
     let days_ago = |d: i64| {
@@ -36,11 +35,7 @@ async fn shop_with_customers(engine: Engine) -> Shop {
         days_ago(90),
         days_ago(2),
     );
-    shop.write("events.csv", &events);
-    for file in ["customers", "events"] {
-        let out = shop.rapport(&["import", file, &format!("{file}.csv")]);
-        assert!(out.status.success(), "{}", stderr(&out));
-    }
+    shop.import_data(CUSTOMERS, &events);
     shop
 }
 

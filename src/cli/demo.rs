@@ -170,9 +170,9 @@ async fn a_member(
 }
 
 /// Scaffolds `dir`, replacing an earlier demo there but never anything else: the earlier demo's
-/// folder is replaced only while it holds nothing but what a demo makes, and its database the
-/// customers the demo imported. A `.git`, an export, customers imported by hand: any of these and
-/// the demo refuses, naming it, and changes nothing.
+/// folder is replaced only while it holds what the demo left and nothing more ([`not_made_by_a_demo`]).
+/// A `.git`, an edited template, customers imported by hand: any of these and the demo refuses,
+/// naming it, and changes nothing.
 async fn prepare(dir: &Path) -> anyhow::Result<()> {
     if dir.join(MARKER).exists() {
         if let Some(kept) = not_made_by_a_demo(dir).await? {
@@ -194,7 +194,8 @@ async fn prepare(dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The first line of the marker; a finished demo adds `customers N`.
+/// The first line of the marker; a finished demo adds what its database holds
+/// ([`what_the_database_holds`]).
 const MARKER_TEXT: &str = "made by `rapport demo`; a later demo replaces this folder while it holds only what a demo made\n";
 
 /// `customers N, events N, suppressions N`: what a finished demo's database holds, written into

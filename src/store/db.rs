@@ -97,33 +97,19 @@ impl Store {
             if read_only {
                 options = options.options([("default_transaction_read_only", "on")]);
             }
-            // One connection first, for its error: the pool retries until its timeout and then
-            // says only "pool timed out", where this says "connection refused", or that the
-            // password or the database is wrong.
-            let first = tokio::time::timeout(Duration::from_secs(5), async {
-                use sqlx::Connection as _;
-                sqlx::PgConnection::connect_with(&options)
-                    .await?
-                    .close()
-                    .await
-            })
-            .await;
-            match first {
-                Ok(Err(e)) => {
-                    return Err(anyhow::Error::new(e)
-                        .context(format!("cannot connect to PostgreSQL at {printable}")));
-                }
-                Err(_) => anyhow::bail!(
-                    "cannot connect to PostgreSQL at {printable}: no answer within 5 seconds\n  = hint: is the server running, and reachable from this machine (host, port, firewall)?"
-                ),
-                Ok(Ok(())) => {}
-            }
             let pool = PgPoolOptions::new()
                 .max_connections(if read_only { 2 } else { 32 })
                 .acquire_timeout(Duration::from_secs(5))
-                .connect_with(options)
-                .await
-                .with_context(|| format!("cannot connect to PostgreSQL at {printable}"))?;
+                .connect_with(options.clone())
+                .await;
+            let cannot = || format!("cannot connect to PostgreSQL at {printable}");
+            let pool = match pool {
+                Ok(pool) => pool,
+                Err(sqlx::Error::PoolTimedOut) => {
+                    return Err(why_unreachable(&options).await.context(cannot()));
+                }
+                Err(e) => return Err(anyhow::Error::new(e).context(cannot())),
+            };
             Db::Postgres(pool)
         } else {
             let path = sqlite_path(url.expose(), workspace)?;
@@ -339,6 +325,27 @@ fn sqlite_path(url: &str, workspace: &Path) -> anyhow::Result<PathBuf> {
     } else {
         workspace.join(path)
     })
+}
+
+/// Why PostgreSQL cannot be reached, after the pool gave up: it retries until its timeout and then
+/// says only "pool timed out", where one plain connection says "connection refused", or that the
+/// password or the database is wrong.
+async fn why_unreachable(options: &PgConnectOptions) -> anyhow::Error {
+    use sqlx::Connection as _;
+    match tokio::time::timeout(
+        Duration::from_secs(5),
+        sqlx::PgConnection::connect_with(options),
+    )
+    .await
+    {
+        Ok(Err(e)) => anyhow::Error::new(e),
+        Err(_) => anyhow::anyhow!(
+            "no answer within 5 seconds\n  = hint: is the server running, and reachable from this machine (host, port, firewall)?"
+        ),
+        Ok(Ok(_connected)) => {
+            anyhow::anyhow!("no connection came free within 5 seconds (the server is busy)")
+        }
+    }
 }
 
 /// The store's own connection to the pool's database file, set up as the pool's are (see

@@ -59,20 +59,15 @@ pub async fn suppress_imported(
     detail: &str,
     at: Timestamp,
 ) -> anyhow::Result<bool> {
-    let event_topic = match tx {
-        Tx::Sqlite(..) => "json_extract(properties, '$.topic')",
-        Tx::Postgres(_) => "(properties ->> 'topic')",
-    };
-    // An opt-in without a topic is an opt-in to everything, as an opt-out without one is.
-    let sql = format!(
-        "INSERT INTO suppressions (email_key, topic, reason, detail, created_at) \
-         SELECT $1, $2, $3, $4, $5 WHERE NOT EXISTS (SELECT 1 FROM events WHERE customer_id = $6 \
-           AND kind = 'email.resubscribed' AND occurred_at > $5 \
-           AND COALESCE(NULLIF({event_topic}, ''), '*') = $2) \
-         ON CONFLICT (email_key, topic) DO NOTHING"
-    );
+    // An opt-in without a topic is an opt-in to everything, as an opt-out without one is. `->>`
+    // reads a property as text on both databases.
+    let sql = "INSERT INTO suppressions (email_key, topic, reason, detail, created_at) \
+               SELECT $1, $2, $3, $4, $5 WHERE NOT EXISTS (SELECT 1 FROM events WHERE customer_id = $6 \
+                 AND kind = 'email.resubscribed' AND occurred_at > $5 \
+                 AND COALESCE(NULLIF(properties ->> 'topic', ''), '*') = $2) \
+               ON CONFLICT (email_key, topic) DO NOTHING";
     let added = on_tx!(tx, conn => {
-        sqlx::query(&sql).bind(email_key).bind(topic).bind(reason.as_str()).bind(detail).bind(at)
+        sqlx::query(sql).bind(email_key).bind(topic).bind(reason.as_str()).bind(detail).bind(at)
             .bind(customer_id).execute(&mut *conn).await.map(|r| r.rows_affected())
     })?;
     Ok(added > 0)

@@ -119,6 +119,17 @@ impl Shop {
     }
 
     /// Writes `contents` to `name` inside the workspace and returns its path.
+    /// Writes `customers` and `events` as customers.csv and events.csv in the workspace and imports
+    /// both, failing the test if either import fails: a test's starting data.
+    pub fn import_data(&self, customers: &str, events: &str) {
+        self.write("customers.csv", customers);
+        self.write("events.csv", events);
+        for file in ["customers", "events"] {
+            let out = self.rapport(&["import", file, &format!("{file}.csv")]);
+            assert!(out.status.success(), "{}", stderr(&out));
+        }
+    }
+
     pub fn write(&self, name: &str, contents: &str) -> PathBuf {
         let path = self.path().join(name);
         if let Some(parent) = path.parent() {
