@@ -181,3 +181,64 @@ fn an_earlier_demo_in_use_is_kept() {
     );
     assert!(edited.join("segments/mine.seg").exists());
 }
+
+/// `RAPPORT_DATABASE_URL` (an owner's real database, say) is not filled with the demo's synthetic
+/// shop: the demo keeps it in its own folder, says so, and its suggested commands read that.
+#[test]
+fn the_demo_never_writes_into_the_database_the_environment_names() {
+    let parent = tempfile::tempdir().unwrap();
+    let dir = parent.path().join("shop");
+    let elsewhere = parent.path().join("production.db");
+
+    let out = Command::new(env!("CARGO_BIN_EXE_rapport"))
+        .arg("demo")
+        .arg(&dir)
+        .args(["--customers", "50"])
+        .env(
+            "RAPPORT_DATABASE_URL",
+            format!("sqlite://{}", elsewhere.display()),
+        )
+        .env_remove("RAPPORT_WORKSPACE")
+        .env("RAPPORT_CLOCK", EVENING)
+        .output()
+        .unwrap();
+
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!elsewhere.exists(), "the other database was not created");
+    assert!(dir.join("rapport.db").exists());
+    assert!(
+        stderr(&out).contains("RAPPORT_DATABASE_URL is set; the demo ignores it"),
+        "{}",
+        stderr(&out)
+    );
+    let stats = stdout(&out)
+        .lines()
+        .find(|l| l.trim_end().ends_with(" stats"))
+        .expect("a suggested `stats`")
+        .trim()
+        .to_string();
+    assert!(
+        stats.starts_with("RAPPORT_DATABASE_URL= rapport --workspace "),
+        "{stats}"
+    );
+    // The suggested command, run as a shell would with the variable still set, reads the demo.
+    let suggested = Command::new("sh")
+        .args([
+            "-c",
+            &stats.replacen("rapport", env!("CARGO_BIN_EXE_rapport"), 1),
+        ])
+        .env(
+            "RAPPORT_DATABASE_URL",
+            format!("sqlite://{}", elsewhere.display()),
+        )
+        .env_remove("RAPPORT_CLOCK")
+        .output()
+        .unwrap();
+    assert!(suggested.status.success(), "{}", stderr(&suggested));
+    assert!(
+        stdout(&suggested).contains("newsletter"),
+        "{}",
+        stdout(&suggested)
+    );
+    assert!(!elsewhere.exists());
+}

@@ -3,6 +3,7 @@
 //! through the outbox transport, and says which message to open.
 
 use super::send::{Request, Sent, send_campaign};
+use crate::config::{CONFIG_FILE, DATABASE_URL_ENV};
 use crate::import::{ImportOptions, Source, import_customers, import_events};
 use crate::message::Composer;
 use crate::template::Library;
@@ -43,7 +44,13 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         data.events
     );
 
-    let workspace = Workspace::load(dir)?;
+    let (workspace, ignored_url) = load_own(dir)?;
+    if ignored_url {
+        eprintln!(
+            "note: {DATABASE_URL_ENV} is set; the demo ignores it and keeps its shop in {}",
+            dir.join("rapport.db").display()
+        );
+    }
     let store = workspace.open_store().await?;
     let fail_on_bad_row = &mut |e: &crate::import::RowError| eprintln!("{e}");
     let options = ImportOptions::default();
@@ -121,13 +128,31 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         None => println!("No message was written (every customer was skipped)."),
     }
     if let Some(email) = regular {
-        let ws = dir.display();
-        println!("Try next:\n  rapport --workspace {ws} segment explain lapsed_regulars {email}");
-        println!(
-            "  rapport --workspace {ws} preview winback --to {email}\n  rapport --workspace {ws} stats"
-        );
+        // With the variable set, the commands would read the database it names, not the demo's.
+        let rapport = if ignored_url {
+            format!("{DATABASE_URL_ENV}= rapport --workspace {}", dir.display())
+        } else {
+            format!("rapport --workspace {}", dir.display())
+        };
+        println!("Try next:\n  {rapport} segment explain lapsed_regulars {email}");
+        println!("  {rapport} preview winback --to {email}\n  {rapport} stats");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The demo's workspace with the database its rapport.toml names, whatever `RAPPORT_DATABASE_URL`
+/// says: a demo fills its database with a synthetic shop, and replacing the folder must replace all
+/// of it, so it never writes into a database outside its folder (an owner's PostgreSQL, say).
+/// Also says whether the variable was set and ignored.
+fn load_own(dir: &Path) -> anyhow::Result<(Workspace, bool)> {
+    let mut workspace = Workspace::load(dir)?;
+    let path = dir.join(CONFIG_FILE);
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    let own = crate::config::parse(CONFIG_FILE, &text)?.database.url;
+    let ignored = own != workspace.config.database.url;
+    workspace.config.database.url = own;
+    Ok((workspace, ignored))
 }
 
 /// Writes what `email` will get from `campaign` to `preview.eml` in the workspace, as `rapport
@@ -215,17 +240,11 @@ async fn what_the_database_holds(store: &crate::store::Store) -> anyhow::Result<
 /// of the workspace written after the demo (an edited template, a new segment), or a database that
 /// no longer holds what the demo left in it (customers imported, an unsubscribe recorded).
 async fn not_made_by_a_demo(dir: &Path) -> anyhow::Result<Option<String>> {
-    let made: Vec<&str> = [
-        MARKER,
-        crate::config::CONFIG_FILE,
-        "data",
-        "outbox",
-        "preview.eml",
-    ]
-    .into_iter()
-    .chain(super::init::top_level_entries())
-    .chain(["rapport.db", "rapport.db-wal", "rapport.db-shm"])
-    .collect();
+    let made: Vec<&str> = [MARKER, CONFIG_FILE, "data", "outbox", "preview.eml"]
+        .into_iter()
+        .chain(super::init::top_level_entries())
+        .chain(["rapport.db", "rapport.db-wal", "rapport.db-shm"])
+        .collect();
     let mut others: Vec<String> = std::fs::read_dir(dir)?
         .flatten()
         .map(|entry| entry.file_name().to_string_lossy().into_owned())
@@ -241,12 +260,12 @@ async fn not_made_by_a_demo(dir: &Path) -> anyhow::Result<Option<String>> {
         return Ok(None);
     };
     let finished = std::fs::metadata(dir.join(MARKER))?.modified()?;
-    let workspace_files = [crate::config::CONFIG_FILE, "segments", "templates"];
+    let workspace_files = [CONFIG_FILE, "segments", "templates"];
     if let Some(changed) = changed_since(dir, &workspace_files, finished)? {
         return Ok(Some(format!("{changed} was written after the demo")));
     }
-    let workspace = match Workspace::load(dir) {
-        Ok(workspace) => workspace,
+    let workspace = match load_own(dir) {
+        Ok((workspace, _)) => workspace,
         Err(e) => return Ok(Some(format!("its rapport.toml does not load ({e})"))),
     };
     let store = crate::store::Store::open_read_only(&workspace.config.database.url, dir).await?;
