@@ -40,4 +40,5 @@ pub mod store;
 pub mod template;
 pub mod timestamp;
 pub mod token;
+pub mod wording;
 pub mod workspace;

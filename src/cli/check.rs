@@ -2,6 +2,7 @@
 //! at its first error; past that, every problem in the campaigns is reported at once.
 
 use crate::diagnostic::{Diagnostic, did_you_mean};
+use crate::wording::plural;
 use crate::workspace::Workspace;
 use std::path::Path;
 use std::process::ExitCode;
@@ -39,26 +40,26 @@ pub async fn run(dir: &Path, _args: Args) -> anyhow::Result<ExitCode> {
     let (customers, events) = (store.count_customers().await?, store.count_events().await?);
     store.close().await;
     println!(
-        "{}: {} campaigns",
+        "{}: {}",
         crate::config::CONFIG_FILE,
-        workspace.config.campaigns.len()
+        plural(workspace.config.campaigns.len() as u64, "campaign")
     );
     for line in &timing {
         println!("{line}");
     }
     println!(
-        "database {}: {customers} customers, {events} events",
-        store.url()
+        "database {}: {}, {}",
+        store.url(),
+        plural(customers as u64, "customer"),
+        plural(events as u64, "event")
     );
     println!("{}", segments.summary);
     if problems.is_empty() && dkim_problem.is_none() {
         println!("ok");
         Ok(ExitCode::SUCCESS)
     } else {
-        match problems.len() + usize::from(dkim_problem.is_some()) {
-            1 => println!("1 problem"),
-            n => println!("{n} problems"),
-        }
+        let count = problems.len() + usize::from(dkim_problem.is_some());
+        println!("{}", plural(count as u64, "problem"));
         Ok(ExitCode::FAILURE)
     }
 }

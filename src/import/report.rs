@@ -1,5 +1,6 @@
 //! What an import tells the owner: one line per problem, and a summary.
 
+use crate::wording::plural;
 use std::fmt;
 
 /// How to import.
@@ -101,13 +102,5 @@ impl fmt::Display for ImportReport {
             write!(f, "; {} applied", plural(self.suppressed, "opt-out"))?;
         }
         Ok(())
-    }
-}
-
-fn plural(n: u64, noun: &str) -> String {
-    if n == 1 {
-        format!("1 {noun}")
-    } else {
-        format!("{n} {noun}s")
     }
 }

@@ -6,6 +6,7 @@ use super::ast::{Expr, Field, Node, Rule};
 use super::library::Library;
 use crate::diagnostic::{Diagnostic, did_you_mean};
 use crate::store::Store;
+use crate::wording::plural;
 use std::path::Path;
 
 /// The kinds the sending engine records itself: never warned about, even before the first send.
@@ -70,10 +71,10 @@ pub async fn check_segments(dir: &Path, store: &Store) -> anyhow::Result<Report>
         }
     }
     report.summary = format!(
-        "segments: {} files, {} errors, {} warnings",
-        library.files.len(),
-        report.errors.len(),
-        report.warnings.len()
+        "segments: {}, {}, {}",
+        plural(library.files.len() as u64, "file"),
+        plural(report.errors.len() as u64, "error"),
+        plural(report.warnings.len() as u64, "warning")
     );
     report.stored_kinds = kinds;
     Ok(report)
