@@ -162,3 +162,89 @@ on_both_databases!(
     a_later_opt_in_anywhere_in_the_file_stands,
     a_later_opt_in_anywhere_in_the_file_stands
 );
+
+/// A bounce another tool calls soft (a full mailbox, a server down for a day) is kept as history but
+/// stops nothing; a hard or permanent one, or one with no type, stops everything; a type rapport
+/// cannot read rejects its row, naming the line and column, and the rest of the file is imported.
+async fn only_hard_bounces_stop_mail(engine: Engine) {
+    let shop = Shop::new(engine).await;
+    shop.write("customers.csv", CUSTOMERS);
+    shop.write(
+        "bounces.csv",
+        "email,kind,occurred_at,bounce_type\n\
+         gone@example.com,email.bounced,2026-10-02,soft\n\
+         offers@example.com,email.bounced,2026-10-02,Temporary\n\
+         bounced@example.com,email.bounced,2026-10-02,permanent\n\
+         complained@example.com,email.bounced,2026-10-02,maybe\n\
+         changed@example.com,email.bounced,2026-10-02,\n",
+    );
+    let customers = shop.rapport(&["import", "customers", "customers.csv"]);
+    assert!(customers.status.success(), "{}", stderr(&customers));
+
+    let out = shop.rapport(&["import", "events", "bounces.csv"]);
+
+    assert_eq!(out.status.code(), Some(1), "a row was rejected");
+    assert!(
+        stderr(&out).contains("bounces.csv:5:")
+            && stderr(&out).contains("\"maybe\" is not a bounce type"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        stdout(&out).contains("4 events inserted") && stdout(&out).contains("; 2 opt-outs applied"),
+        "{}",
+        stdout(&out)
+    );
+    let hard = Some((ALL_TOPICS.to_string(), "hard_bounce".to_string()));
+    for (email, stopped) in [
+        ("gone@example.com", None),
+        ("offers@example.com", None),
+        ("bounced@example.com", hard.clone()),
+        ("complained@example.com", None),
+        ("changed@example.com", hard),
+    ] {
+        assert_eq!(
+            suppression(&shop, email, "newsletter").await,
+            stopped,
+            "{email}"
+        );
+    }
+}
+on_both_databases!(only_hard_bounces_stop_mail, only_hard_bounces_stop_mail);
+
+/// An imported unsubscribe from a topic no campaign has (the other tool spelt it `Offers`) is
+/// stored, and the import warns that it stops nothing, pointing at the nearest topic.
+async fn a_topic_no_campaign_has_is_pointed_out(engine: Engine) {
+    let shop = Shop::new(engine).await;
+    shop.write("customers.csv", CUSTOMERS);
+    shop.write(
+        "events.csv",
+        "email,kind,occurred_at,topic\n\
+         gone@example.com,email.unsubscribed,2026-10-01,Offers\n\
+         offers@example.com,email.unsubscribed,2026-10-01,Offers\n\
+         bounced@example.com,email.unsubscribed,2026-10-01,newsletter\n",
+    );
+    let customers = shop.rapport(&["import", "customers", "customers.csv"]);
+    assert!(customers.status.success(), "{}", stderr(&customers));
+
+    let out = shop.rapport(&["import", "events", "events.csv"]);
+
+    assert!(out.status.success(), "{}", stderr(&out));
+    let warning = stderr(&out);
+    assert!(
+        warning.contains(
+            "warning: events.csv: 2 unsubscribes from the topic \"Offers\", which no campaign in rapport.toml has"
+        ) && warning.contains("= hint: did you mean \"offers\"?"),
+        "{warning}"
+    );
+    assert!(!warning.contains("\"newsletter\""), "{warning}");
+    assert_eq!(
+        suppression(&shop, "gone@example.com", "offers").await,
+        None,
+        "a topic is matched exactly"
+    );
+}
+on_both_databases!(
+    a_topic_no_campaign_has_is_pointed_out,
+    a_topic_no_campaign_has_is_pointed_out
+);

@@ -94,30 +94,34 @@ pub async fn run(dir: &Path, args: Args) -> anyhow::Result<ExitCode> {
 /// so one no campaign has (a typo, `Newsletter` for `newsletter`) would be stored and block nothing:
 /// it is refused, with the nearest topic and the list of them.
 fn campaign_topic<'w>(workspace: &'w Workspace, wanted: &str) -> anyhow::Result<&'w str> {
-    let mut topics: Vec<&str> = workspace
-        .config
-        .campaigns
-        .iter()
-        .map(|c| c.topic.as_str())
-        .collect();
-    topics.sort_unstable();
-    topics.dedup();
+    let topics = workspace.config.topics();
     if let Some(topic) = topics.iter().find(|t| **t == wanted) {
         return Ok(topic);
     }
     let hint = if wanted == ALL_TOPICS {
         "leave out --topic to unsubscribe from every email".to_string()
-    } else if topics.is_empty() {
-        "no campaign is declared yet; leave out --topic to unsubscribe from every email".to_string()
     } else {
-        let near = did_you_mean(wanted, topics.iter().copied())
-            .map(|near| format!("did you mean \"{near}\"? "))
-            .unwrap_or_default();
-        format!("{near}the topics are {}", topics.join(", "))
+        known_topics(
+            wanted,
+            &topics,
+            "leave out --topic to unsubscribe from every email",
+        )
     };
     anyhow::bail!(
         "no campaign in rapport.toml has the topic {wanted:?}: nothing was recorded\n  = hint: {hint}"
     )
+}
+
+/// A hint for a topic no campaign has: the nearest topic, and every topic (or `otherwise` when no
+/// campaign is declared).
+pub(super) fn known_topics(wanted: &str, topics: &[&str], otherwise: &str) -> String {
+    if topics.is_empty() {
+        return format!("no campaign is declared yet; {otherwise}");
+    }
+    let near = did_you_mean(wanted, topics.iter().copied())
+        .map(|near| format!("did you mean \"{near}\"? "))
+        .unwrap_or_default();
+    format!("{near}the topics are {}", topics.join(", "))
 }
 
 /// A "did you mean" from stored addresses, or how to add the customer.

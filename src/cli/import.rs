@@ -66,9 +66,33 @@ pub async fn run(dir: &Path, args: Args) -> anyhow::Result<ExitCode> {
     store.close().await;
     let report = report?;
     println!("{report}");
+    warn_of_unknown_topics(&workspace, &report);
     Ok(if report.rejected > 0 {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Imported unsubscribes from a topic that no campaign has are stored, and stop nothing until a
+/// campaign has that topic: often a topic named differently in the other tool (`Offers` for
+/// `offers`). Says so, with the nearest topic.
+fn warn_of_unknown_topics(workspace: &Workspace, report: &crate::import::ImportReport) {
+    let topics = workspace.config.topics();
+    for (topic, n) in &report.opt_out_topics {
+        if topics.contains(&topic.as_str()) {
+            continue;
+        }
+        let hint = super::customer::known_topics(
+            topic,
+            &topics,
+            "they apply once a campaign in rapport.toml has this topic",
+        );
+        eprintln!(
+            "warning: {}: {} from the topic {topic:?}, which no campaign in rapport.toml has: \
+             they stop no mail until one does\n  = hint: {hint}",
+            report.file,
+            crate::wording::plural(*n, "unsubscribe"),
+        );
+    }
 }

@@ -209,6 +209,14 @@ impl Config {
             .unwrap_or(self.courtesy.default_timezone)
             .0
     }
+
+    /// The topics customers can opt out of: those of the campaigns, sorted, each once.
+    pub fn topics(&self) -> Vec<&str> {
+        let mut topics: Vec<&str> = self.campaigns.iter().map(|c| c.topic.as_str()).collect();
+        topics.sort_unstable();
+        topics.dedup();
+        topics
+    }
 }
 
 /// One `[[campaign]]`: who (segment), what (template), about what (topic), when (schedule, a one-shot

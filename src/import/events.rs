@@ -3,7 +3,7 @@
 //! (same `id`, or same customer, kind, time, amount and properties) is counted and skipped.
 
 use super::pipeline::{BatchWriter, drive, spawn_reader};
-use super::report::{ImportOptions, ImportReport, RowError};
+use super::report::{ImportOptions, ImportReport, RowError, TOPICS_KEPT};
 use super::source::{Columns, CsvRows, RawRow, Source};
 use crate::domain::{EmailAddress, attribute_value, parse_event_kind};
 use crate::store::suppressions::{self, ALL_TOPICS, Reason};
@@ -95,6 +95,22 @@ impl RowParser {
                     if let Some(value) = attribute_value(cell) {
                         properties.insert(name.to_string(), value);
                     }
+                }
+            }
+        }
+        if kind.as_deref() == Some("email.bounced") {
+            for (i, name) in self.columns.names.iter().enumerate() {
+                let text = raw.cells[i].trim();
+                if BOUNCE_TYPE_COLUMNS.contains(&name.as_str())
+                    && !text.is_empty()
+                    && is_hard_bounce(text).is_none()
+                {
+                    fail(
+                        i,
+                        format!(
+                            "{text:?} is not a bounce type: write hard (or permanent) or soft (or temporary)"
+                        ),
+                    );
                 }
             }
         }
@@ -242,6 +258,11 @@ impl BatchWriter for Writer {
                 .await?
             {
                 report.suppressed += 1;
+                let topics = &mut report.opt_out_topics;
+                if topic != ALL_TOPICS && (topics.contains_key(topic) || topics.len() < TOPICS_KEPT)
+                {
+                    *topics.entry(topic.to_string()).or_default() += 1;
+                }
             }
         }
         Ok(())
@@ -256,15 +277,34 @@ fn event_topic(row: &EventRow) -> &str {
     }
 }
 
+/// The columns of an imported `email.bounced` that may say how it bounced, as other tools export it.
+const BOUNCE_TYPE_COLUMNS: [&str; 2] = ["bounce_type", "type"];
+
+/// Whether a bounce type names a hard bounce (`hard`, `permanent`) or a soft one (`soft`,
+/// `temporary`, `transient`), in any letter case; `None` for anything else.
+fn is_hard_bounce(bounce_type: &str) -> Option<bool> {
+    match bounce_type.to_ascii_lowercase().as_str() {
+        "hard" | "permanent" => Some(true),
+        "soft" | "temporary" | "transient" => Some(false),
+        _ => None,
+    }
+}
+
 /// The suppression that an imported event asks for, if it is an opt-out that another tool recorded:
 /// `email.unsubscribed` (from its `topic`, or from everything when it has none or `*`),
-/// `email.bounced` (a hard bounce: rapport records only those) or `email.complained`. Imported
-/// history must stop mail as rapport's own opt-outs do: an owner moving a list over from another
-/// tool brings its unsubscribes with it.
+/// `email.bounced` unless its bounce type says soft (a mailbox full for a day is no reason to stop
+/// mailing) or `email.complained`. Imported history must stop mail as rapport's own opt-outs do:
+/// an owner moving a list over from another tool brings its unsubscribes with it.
 fn opt_out(row: &EventRow) -> Option<(&str, Reason)> {
     match row.kind.as_str() {
         "email.unsubscribed" => Some((event_topic(row), Reason::Unsubscribe)),
-        "email.bounced" => Some((ALL_TOPICS, Reason::HardBounce)),
+        "email.bounced" => {
+            let soft = BOUNCE_TYPE_COLUMNS
+                .iter()
+                .filter_map(|column| row.properties.get(*column).and_then(Value::as_str))
+                .any(|bounce_type| is_hard_bounce(bounce_type) == Some(false));
+            (!soft).then_some((ALL_TOPICS, Reason::HardBounce))
+        }
         "email.complained" => Some((ALL_TOPICS, Reason::Complaint)),
         _ => None,
     }
