@@ -1,5 +1,6 @@
 //! `rapport stats [CAMPAIGN]`: per campaign and run, what was sent, failed, skipped, ended uncertain
-//! and still waits, and how many of the sent messages were opened, clicked, or led to an unsubscribe.
+//! and still waits, and how many of the messages that left were opened, clicked, or led to an
+//! unsubscribe.
 
 use super::table;
 use crate::store::stats::RunStats;
@@ -12,7 +13,8 @@ use std::process::ExitCode;
     after_help = "UNCERTAIN (the connection broke after a message was sent: it may have arrived) and \
 WAITING (not sent yet, being sent, or waiting for a retry) appear when a run has such deliveries. Opens count \
 messages whose open pixel was fetched at least once; mail clients that block images are not \
-counted, and privacy proxies that fetch every image are (see docs/sending.md)."
+counted, and privacy proxies that fetch every image are (see docs/sending.md). Rates are of the \
+messages that left: SENT and UNCERTAIN."
 )]
 pub struct Args {
     /// Only this campaign.
@@ -39,8 +41,10 @@ pub async fn run(dir: &Path, args: Args) -> anyhow::Result<ExitCode> {
 /// One column of the table: its header, whether it holds numbers (right-aligned), its cell.
 type Column<'a> = (&'static str, bool, Box<dyn Fn(&RunStats) -> String + 'a>);
 
-/// The table, with rates relative to the messages sent. UNCERTAIN and WAITING appear when a run
-/// listed has such deliveries: with them, the figures of each run add up to what was planned.
+/// The table, with rates relative to the messages that left: the sent ones and the uncertain ones,
+/// which may have arrived (an open of one proves it did, and is counted). UNCERTAIN and WAITING
+/// appear when a run listed has such deliveries: with them, the figures of each run add up to what
+/// was planned.
 pub fn render(stats: &[RunStats]) -> String {
     let rate = |n: i64, of: i64| {
         if of == 0 {
@@ -49,6 +53,7 @@ pub fn render(stats: &[RunStats]) -> String {
             format!("{n} ({:.1}%)", 100.0 * n as f64 / of as f64)
         }
     };
+    let left = |s: &RunStats| s.sent + s.uncertain;
     let any = |figure: fn(&RunStats) -> i64| stats.iter().any(|s| figure(s) > 0);
     let mut columns: Vec<Column<'_>> = vec![
         ("CAMPAIGN", false, Box::new(|s| s.campaign.clone())),
@@ -60,12 +65,12 @@ pub fn render(stats: &[RunStats]) -> String {
         ("SKIPPED", true, Box::new(|s| s.skipped.to_string())),
         ("UNCERTAIN", true, Box::new(|s| s.uncertain.to_string())),
         ("WAITING", true, Box::new(|s| s.waiting.to_string())),
-        ("OPENED", true, Box::new(|s| rate(s.opened, s.sent))),
-        ("CLICKED", true, Box::new(|s| rate(s.clicked, s.sent))),
+        ("OPENED", true, Box::new(|s| rate(s.opened, left(s)))),
+        ("CLICKED", true, Box::new(|s| rate(s.clicked, left(s)))),
         (
             "UNSUBSCRIBED",
             true,
-            Box::new(|s| rate(s.unsubscribed, s.sent)),
+            Box::new(|s| rate(s.unsubscribed, left(s))),
         ),
     ];
     columns.retain(|(header, ..)| match *header {
@@ -103,6 +108,16 @@ mod tests {
             clicked: 0,
             unsubscribed: 0,
         }
+    }
+
+    /// An open of an uncertain message proves it arrived: it counts, and so does the message.
+    #[test]
+    fn rates_are_of_the_messages_that_left() {
+        let mut stats = run(1, 0);
+        stats.opened = 2;
+        let table = render(&[stats]);
+        let row = table.lines().nth(1).unwrap();
+        assert!(row.contains("2 (50.0%)"), "{table}");
     }
 
     #[test]
