@@ -331,12 +331,8 @@ async fn required_tls_never_falls_back_to_plain_text() {
 /// A refused connection is transient.
 #[tokio::test]
 async fn connection_refused_is_transient() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let server = SmtpServer::parse(&format!("smtp://127.0.0.1:{port}")).unwrap();
+    let (_bound, addr) = common::smtp_sink::refusing_port();
+    let server = SmtpServer::parse(&format!("smtp://{addr}")).unwrap();
 
     let failure = SmtpConnection::connect(&server, quick())
         .await

@@ -3,7 +3,7 @@
 //! delivery, uncertain and waiting ones included. The real binary, on SQLite and PostgreSQL.
 
 mod common;
-use common::smtp_sink::SmtpSink;
+use common::smtp_sink::{SmtpSink, refusing_port};
 use common::{Engine, Shop, stderr, stdout};
 use std::collections::HashMap;
 
@@ -17,12 +17,6 @@ async fn shop(engine: Engine, n: usize, smtp_url: &str) -> Shop {
          [[campaign]]\nname = \"news\"\nsegment = \"everyone\"\ntemplate = \"winback\"\n"
     );
     common::shop_with(engine, &common::numbered_customers(n), &config).await
-}
-
-/// A loopback address nothing listens on.
-fn closed_port() -> std::net::SocketAddr {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap()
 }
 
 /// The only run of `rapport stats`, column by column (`"SENT"` → `"3"`).
@@ -54,7 +48,7 @@ fn figure(row: &HashMap<String, String>, column: &str) -> String {
 /// deliveries wait for a retry because of it, and says it again after a resume (it reads the
 /// ledger); the SMTP password is printed nowhere; stats count the waiting deliveries.
 async fn a_closed_port_is_named_in_the_summary(engine: Engine) {
-    let addr = closed_port();
+    let (_bound, addr) = refusing_port();
     let shop = shop(engine, 3, &format!("smtp://shop:{PASSWORD}@{addr}")).await;
 
     let first = shop.rapport(&["send", "news", "--wait-retries", "0"]);

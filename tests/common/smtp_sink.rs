@@ -23,13 +23,26 @@ pub struct Dumped {
 }
 
 impl SmtpSink {
-    /// Starts `smtp-sink` with extra `options` (e.g. `["-r", "rcpt"]`).
+    /// Starts `smtp-sink` with extra `options` (e.g. `["-r", "rcpt"]`) on a free port. The port is
+    /// free when chosen, but a test running beside this one may take it before the sink binds it
+    /// (as the local port of a connection, say): the sink then exits, and another port is tried.
     pub fn start(options: &[&str]) -> SmtpSink {
-        SmtpSink::start_on(free_port(), options)
+        for _ in 0..10 {
+            if let Some(sink) = SmtpSink::try_start_on(free_port(), options) {
+                return sink;
+            }
+        }
+        panic!("smtp-sink did not start on any of 10 free ports");
     }
 
     /// Starts `smtp-sink` on `addr`, e.g. to replace a sink that was failing on purpose.
     pub fn start_on(addr: SocketAddr, options: &[&str]) -> SmtpSink {
+        SmtpSink::try_start_on(addr, options)
+            .unwrap_or_else(|| panic!("smtp-sink did not start on {addr}"))
+    }
+
+    /// Starts `smtp-sink` on `addr`; `None` if it exits before it answers there.
+    fn try_start_on(addr: SocketAddr, options: &[&str]) -> Option<SmtpSink> {
         let binary = ["/usr/sbin/smtp-sink", "/usr/lib/postfix/sbin/smtp-sink"]
             .into_iter()
             .find(|p| std::path::Path::new(p).exists())
@@ -52,15 +65,19 @@ impl SmtpSink {
             .stderr(Stdio::null())
             .spawn()
             .expect("start smtp-sink");
+        let mut sink = SmtpSink { child, addr, dump };
         let deadline = Instant::now() + Duration::from_secs(10);
         while TcpStream::connect(addr).is_err() {
+            if sink.child.try_wait().expect("smtp-sink's status").is_some() {
+                return None;
+            }
             assert!(
                 Instant::now() < deadline,
                 "smtp-sink did not start on {addr}"
             );
             std::thread::sleep(Duration::from_millis(20));
         }
-        SmtpSink { child, addr, dump }
+        Some(sink)
     }
 
     /// `smtp://127.0.0.1:PORT` for this sink.
@@ -151,4 +168,20 @@ impl Drop for SmtpSink {
 fn free_port() -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
     listener.local_addr().unwrap()
+}
+
+/// A loopback address that refuses connections for as long as the returned socket lives: its port
+/// is bound, so no other test can take it, but nothing listens on it.
+pub fn refusing_port() -> (socket2::Socket, SocketAddr) {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, None).expect("a socket");
+    socket
+        .bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into())
+        .expect("bind a free port");
+    let addr = socket
+        .local_addr()
+        .unwrap()
+        .as_socket()
+        .expect("an IP address");
+    (socket, addr)
 }
