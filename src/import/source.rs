@@ -55,6 +55,11 @@ impl Source {
 /// never closed is an [`OpenQuote`].)
 const MAX_CELL_BYTES: usize = 64 * 1024;
 
+/// A quoted cell this long has run away (a stray quote taking in the rest of the file): the file is
+/// refused there, rather than read whole into one cell, which would hold a file of any size in
+/// memory. Far above what a cell may hold ([`MAX_CELL_BYTES`]), so a real cell never meets it.
+const RUNAWAY_QUOTE_BYTES: u64 = 16 * MAX_CELL_BYTES as u64;
+
 /// One data row: the line it starts on and its cells, one per header column.
 #[derive(Debug)]
 pub struct RawRow {
@@ -108,18 +113,16 @@ impl CsvRows {
             .has_headers(false)
             .from_reader(QuoteWatch::new(source.open()?, delimiter_byte));
         let mut header = csv::ByteRecord::new();
-        if !reader
-            .read_byte_record(&mut header)
-            .with_context(|| format!("cannot read {label}"))?
-        {
+        let read = reader.read_byte_record(&mut header);
+        if let Some(open) = reader.get_ref().open_quote() {
+            let field = format!("column {} of the header", open.field + 1);
+            return Err(open.refuse(&label, field).into());
+        }
+        if !read.with_context(|| format!("cannot read {label}"))? {
             bail!(
                 "{label} is empty: its first line must name the columns, e.g. `{}`",
                 required.join(",")
             );
-        }
-        if let Some(open) = reader.get_ref().open_at_end() {
-            let field = format!("column {} of the header", open.field + 1);
-            return Err(open.refuse(&label, field).into());
         }
         let columns = parse_header(&label, &header)?;
         for name in required {
@@ -142,14 +145,12 @@ impl CsvRows {
     /// A quote still open at the end is an [`OpenQuote`] error, never the end of the file.
     pub fn next_row(&mut self) -> anyhow::Result<Option<Result<RawRow, Vec<RowError>>>> {
         loop {
-            let read = self
-                .reader
-                .read_byte_record(&mut self.record)
-                .with_context(|| format!("cannot read {}", self.label))?;
+            let read = self.reader.read_byte_record(&mut self.record);
             // Checked after every read, not only at the end: once the input has ended inside a
             // quote, the row just read is the one that took in the rest of the file, and it must
-            // not reach a batch that may be committed before the end is seen.
-            if let Some(open) = self.reader.get_ref().open_at_end() {
+            // not reach a batch that may be committed before the end is seen. A runaway quote
+            // stops the read with an error of [`QuoteWatch`]'s own, reported as this.
+            if let Some(open) = self.reader.get_ref().open_quote() {
                 let field = self
                     .columns
                     .written
@@ -157,6 +158,7 @@ impl CsvRows {
                     .map_or("row", String::as_str);
                 return Err(open.refuse(&self.label, field.to_string()).into());
             }
+            let read = read.with_context(|| format!("cannot read {}", self.label))?;
             if !read {
                 return Ok(None);
             }
@@ -247,6 +249,8 @@ pub struct OpenQuote {
     field: String,
     /// Lines after the quote's own that were read into the cell.
     lines_after: u64,
+    /// Whether reading stopped before the end, the cell having grown past [`RUNAWAY_QUOTE_BYTES`].
+    runaway: bool,
 }
 
 impl fmt::Display for OpenQuote {
@@ -256,9 +260,17 @@ impl fmt::Display for OpenQuote {
             1 => "the line after it was read as part of this cell".to_string(),
             n => format!("the {n} lines after it were read as part of this cell"),
         };
+        let closed = if self.runaway {
+            format!(
+                "is still open {} MiB later",
+                RUNAWAY_QUOTE_BYTES / (1024 * 1024)
+            )
+        } else {
+            "is never closed".to_string()
+        };
         write!(
             f,
-            "{}:{}:{}: {}: a quote opened here is never closed: {swallowed}\n  = hint: close the quote \
+            "{}:{}:{}: {}: a quote opened here {closed}: {swallowed}\n  = hint: close the quote \
              where the cell ends, double a quote meant inside a quoted cell (\"\"), or remove the stray one",
             self.file, self.line, self.column, self.field
         )
@@ -276,6 +288,8 @@ struct Opening {
     field: usize,
     /// Lines after the quote's own, counting a last line without a line break.
     lines_after: u64,
+    /// Whether the cell ran away ([`RUNAWAY_QUOTE_BYTES`]) rather than reached the end.
+    runaway: bool,
 }
 
 impl Opening {
@@ -286,6 +300,7 @@ impl Opening {
             column: self.column,
             field,
             lines_after: self.lines_after,
+            runaway: self.runaway,
         }
     }
 }
@@ -314,6 +329,8 @@ struct QuoteWatch<R> {
     /// The index in its record of the cell being read.
     field: usize,
     opened: Opening,
+    /// Bytes read into the quoted cell being read.
+    quoted_bytes: u64,
     /// Whether `inner` has reported the end of the input.
     ended: bool,
 }
@@ -332,15 +349,25 @@ impl<R> QuoteWatch<R> {
                 column: 0,
                 field: 0,
                 lines_after: 0,
+                runaway: false,
             },
+            quoted_bytes: 0,
             ended: false,
         }
     }
 
-    /// The quote still open once the whole input has been read, if any.
-    fn open_at_end(&self) -> Option<Opening> {
-        (self.ended && self.state == Quoting::Quoted).then(|| Opening {
+    /// Whether the quoted cell being read has grown past [`RUNAWAY_QUOTE_BYTES`].
+    fn runaway(&self) -> bool {
+        self.state == Quoting::Quoted && self.quoted_bytes > RUNAWAY_QUOTE_BYTES
+    }
+
+    /// The quote still open once the whole input has been read, or left open for longer than any
+    /// cell (reading then stops), if any.
+    fn open_quote(&self) -> Option<Opening> {
+        let runaway = self.runaway();
+        ((self.ended && self.state == Quoting::Quoted) || runaway).then(|| Opening {
             lines_after: (self.line - self.opened.line).saturating_sub(u64::from(self.column == 0)),
+            runaway,
             ..self.opened
         })
     }
@@ -362,7 +389,10 @@ impl<R> QuoteWatch<R> {
             }
             self.state = match (self.state, byte) {
                 (Quoting::Quoted, b'"') => Quoting::QuoteInQuoted,
-                (Quoting::Quoted, _) => Quoting::Quoted,
+                (Quoting::Quoted, _) => {
+                    self.quoted_bytes += 1;
+                    Quoting::Quoted
+                }
                 (Quoting::QuoteInQuoted, b'"') => Quoting::Quoted,
                 (Quoting::CellStart, b'"') => {
                     self.opened = Opening {
@@ -370,7 +400,9 @@ impl<R> QuoteWatch<R> {
                         column: self.column,
                         field: self.field,
                         lines_after: 0,
+                        runaway: false,
                     };
+                    self.quoted_bytes = 0;
                     Quoting::Quoted
                 }
                 (_, b) if b == self.delimiter => {
@@ -389,6 +421,10 @@ impl<R> QuoteWatch<R> {
 
 impl<R: Read> Read for QuoteWatch<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.runaway() {
+            // `CsvRows::next_row` reports it as an open quote.
+            return Err(io::Error::other("a quoted cell ran away"));
+        }
         let n = self.inner.read(buf)?;
         if n == 0 && !buf.is_empty() {
             self.ended = true;
@@ -487,7 +523,7 @@ mod tests {
         let mut watch = QuoteWatch::new(input.as_bytes(), delimiter);
         io::copy(&mut watch, &mut io::sink()).unwrap();
         watch
-            .open_at_end()
+            .open_quote()
             .map(|o| (o.line, o.column, o.field, o.lines_after))
     }
 
@@ -529,6 +565,66 @@ mod tests {
             open_quote("a,b\r\n1,\"x\r\n2,y\r\n", b','),
             Some((2, 3, 1, 1)),
             "with CRLF line ends"
+        );
+    }
+
+    /// A stray quote early in a large file stops the import a little past the longest cell, with
+    /// the quote's place, instead of taking the rest of the file into memory as one cell.
+    #[test]
+    fn a_runaway_quote_stops_reading() {
+        let mut input = String::from("email,notes\na@example.com,\"prefers 12\"\" hoops\n");
+        let lines = 400_000;
+        for i in 0..lines {
+            input.push_str(&format!("c{i}@example.com,ok\n"));
+        }
+        let read = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        struct Counting(
+            io::Cursor<Vec<u8>>,
+            std::sync::Arc<std::sync::atomic::AtomicUsize>,
+        );
+        impl Read for Counting {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                let n = self.0.read(buf)?;
+                self.1.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+                Ok(n)
+            }
+        }
+        let total = input.len();
+        let source = Counting(io::Cursor::new(input.into_bytes()), read.clone());
+        let reader = csv::ReaderBuilder::new()
+            .flexible(true)
+            .has_headers(false)
+            .from_reader(QuoteWatch::new(
+                Box::new(source) as Box<dyn Read + Send>,
+                b',',
+            ));
+        let mut rows = CsvRows {
+            reader,
+            record: csv::ByteRecord::new(),
+            columns: Columns {
+                names: vec!["email".into(), "notes".into()],
+                written: vec!["email".into(), "notes".into()],
+            },
+            label: "big.csv".into(),
+        };
+        rows.reader.read_byte_record(&mut rows.record).unwrap();
+
+        let error = loop {
+            match rows.next_row() {
+                Ok(Some(_)) => continue,
+                Ok(None) => panic!("the file was read to its end"),
+                Err(e) => break e.to_string(),
+            }
+        };
+
+        assert!(
+            error.starts_with("big.csv:2:15: notes: a quote opened here is still open 1 MiB later"),
+            "{error}"
+        );
+        let read = read.load(std::sync::atomic::Ordering::Relaxed);
+        assert!(
+            read < 2 * RUNAWAY_QUOTE_BYTES as usize && read < total / 4,
+            "{read} of {total} bytes read"
         );
     }
 }
