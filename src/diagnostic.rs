@@ -90,19 +90,24 @@ impl fmt::Display for Diagnostic {
         let gutter = pos.line.to_string().len();
         writeln!(f, "{:gutter$} |", "")?;
         let in_list = in_secret_list(&self.source[..line_start]);
-        let shown = masked(line_text, in_list).replace('\t', " ");
+        let secrets = secret_runs(line_text, in_list);
+        let shown = masked(line_text, &secrets).replace('\t', " ");
         writeln!(f, "{} | {shown}", pos.line)?;
         let end = self.span.end.clamp(start, line_end);
-        let width = self.source[start..floor_char_boundary(&self.source, end)]
-            .chars()
-            .count()
-            .max(1);
+        let end_column = pos.column
+            + self.source[start..floor_char_boundary(&self.source, end)]
+                .chars()
+                .count();
+        let (from, to) = (
+            shown_column(pos.column - 1, &secrets),
+            shown_column(end_column - 1, &secrets),
+        );
         write!(
             f,
             "{:gutter$} | {}{}",
             "",
-            " ".repeat(pos.column - 1),
-            "^".repeat(width)
+            " ".repeat(from),
+            "^".repeat(to.saturating_sub(from).max(1))
         )?;
         if let Some(hint) = &self.hint {
             write!(f, "\n{:gutter$} = hint: {}", "", hint)?;
@@ -140,41 +145,80 @@ fn in_secret_list(before: &str) -> bool {
     inside
 }
 
-/// The line as it may be shown: the password of any `scheme://user:password@` URL and the values
-/// of a `secret = …` or `previous_secrets = […]` line (or a line `in_list` of the latter) are
-/// masked with as many `*`, so the caret still lines up.
-fn masked(line: &str, in_list: bool) -> String {
-    let mut chars: Vec<char> = line.chars().collect();
-    let text: String = chars.iter().collect();
-    let value_from = match text.split_once('=') {
+/// What stands for a secret in a line shown: always as long, so that it tells nothing of the secret's
+/// length.
+const MASK: &str = "********";
+
+/// The secrets of a line, as ranges of characters: the password of any `scheme://user:password@`
+/// URL, and each value of a `secret = …` or `previous_secrets = […]` line (or of a line `in_list` of
+/// the latter).
+fn secret_runs(line: &str, in_list: bool) -> Vec<std::ops::Range<usize>> {
+    let chars: Vec<char> = line.chars().collect();
+    let value_from = match line.split_once('=') {
         Some((key, _)) if is_secret_key(key) => Some(key.chars().count() + 1),
         _ => in_list.then_some(0),
     };
+    let mut runs = Vec::new();
     if let Some(from) = value_from {
-        chars[from..]
-            .iter_mut()
-            .filter(|c| !c.is_whitespace() && !matches!(c, '"' | '\'' | '[' | ']' | ','))
-            .for_each(|c| *c = '*');
-        return chars.into_iter().collect();
+        let secret = |c: &char| !c.is_whitespace() && !matches!(c, '"' | '\'' | '[' | ']' | ',');
+        let mut i = from;
+        while i < chars.len() {
+            if secret(&chars[i]) {
+                let start = i;
+                while i < chars.len() && secret(&chars[i]) {
+                    i += 1;
+                }
+                runs.push(start..i);
+            } else {
+                i += 1;
+            }
+        }
+        return runs;
     }
     let mut search = 0;
-    while let Some(found) = text[search..].find("://") {
+    while let Some(found) = line[search..].find("://") {
         let start = search + found + 3;
-        let end = text[start..]
+        let end = line[start..]
             .find(|c: char| c.is_whitespace() || c == '"' || c == '\'' || c == '/')
-            .map_or(text.len(), |i| start + i);
-        if let Some(at) = text[start..end].rfind('@') {
-            if let Some(colon) = text[start..start + at].find(':') {
-                let (from, to) = (
-                    text[..start + colon + 1].chars().count(),
-                    text[..start + at].chars().count(),
+            .map_or(line.len(), |i| start + i);
+        if let Some(at) = line[start..end].rfind('@') {
+            if let Some(colon) = line[start..start + at].find(':') {
+                runs.push(
+                    line[..start + colon + 1].chars().count()..line[..start + at].chars().count(),
                 );
-                chars[from..to].iter_mut().for_each(|c| *c = '*');
             }
         }
         search = end;
     }
-    chars.into_iter().collect()
+    runs
+}
+
+/// The line with each of its secrets (`runs`, from [`secret_runs`]) replaced by [`MASK`].
+fn masked(line: &str, runs: &[std::ops::Range<usize>]) -> String {
+    let mut shown = String::with_capacity(line.len());
+    for (i, c) in line.chars().enumerate() {
+        match runs.iter().find(|run| run.contains(&i)) {
+            Some(run) if run.start == i => shown.push_str(MASK),
+            Some(_) => {}
+            None => shown.push(c),
+        }
+    }
+    shown
+}
+
+/// Where character `column` (from 0) of a line is once its secrets are masked: a caret under a
+/// secret points at its mask, and one after it moves by the difference in length.
+fn shown_column(column: usize, runs: &[std::ops::Range<usize>]) -> usize {
+    let mask = MASK.chars().count();
+    let mut shown = column;
+    for run in runs {
+        if run.end <= column {
+            shown = shown + mask - run.len();
+        } else if run.start < column {
+            shown = shown - (column - run.start) + (column - run.start).min(mask);
+        }
+    }
+    shown
 }
 
 /// The candidate closest to `word`, if it is close enough to be a likely misspelling, or else the
@@ -246,19 +290,23 @@ mod tests {
         assert!(text.ends_with("= hint: did you mean `smtp_url`?"), "{text}");
     }
 
+    fn shown(line: &str) -> String {
+        masked(line, &secret_runs(line, false))
+    }
+
     #[test]
     fn secrets_in_quoted_lines_are_masked() {
         assert_eq!(
-            masked(r#"smtp_ur = "smtp://shop:hunter2@mail.example:587""#, false),
-            r#"smtp_ur = "smtp://shop:*******@mail.example:587""#
+            shown(r#"smtp_ur = "smtp://shop:hunter2@mail.example:587""#),
+            r#"smtp_ur = "smtp://shop:********@mail.example:587""#
         );
-        assert_eq!(masked(r#"secret = "abc""#, false), r#"secret = "***""#);
+        assert_eq!(shown(r#"secret = "abc""#), r#"secret = "********""#);
         assert_eq!(
-            masked(r#"previous_secrets = ["abc", "de"]"#, false),
-            r#"previous_secrets = ["***", "**"]"#
+            shown(r#"previous_secrets = ["abc", "de"]"#),
+            r#"previous_secrets = ["********", "********"]"#
         );
         assert_eq!(
-            masked(r#"url = "postgres://app@db/shop""#, false),
+            shown(r#"url = "postgres://app@db/shop""#),
             r#"url = "postgres://app@db/shop""#
         );
         let d = Diagnostic::new("rapport.toml", "secret = \"abc\"\n", 9..14, "too short");
@@ -266,9 +314,29 @@ mod tests {
         // A list over several lines: its lines are masked, and the ones after it are not.
         let text = "previous_secrets = [\n  \"abc\",\n  \"hunter2\",\n]\nrate = \"40/mni\"\n";
         let d = Diagnostic::new("rapport.toml", text, 30..37, "too short");
-        assert!(d.to_string().contains("3 |   \"*******\","), "{d}");
+        assert!(d.to_string().contains("3 |   \"********\","), "{d}");
         let d = Diagnostic::new("rapport.toml", text, 49..55, "not a rate");
         assert!(d.to_string().contains("40/mni"), "{d}");
+    }
+
+    /// The mask is as long whatever the secret, and the caret still points where it should: at the
+    /// mask, or at what follows it.
+    #[test]
+    fn the_mask_hides_a_secrets_length_and_the_caret_follows() {
+        let caret = |text: &str, span: std::ops::Range<usize>| {
+            let d = Diagnostic::new("rapport.toml", text, span, "bad").to_string();
+            let lines: Vec<&str> = d.lines().collect();
+            (lines[2].to_string(), lines[3].to_string())
+        };
+        let (short, _) = caret("secret = \"abc\"\n", 10..13);
+        let (long, under) = caret("secret = \"abcdefghijklmnopqrstuvwxyz\"\n", 10..36);
+        assert_eq!(short, long);
+        assert_eq!(under, "  |           ^^^^^^^^");
+        let url = "smtp_url = \"smtp://shop:hunter2@mail.example:587x\"\n";
+        let at = url.find("587x").unwrap();
+        let (line, under) = caret(url, at + 3..at + 4);
+        let column = under.find('^').unwrap();
+        assert_eq!(&line[column..column + 1], "x", "{line}\n{under}");
     }
 
     #[test]
