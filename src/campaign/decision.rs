@@ -94,9 +94,10 @@ async fn triggered(
         return Ok(Decision::Skipped(format!(
             "already {} for this customer ({}, {when}): a triggered campaign writes once",
             match delivery.status.as_str() {
-                _ if delivery.sent_at.is_some() => "sent",
+                "sent" => "sent",
                 "pending" | "retry" | "sending" => "planned",
-                // Failed, skipped or uncertain: its one message was tried.
+                // Failed, skipped or uncertain (which has a `sent_at` too, its time of attempt):
+                // its one message was tried.
                 _ => "tried",
             },
             delivery.status

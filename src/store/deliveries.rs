@@ -2,7 +2,10 @@
 //!
 //! Life of a delivery: `pending` (planned) → `sending` (leased by one worker until `lease_until`) →
 //! `sent` | `retry` (due again at `due_at`) | `failed` | `skipped` (with the reason) | `uncertain` (the
-//! connection broke after the whole message was sent: it may have arrived). A delivery is
+//! connection broke after the whole message was sent: it may have arrived). Sent and uncertain
+//! deliveries, and only they, have a `sent_at`, the time the relay had the whole message: an
+//! uncertain message most likely arrived, so the rate limits count it by its `sent_at` as they count
+//! a sent one, and a lost reply never lets rapport send more than the limits allow. A delivery is
 //! leased *before* its message is sent and marked *after*; if the process dies in between, the lease
 //! expires and another claim takes it back, so no message is lost and duplicates are bounded by the
 //! messages in flight at the crash.
@@ -69,7 +72,8 @@ pub enum Mark<'a> {
     Skipped {
         reason: &'a str,
     },
-    /// The connection broke after the final "."; the message may have been delivered.
+    /// The connection broke after the final "."; the message may have been delivered. Its time of
+    /// attempt is its `sent_at`, so that the rate limits count it.
     Uncertain {
         error: &'a str,
     },
@@ -95,7 +99,7 @@ pub async fn mark(
         Mark::Retry { at, error } => ("retry", Some(at), None, Some(error), None),
         Mark::Failed { reason, error } => ("failed", None, Some(reason), Some(error), None),
         Mark::Skipped { reason } => ("skipped", None, Some(reason), None, None),
-        Mark::Uncertain { error } => ("uncertain", None, None, Some(error), None),
+        Mark::Uncertain { error } => ("uncertain", None, None, Some(error), Some(now)),
         Mark::Deferred { .. } => unreachable!("handled above"),
     };
     let sql = "UPDATE deliveries SET status = $1, due_at = COALESCE($2, due_at), reason = $3, last_error = $4, \
@@ -213,8 +217,15 @@ pub async fn next_due(tx: &mut Tx, run_id: i64) -> anyhow::Result<Option<Timesta
 }
 
 /// `deliveries` as the messages sent since a time are read: through the partial index
-/// `deliveries_sent_at`. SQLite's planner, without statistics, prefers the `status` of
-/// `deliveries_due` and then reads every message ever sent; `INDEXED BY` tells it.
+/// `deliveries_sent_at (sent_at) WHERE sent_at IS NOT NULL`, which `sent_at > $1` implies (SQLite
+/// refuses an `INDEXED BY` whose index the `WHERE` does not imply). SQLite's planner, without
+/// statistics, prefers the `status` of `deliveries_due` and then reads every message ever sent;
+/// `INDEXED BY` tells it.
+///
+/// The messages are those with a `sent_at`, sent or uncertain (see the module's invariant), and the
+/// queries test nothing else: the index alone answers them then. A test of `status IN ('sent',
+/// 'uncertain')` makes SQLite read every message's row as well: with 30,000 messages in a window,
+/// 3 ms a count instead of 0.6 ms (2 ms with `status` in the index), before each claim.
 fn sent_deliveries(tx: &Tx) -> &'static str {
     match tx {
         Tx::Sqlite(..) => "deliveries INDEXED BY deliveries_sent_at",
@@ -222,14 +233,16 @@ fn sent_deliveries(tx: &Tx) -> &'static str {
     }
 }
 
-/// Send times since `since`, newest first, at most `limit`: the history that seeds the rate limits.
+/// Send times since `since`, newest first, at most `limit`: the history that seeds the rate limits,
+/// uncertain messages included (the relay had them whole: they most likely arrived, and count
+/// against its limits).
 pub async fn sent_since(
     tx: &mut Tx,
     since: Timestamp,
     limit: i64,
 ) -> anyhow::Result<Vec<Timestamp>> {
     let sql = format!(
-        "SELECT sent_at FROM {} WHERE status = 'sent' AND sent_at > $1 ORDER BY sent_at DESC LIMIT $2",
+        "SELECT sent_at FROM {} WHERE sent_at > $1 ORDER BY sent_at DESC LIMIT $2",
         sent_deliveries(tx)
     );
     Ok(
@@ -253,9 +266,10 @@ const RATE_LOCK: i64 = 0x7261_7070;
 
 /// How many more messages `limits` allow at `now`, counted from the ledger rather than from one
 /// process's memory, so that a `rapport send` beside the daemon, or several daemons on PostgreSQL,
-/// share the limits. For each limit: its count, less the messages sent within its window, less
-/// those claimed within it and not yet sent (they may go any moment). A claim older than the window
-/// no longer counts, so the claims of a sender that crashed hold a short window back only briefly.
+/// share the limits. For each limit: its count, less the messages sent within its window (uncertain
+/// ones too: they most likely arrived), less those claimed within it and not yet sent (they may go
+/// any moment). A claim older than the window no longer counts, so the claims of a sender that
+/// crashed hold a short window back only briefly.
 /// Call it first in the transaction that then claims at most `free`: on SQLite the write
 /// transaction, and on PostgreSQL an advisory lock, keep two senders from both taking the same
 /// capacity.
@@ -280,7 +294,7 @@ pub async fn rate_capacity(
     // One statement, so one snapshot: on PostgreSQL a message recorded between two statements
     // would be counted in neither.
     let counts = format!(
-        "SELECT (SELECT COUNT(*) FROM {} WHERE status = 'sent' AND sent_at > $1), \
+        "SELECT (SELECT COUNT(*) FROM {} WHERE sent_at > $1), \
          (SELECT COUNT(*) FROM deliveries WHERE status = 'sending' AND lease_until > $2)",
         sent_deliveries(tx)
     );
@@ -314,7 +328,7 @@ pub async fn rate_capacity(
             continue;
         }
         let oldest = format!(
-            "SELECT sent_at FROM {} WHERE status = 'sent' AND sent_at > $1 \
+            "SELECT sent_at FROM {} WHERE sent_at > $1 \
              ORDER BY sent_at LIMIT 1 OFFSET $2",
             sent_deliveries(tx)
         );

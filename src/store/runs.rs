@@ -121,6 +121,8 @@ pub struct Listed {
     pub status: String,
     pub reason: Option<String>,
     pub due_at: Timestamp,
+    /// When the relay had its whole message: set for a sent delivery and for an uncertain one (whose
+    /// reply never came), so read `status` to tell them apart.
     pub sent_at: Option<Timestamp>,
 }
 
