@@ -1,7 +1,8 @@
 //! A message whose connection broke after its final "." is `uncertain`: the relay had all of it and
 //! most likely delivered it. Rapport must never over-mail, so it counts such a message as sent: the
-//! rate limits count it at its send time. The real binary against a relay (Postfix's smtp-sink)
-//! that hangs up after the final ".", and the ledger itself, on SQLite and PostgreSQL.
+//! weekly cap and segments see its `email.sent` event, and the rate limits its send time. The real
+//! binary against a relay (Postfix's smtp-sink) that hangs up after the final ".", and the ledger
+//! itself, on SQLite and PostgreSQL.
 
 mod common;
 use common::smtp_sink::SmtpSink;
@@ -72,6 +73,47 @@ fn send_uncertain(shop: &Shop, relay: SocketAddr, campaign: &str) -> (i64, SmtpS
     drop(hanging_up);
     (figure(&out, "uncertain").0, SmtpSink::start_on(relay, &[]))
 }
+
+/// With `max_per_week = 1`, customers whose one marketing email this week ended uncertain are
+/// skipped by the next campaign for the weekly cap, as if it had been sent; its `email.sent` event
+/// says it was uncertain, and segments count it.
+async fn an_uncertain_email_counts_towards_the_weekly_cap(engine: Engine) {
+    let relay = free_addr();
+    let shop = shop(engine, 3, relay, "", "max_per_week = 1").await;
+    shop.write("segments/mailed.seg", "email.sent.count(7d) >= 1\n");
+
+    let (uncertain, healthy) = send_uncertain(&shop, relay, "news");
+    let more = shop.rapport(&["send", "more-news"]);
+    let mailed = shop.rapport(&["segment", "count", "mailed"]);
+
+    assert_eq!(uncertain, 3);
+    assert!(more.status.success(), "{}", stderr(&more));
+    assert_eq!(
+        figure(&more, "skipped"),
+        (3, "weekly_cap 3".to_string()),
+        "{}",
+        stdout(&more)
+    );
+    assert!(healthy.messages().is_empty(), "nobody got a second email");
+    assert_eq!(stdout(&mailed).trim(), "3", "{}", stderr(&mailed));
+    let store = shop.store().await;
+    let customer = store.customer_by_key("c0@example.com").await.unwrap();
+    let events = store.events_of_customer(customer.unwrap().id, 10).await;
+    let sent: Vec<_> = events
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind == "email.sent")
+        .collect();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    let properties = &sent[0].properties.0;
+    assert_eq!(properties.get("uncertain"), Some(&true.into()), "{sent:?}");
+    assert_eq!(properties.get("campaign"), Some(&"news".into()), "{sent:?}");
+    store.close().await;
+}
+on_both_databases!(
+    uncertain_weekly_cap,
+    an_uncertain_email_counts_towards_the_weekly_cap
+);
 
 /// Under `rate = "1/hour"`, a message that ended uncertain takes the hour's one slot: the next
 /// send, in a process of its own, sends nothing and says when the next message may go.

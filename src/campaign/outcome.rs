@@ -1,6 +1,10 @@
 //! Writing what became of attempts: the ledger row, the engine's own event, the message's links, and
 //! for a hard bounce the suppression. [`record_all`] writes and commits a group of attempts (the
 //! ledger writer's group commit), the sent ones together ([`crate::store::sent`]).
+//!
+//! An uncertain attempt (no reply after the final ".") most likely arrived, and rapport must never
+//! over-mail: it gets an `email.sent` event too, with `"uncertain": true`, which the weekly cap and
+//! segments count as they count a sent one.
 
 use crate::send::{Backoff, Failure};
 use crate::store::deliveries::{self, Claimed, Mark};
@@ -238,6 +242,13 @@ pub async fn record_in(
                 now,
             )
             .await?;
+            // The whole message reached the server, so it most likely arrived: the weekly cap and
+            // segments count it as sent. Its identity is a sent one's (once per delivery), so no
+            // record of this delivery can add a second.
+            let mut sent = event("email.sent");
+            sent.properties
+                .insert("uncertain".to_string(), Value::Bool(true));
+            events::record_engine_event(tx, &sent, now).await?;
             Recorded::Uncertain
         }
         Err(failure @ Failure::Setup { .. }) => {

@@ -96,7 +96,8 @@ pub struct EngineEvent<'a> {
     pub kind: &'a str,
     pub delivery_id: i64,
     pub occurred_at: Timestamp,
-    /// `{"campaign": …, "run": …}` and, for clicks, the link.
+    /// `{"campaign": …, "run": …}`; `"transactional": true` from a transactional campaign;
+    /// `"uncertain": true` on the `email.sent` of a message whose reply was lost; for clicks, the link.
     pub properties: Map<String, Value>,
     /// Recorded at most once per delivery (sent, bounced), rather than once per occurrence (opens).
     pub once_per_delivery: bool,
@@ -173,7 +174,9 @@ pub(crate) fn fingerprint_of(identity: &str) -> i64 {
     i64::from_be_bytes(digest[..8].try_into().expect("8 bytes"))
 }
 
-/// Marketing emails: `email.sent` events not marked `transactional` (the key is absent on them).
+/// Marketing emails: `email.sent` events not marked `transactional` (the key is absent on them),
+/// uncertain ones included (`"uncertain": true`: the relay had the whole message, so it most likely
+/// arrived, and counting it is what keeps the weekly cap from being passed).
 const MARKETING: &str = "kind = 'email.sent' AND properties->>'transactional' IS NULL";
 
 /// How many marketing emails the customer was sent since `since` (the weekly cap counts these).
