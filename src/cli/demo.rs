@@ -75,15 +75,21 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         "the demo's templates do not compile: {}",
         problems[0]
     );
+    // The commands the demo suggests. With the variable set, they would read the database it names,
+    // not the demo's (and the daemon would plan the demo's campaigns there).
+    let rapport = if ignored_url {
+        format!("{DATABASE_URL_ENV}= rapport --workspace {}", dir.display())
+    } else {
+        format!("rapport --workspace {}", dir.display())
+    };
     println!();
     for campaign in &workspace.config.campaigns {
         if let Some(kind) = &campaign.trigger {
             // The shop's history is all in the past: a triggered campaign starts with the daemon.
             println!(
-                "campaign {}: sent to each customer after a `{}` event, once; `rapport --workspace {} daemon` sends it\n",
+                "campaign {}: sent to each customer after a `{}` event, once; `{rapport} daemon` sends it\n",
                 campaign.name(),
                 kind.get_ref().as_str(),
-                dir.display()
             );
             continue;
         }
@@ -128,12 +134,6 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         None => println!("No message was written (every customer was skipped)."),
     }
     if let Some(email) = regular {
-        // With the variable set, the commands would read the database it names, not the demo's.
-        let rapport = if ignored_url {
-            format!("{DATABASE_URL_ENV}= rapport --workspace {}", dir.display())
-        } else {
-            format!("rapport --workspace {}", dir.display())
-        };
         println!("Try next:\n  {rapport} segment explain lapsed_regulars {email}");
         println!("  {rapport} preview winback --to {email}\n  {rapport} stats");
     }
