@@ -98,22 +98,6 @@ impl RowParser {
                 }
             }
         }
-        if kind.as_deref() == Some("email.bounced") {
-            for (i, name) in self.columns.names.iter().enumerate() {
-                let text = raw.cells[i].trim();
-                if BOUNCE_TYPE_COLUMNS.contains(&name.as_str())
-                    && !text.is_empty()
-                    && is_hard_bounce(text).is_none()
-                {
-                    fail(
-                        i,
-                        format!(
-                            "{text:?} is not a bounce type: write hard (or permanent) or soft (or temporary)"
-                        ),
-                    );
-                }
-            }
-        }
         match (email, kind, occurred_at) {
             (Some(email), Some(kind), Some(occurred_at)) if errors.is_empty() => Ok(EventRow {
                 line: raw.line,
@@ -253,16 +237,17 @@ impl BatchWriter for Writer {
             let Some((topic, reason)) = opt_out(row) else {
                 continue;
             };
+            // Every row, applied now or before (a file imported again): the command warns about a
+            // topic no campaign has whenever it meets one.
+            let topics = &mut report.opt_out_topics;
+            if topic != ALL_TOPICS && (topics.contains_key(topic) || topics.len() < TOPICS_KEPT) {
+                *topics.entry(topic.to_string()).or_default() += 1;
+            }
             let detail = format!("imported: {} line {}", self.label, row.line);
             if suppressions::suppress_imported(tx, customer_id, key, topic, reason, &detail, at)
                 .await?
             {
                 report.suppressed += 1;
-                let topics = &mut report.opt_out_topics;
-                if topic != ALL_TOPICS && (topics.contains_key(topic) || topics.len() < TOPICS_KEPT)
-                {
-                    *topics.entry(topic.to_string()).or_default() += 1;
-                }
             }
         }
         Ok(())
@@ -280,20 +265,25 @@ fn event_topic(row: &EventRow) -> &str {
 /// The columns of an imported `email.bounced` that may say how it bounced, as other tools export it.
 const BOUNCE_TYPE_COLUMNS: [&str; 2] = ["bounce_type", "type"];
 
-/// Whether a bounce type names a hard bounce (`hard`, `permanent`) or a soft one (`soft`,
-/// `temporary`, `transient`), in any letter case; `None` for anything else.
-fn is_hard_bounce(bounce_type: &str) -> Option<bool> {
-    match bounce_type.to_ascii_lowercase().as_str() {
-        "hard" | "permanent" => Some(true),
-        "soft" | "temporary" | "transient" => Some(false),
-        _ => None,
-    }
+/// Whether a bounce type names a soft bounce, as tools spell it: `soft`, `temporary`, `transient`,
+/// `SoftBounce`, `soft_bounce`, SendGrid's `blocked`, in any letter case. Anything else (`hard`,
+/// `permanent`, `HardBounce`, SendGrid's `bounce`, a type rapport does not know) is taken as hard:
+/// a bounce wrongly kept stops mail that a customer may still want, a bounce wrongly ignored keeps
+/// writing to an address that does not exist, which mailbox providers hold against the shop.
+fn is_soft_bounce(bounce_type: &str) -> bool {
+    let word: String = bounce_type
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .collect::<String>()
+        .to_ascii_lowercase();
+    let word = word.strip_suffix("bounce").unwrap_or(&word);
+    matches!(word, "soft" | "temporary" | "transient" | "blocked")
 }
 
 /// The suppression that an imported event asks for, if it is an opt-out that another tool recorded:
 /// `email.unsubscribed` (from its `topic`, or from everything when it has none or `*`),
-/// `email.bounced` unless its bounce type says soft (a mailbox full for a day is no reason to stop
-/// mailing) or `email.complained`. Imported history must stop mail as rapport's own opt-outs do:
+/// `email.bounced` unless its bounce type says soft ([`is_soft_bounce`]: a mailbox full for a day is
+/// no reason to stop mailing) or `email.complained`. Imported history must stop mail as rapport's own opt-outs do:
 /// an owner moving a list over from another tool brings its unsubscribes with it.
 fn opt_out(row: &EventRow) -> Option<(&str, Reason)> {
     match row.kind.as_str() {
@@ -302,7 +292,7 @@ fn opt_out(row: &EventRow) -> Option<(&str, Reason)> {
             let soft = BOUNCE_TYPE_COLUMNS
                 .iter()
                 .filter_map(|column| row.properties.get(*column).and_then(Value::as_str))
-                .any(|bounce_type| is_hard_bounce(bounce_type) == Some(false));
+                .any(is_soft_bounce);
             (!soft).then_some((ALL_TOPICS, Reason::HardBounce))
         }
         "email.complained" => Some((ALL_TOPICS, Reason::Complaint)),
@@ -329,5 +319,22 @@ mod tests {
         assert!(parse_amount("1e9").is_err());
         assert!(parse_amount("NaN").is_err());
         assert!(parse_amount("inf").is_err());
+    }
+
+    #[test]
+    fn bounce_types_as_tools_spell_them() {
+        for soft in [
+            "soft",
+            "Temporary",
+            "transient",
+            "SoftBounce",
+            "soft_bounce",
+            "blocked",
+        ] {
+            assert!(is_soft_bounce(soft), "{soft}");
+        }
+        for hard in ["hard", "Permanent", "HardBounce", "bounce", "maybe", ""] {
+            assert!(!is_soft_bounce(hard), "{hard}");
+        }
     }
 }

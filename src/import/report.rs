@@ -50,8 +50,8 @@ pub struct ImportReport {
     pub customers_created: u64,
     /// Events: opt-outs (unsubscribes, bounces, complaints) that suppressed an address.
     pub suppressed: u64,
-    /// Events: of those, the ones from a single topic, by topic (at most [`TOPICS_KEPT`] topics),
-    /// so that the command can warn about a topic no campaign has.
+    /// Events: unsubscribes from a single topic, applied now or by an earlier import, by topic (at
+    /// most [`TOPICS_KEPT`] topics), so that the command can warn about a topic no campaign has.
     pub opt_out_topics: std::collections::BTreeMap<String, u64>,
     /// False when `--strict` discarded everything because of a bad row.
     pub written: bool,

@@ -3,6 +3,8 @@
 //!
 //! A quoted cell still open at the end of the input is an [`OpenQuote`]: the csv crate ends the cell
 //! there without a word, having read every line after the quote into it, so the whole file is refused.
+//! So is a quoted cell that grows past [`RUNAWAY_QUOTE_BYTES`], as soon as it does, so that a stray
+//! quote never holds the rest of a large file in memory.
 
 use super::report::RowError;
 use crate::domain::normalize_column_name;
@@ -237,8 +239,9 @@ impl CsvRows {
     }
 }
 
-/// A quoted cell still open at the end of the input, which took in every line after its quote. No
-/// row from its line on can be trusted, so the file is refused whole.
+/// A quoted cell still open at the end of the input, which took in every line after its quote, or
+/// open for longer than any cell ([`RUNAWAY_QUOTE_BYTES`]). No row from its line on can be trusted,
+/// so the file is refused whole.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OpenQuote {
     file: String,
