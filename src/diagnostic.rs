@@ -99,8 +99,8 @@ impl fmt::Display for Diagnostic {
                 .chars()
                 .count();
         let (from, to) = (
-            shown_column(pos.column - 1, &secrets),
-            shown_column(end_column - 1, &secrets),
+            shown_column(pos.column - 1, &secrets, false),
+            shown_column(end_column - 1, &secrets, true),
         );
         write!(
             f,
@@ -124,9 +124,11 @@ impl fmt::Debug for Diagnostic {
     }
 }
 
-/// Whether a key holding secrets: `secret`, `previous_secrets`.
+/// Whether a key holding secrets: `secret`, `previous_secrets`, also written as a dotted key
+/// (`tracking.secret`) or quoted.
 fn is_secret_key(key: &str) -> bool {
-    let key = key.trim();
+    let key = key.rsplit('.').next().unwrap_or(key);
+    let key = key.trim().trim_matches(['"', '\'']);
     key == "secret" || key.ends_with("_secrets")
 }
 
@@ -152,7 +154,7 @@ const MASK: &str = "********";
 /// The secrets of a line, as ranges of characters: the password of any `scheme://user:password@`
 /// URL, and each value of a `secret = …` or `previous_secrets = […]` line (or of a line `in_list` of
 /// the latter).
-fn secret_runs(line: &str, in_list: bool) -> Vec<std::ops::Range<usize>> {
+fn secret_runs(line: &str, in_list: bool) -> Vec<Range<usize>> {
     let chars: Vec<char> = line.chars().collect();
     let value_from = match line.split_once('=') {
         Some((key, _)) if is_secret_key(key) => Some(key.chars().count() + 1),
@@ -178,14 +180,17 @@ fn secret_runs(line: &str, in_list: bool) -> Vec<std::ops::Range<usize>> {
     let mut search = 0;
     while let Some(found) = line[search..].find("://") {
         let start = search + found + 3;
+        // To the end of the URL, not of its host: a password may hold a `/` that was not encoded.
         let end = line[start..]
-            .find(|c: char| c.is_whitespace() || c == '"' || c == '\'' || c == '/')
+            .find(|c: char| c.is_whitespace() || c == '"' || c == '\'')
             .map_or(line.len(), |i| start + i);
         if let Some(at) = line[start..end].rfind('@') {
             if let Some(colon) = line[start..start + at].find(':') {
-                runs.push(
-                    line[..start + colon + 1].chars().count()..line[..start + at].chars().count(),
-                );
+                let run =
+                    line[..start + colon + 1].chars().count()..line[..start + at].chars().count();
+                if !run.is_empty() {
+                    runs.push(run);
+                }
             }
         }
         search = end;
@@ -194,7 +199,7 @@ fn secret_runs(line: &str, in_list: bool) -> Vec<std::ops::Range<usize>> {
 }
 
 /// The line with each of its secrets (`runs`, from [`secret_runs`]) replaced by [`MASK`].
-fn masked(line: &str, runs: &[std::ops::Range<usize>]) -> String {
+fn masked(line: &str, runs: &[Range<usize>]) -> String {
     let mut shown = String::with_capacity(line.len());
     for (i, c) in line.chars().enumerate() {
         match runs.iter().find(|run| run.contains(&i)) {
@@ -206,16 +211,18 @@ fn masked(line: &str, runs: &[std::ops::Range<usize>]) -> String {
     shown
 }
 
-/// Where character `column` (from 0) of a line is once its secrets are masked: a caret under a
-/// secret points at its mask, and one after it moves by the difference in length.
-fn shown_column(column: usize, runs: &[std::ops::Range<usize>]) -> usize {
+/// Where the caret's edge at character `column` (from 0) of a line is once its secrets are masked:
+/// an edge inside a secret moves into its mask (a start onto one of its stars, an `end` at most to
+/// its end), and one after it moves by the difference in length.
+fn shown_column(column: usize, runs: &[Range<usize>], end: bool) -> usize {
     let mask = MASK.chars().count();
     let mut shown = column;
     for run in runs {
         if run.end <= column {
             shown = shown + mask - run.len();
         } else if run.start < column {
-            shown = shown - (column - run.start) + (column - run.start).min(mask);
+            let inside = (column - run.start).min(if end { mask } else { mask - 1 });
+            shown = shown - (column - run.start) + inside;
         }
     }
     shown
@@ -309,6 +316,20 @@ mod tests {
             shown(r#"url = "postgres://app@db/shop""#),
             r#"url = "postgres://app@db/shop""#
         );
+        assert_eq!(
+            shown(r#"smtp_url = "smtp://shop:ab/cd@mail.example""#),
+            r#"smtp_url = "smtp://shop:********@mail.example""#,
+            "a password with a `/` that was not encoded"
+        );
+        assert_eq!(
+            shown(r#"tracking.secret = "abc""#),
+            r#"tracking.secret = "********""#
+        );
+        assert_eq!(
+            shown("smtp_url = \"smtp://shop:@mail.example\""),
+            "smtp_url = \"smtp://shop:@mail.example\"",
+            "no password, nothing to mask"
+        );
         let d = Diagnostic::new("rapport.toml", "secret = \"abc\"\n", 9..14, "too short");
         assert!(!d.to_string().contains("abc") && !format!("{d:?}").contains("abc"));
         // A list over several lines: its lines are masked, and the ones after it are not.
@@ -337,6 +358,10 @@ mod tests {
         let (line, under) = caret(url, at + 3..at + 4);
         let column = under.find('^').unwrap();
         assert_eq!(&line[column..column + 1], "x", "{line}\n{under}");
+        // A span that starts deep inside a secret still points at its mask.
+        let (line, under) = caret("secret = \"abcdefghijklmnopqrstuvwxyz\"\n", 30..31);
+        let column = under.find('^').unwrap();
+        assert_eq!(&line[column..column + 1], "*", "{line}\n{under}");
     }
 
     #[test]
