@@ -5,7 +5,7 @@
 //! itself, on SQLite and PostgreSQL.
 
 mod common;
-use common::smtp_sink::SmtpSink;
+use common::smtp_sink::{SmtpSink, refusing_port};
 use common::{Engine, Shop, stderr, stdout};
 use rapport::store::deliveries::{self, Mark};
 use rapport::timestamp::Timestamp;
@@ -57,17 +57,15 @@ fn figure(out: &std::process::Output, label: &str) -> (i64, String) {
     (n, reasons)
 }
 
-/// A loopback address free for a relay.
-fn free_addr() -> SocketAddr {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap()
+/// A relay that hangs up after each final ".", so that every message attempted ends uncertain.
+fn hanging_up() -> SmtpSink {
+    SmtpSink::start(&["-q", "."])
 }
 
-/// Sends `campaign` through a relay at `relay` that hangs up after each final "." (so every message
-/// attempted ends uncertain), then puts a healthy relay there. Returns how many ended uncertain,
-/// and the healthy relay.
-fn send_uncertain(shop: &Shop, relay: SocketAddr, campaign: &str) -> (i64, SmtpSink) {
-    let hanging_up = SmtpSink::start_on(relay, &["-q", "."]);
+/// Sends `campaign` through the `hanging_up` relay, then puts a healthy relay at its address.
+/// Returns how many ended uncertain, and the healthy relay.
+fn send_uncertain(shop: &Shop, hanging_up: SmtpSink, campaign: &str) -> (i64, SmtpSink) {
+    let relay = hanging_up.addr;
     let out = shop.rapport(&["send", campaign, "--wait-retries", "0"]);
     assert!(out.status.success(), "{}", stderr(&out));
     drop(hanging_up);
@@ -78,8 +76,8 @@ fn send_uncertain(shop: &Shop, relay: SocketAddr, campaign: &str) -> (i64, SmtpS
 /// skipped by the next campaign for the weekly cap, as if it had been sent; its `email.sent` event
 /// says it was uncertain, and segments count it.
 async fn an_uncertain_email_counts_towards_the_weekly_cap(engine: Engine) {
-    let relay = free_addr();
-    let shop = shop(engine, 3, relay, "", "max_per_week = 1").await;
+    let relay = hanging_up();
+    let shop = shop(engine, 3, relay.addr, "", "max_per_week = 1").await;
     shop.write("segments/mailed.seg", "email.sent.count(7d) >= 1\n");
 
     let (uncertain, healthy) = send_uncertain(&shop, relay, "news");
@@ -118,8 +116,8 @@ on_both_databases!(
 /// Under `rate = "1/hour"`, a message that ended uncertain takes the hour's one slot: the next
 /// send, in a process of its own, sends nothing and says when the next message may go.
 async fn an_uncertain_email_takes_up_the_rate_limit(engine: Engine) {
-    let relay = free_addr();
-    let shop = shop(engine, 3, relay, "rate = \"1/hour\"", "").await;
+    let relay = hanging_up();
+    let shop = shop(engine, 3, relay.addr, "rate = \"1/hour\"", "").await;
 
     let (uncertain, healthy) = send_uncertain(&shop, relay, "news");
     let again = shop.rapport(&["send", "news", "--wait-retries", "0"]);
@@ -155,7 +153,8 @@ async fn capacity(
 /// In the ledger: an uncertain delivery is counted in the rate limits' windows from its time of
 /// attempt, and leaves them once that window has passed.
 async fn the_ledger_counts_uncertain_deliveries_in_the_rate_windows(engine: Engine) {
-    let shop = shop(engine, 2, free_addr(), "", "").await;
+    let (_bound, nowhere) = refusing_port();
+    let shop = shop(engine, 2, nowhere, "", "").await;
     let planned = shop.rapport(&["send", "news", "--limit", "0"]);
     assert!(planned.status.success(), "{}", stderr(&planned));
     let store = shop.store().await;

@@ -67,8 +67,10 @@ impl SmtpSink {
             .expect("start smtp-sink");
         let mut sink = SmtpSink { child, addr, dump };
         let deadline = Instant::now() + Duration::from_secs(10);
+        let exited =
+            |sink: &mut SmtpSink| sink.child.try_wait().expect("smtp-sink's status").is_some();
         while TcpStream::connect(addr).is_err() {
-            if sink.child.try_wait().expect("smtp-sink's status").is_some() {
+            if exited(&mut sink) {
                 return None;
             }
             assert!(
@@ -77,7 +79,10 @@ impl SmtpSink {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
-        Some(sink)
+        // Something answered; if the sink has exited all the same, it was another server, which
+        // had the port first.
+        std::thread::sleep(Duration::from_millis(20));
+        (!exited(&mut sink)).then_some(sink)
     }
 
     /// `smtp://127.0.0.1:PORT` for this sink.
