@@ -51,7 +51,7 @@ pub struct ImportReport {
     /// Events: opt-outs (unsubscribes, bounces, complaints) that suppressed an address.
     pub suppressed: u64,
     /// Events: unsubscribes from a single topic, applied now or by an earlier import, by topic (at
-    /// most [`TOPICS_KEPT`] topics), so that the command can warn about a topic no campaign has.
+    /// most 100 topics), so that the command can warn about a topic no campaign has.
     pub opt_out_topics: std::collections::BTreeMap<String, u64>,
     /// False when `--strict` discarded everything because of a bad row.
     pub written: bool,
