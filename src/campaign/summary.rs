@@ -4,6 +4,7 @@
 
 use crate::store::deliveries;
 use crate::store::{Store, Tx};
+use crate::template::one_line;
 use crate::timestamp::Timestamp;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -115,19 +116,16 @@ impl fmt::Display for ErrorCount {
         };
         let error = self.error.as_deref().map_or_else(
             || "no error recorded".to_string(),
-            |e| one_line(e, ERROR_CHARS),
+            |e| short_line(e, ERROR_CHARS),
         );
         write!(f, "{} {status}: {error}", self.count)
     }
 }
 
-/// `text` with its line breaks, control characters and runs of blanks as single spaces (a reply
-/// cannot move the terminal's cursor), cut to `max` characters.
-fn one_line(text: &str, max: usize) -> String {
-    let words = text
-        .split(|c: char| c.is_whitespace() || c.is_control())
-        .filter(|w| !w.is_empty());
-    let line = words.collect::<Vec<_>>().join(" ");
+/// `text` as one line ([`one_line`]: a reply cannot move the terminal's cursor), cut to `max`
+/// characters.
+fn short_line(text: &str, max: usize) -> String {
+    let line = one_line(text);
     match line.char_indices().nth(max) {
         Some((cut, _)) => format!("{}…", &line[..cut]),
         None => line,

@@ -6,6 +6,7 @@
 
 use super::ast::{TimePoint, Unit, Window};
 use crate::timestamp::Timestamp;
+use crate::wording::plural;
 
 /// Windows longer than this many days are refused by the parser (they would leave the calendar).
 pub const MAX_WINDOW_DAYS: u64 = 100 * 366;
@@ -65,11 +66,11 @@ pub fn describe_age(at: Timestamp, now: Timestamp) -> String {
         s if s < 86_400 => (s / 3600, "hour"),
         s => (s / 86_400, "day"),
     };
-    let plural = if n == 1 { "" } else { "s" };
+    let span = plural(n.unsigned_abs(), unit);
     if seconds >= 0 {
-        format!("{n} {unit}{plural} ago")
+        format!("{span} ago")
     } else {
-        format!("in {n} {unit}{plural}")
+        format!("in {span}")
     }
 }
 

@@ -13,6 +13,7 @@ use super::ast::*;
 use super::clock::describe_age;
 use super::interpret::{Facts, customer_text};
 use super::lexer::{Tok, tokenize};
+use crate::wording::plural;
 use std::fmt::Write;
 
 /// The tree for `rule` over `facts`, one clause per line.
@@ -152,11 +153,10 @@ fn behaviour_figures(b: &Behaviour, facts: &Facts) -> String {
 
 /// "5 purchases", "1 purchase", "3 email.opened events".
 fn events(kind: &str, n: u64) -> String {
-    let plural = if n == 1 { "" } else { "s" };
     if kind.contains('.') {
-        format!("{n} {kind} event{plural}")
+        plural(n, &format!("{kind} event"))
     } else {
-        format!("{n} {kind}{plural}")
+        plural(n, kind)
     }
 }
 

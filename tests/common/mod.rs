@@ -118,18 +118,24 @@ impl Shop {
         self.dir.path()
     }
 
-    /// Writes `contents` to `name` inside the workspace and returns its path.
+    /// Writes `customers` as customers.csv in the workspace and imports it, failing the test if the
+    /// import fails.
+    pub fn import_customers(&self, customers: &str) {
+        self.write("customers.csv", customers);
+        let out = self.rapport(&["import", "customers", "customers.csv"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+
     /// Writes `customers` and `events` as customers.csv and events.csv in the workspace and imports
     /// both, failing the test if either import fails: a test's starting data.
     pub fn import_data(&self, customers: &str, events: &str) {
-        self.write("customers.csv", customers);
+        self.import_customers(customers);
         self.write("events.csv", events);
-        for file in ["customers", "events"] {
-            let out = self.rapport(&["import", file, &format!("{file}.csv")]);
-            assert!(out.status.success(), "{}", stderr(&out));
-        }
+        let out = self.rapport(&["import", "events", "events.csv"]);
+        assert!(out.status.success(), "{}", stderr(&out));
     }
 
+    /// Writes `contents` to `name` inside the workspace and returns its path.
     pub fn write(&self, name: &str, contents: &str) -> PathBuf {
         let path = self.path().join(name);
         if let Some(parent) = path.parent() {
@@ -205,9 +211,7 @@ pub fn numbered_customers(n: usize) -> String {
 /// and a rapport.toml of the shop's sender, tracking and database tables followed by `config`.
 pub async fn shop_with(engine: Engine, customers: &str, config: &str) -> Shop {
     let shop = Shop::new(engine).await;
-    shop.write("customers.csv", customers);
-    let out = shop.rapport(&["import", "customers", "customers.csv"]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    shop.import_customers(customers);
     shop.write("segments/everyone.seg", "# Everyone.\nemail exists\n");
     shop.write("segments/first_purchase.seg", "purchase.count() == 1\n");
     shop.write(
